@@ -1,0 +1,1 @@
+"""CLI commands, grouped by stage. Shared option decorators live in `options.py`."""

@@ -1,0 +1,1 @@
+"""Extraction from the store: cohorts and per-admission packets."""

@@ -1,0 +1,40 @@
+"""Rich progress bars and tables, written to stderr so stdout stays machine-readable."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console(stderr=True)
+stdout_console = Console()
+
+
+def _disabled() -> bool:
+    return os.environ.get("MEDBENCH_NO_PROGRESS") == "1"
+
+
+@contextlib.contextmanager
+def progress_bar(*extra_columns) -> Iterator[Progress]:
+    """A progress bar with count, elapsed and ETA; extra columns (e.g. tokens, cost) appended."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        *extra_columns,
+    ]
+    with Progress(*columns, console=console, transient=False, disable=_disabled()) as progress:
+        yield progress

@@ -1,0 +1,281 @@
+"""Ingest a MIMIC-IV copy in PhysioNet's layout into one typed DuckDB database, once.
+
+The database records a fingerprint of its source (file names and sizes, plus the release's
+SHA256SUMS.txt when present); every command reuses it while the fingerprint matches and
+re-ingests when the source changed. The database is built in a temp file and renamed into
+place, so a failed ingest never leaves a half-built store behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import time
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from medbench import config
+from medbench.errors import MissingFeatureData, UserError
+from medbench.store.tables import REQUIRED_TABLES, SOURCE_SUFFIXES, TABLES, TableSpec, db_table_name
+
+#: Bump when ingest's output changes shape, so old stores are rebuilt.
+STORE_FORMAT = 1
+META_TABLE = "_medbench_meta"
+
+
+@dataclass
+class SourceFile:
+    spec: TableSpec
+    path: Path
+
+    @property
+    def table(self) -> str:
+        return db_table_name(self.spec)
+
+
+@dataclass
+class Store:
+    """A ready DuckDB store; open connections with `connect()` (read-only by default)."""
+
+    path: Path
+    source: Path
+    fingerprint: str
+    tables: dict[str, int] = field(default_factory=dict)  # table -> row count
+    ingested: bool = False  # True when this call built the database
+    seconds: float = 0.0
+
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.path), read_only=read_only)
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    def require(self, table: str, feature: str) -> None:
+        if table not in self.tables:
+            raise MissingFeatureData(
+                f"{feature} needs table '{table}', which is not in the MIMIC copy at {self.source}"
+            )
+
+
+def resolve_mimic_dir(mimic_dir: str | os.PathLike | None) -> Path:
+    """--mimic-dir, else $MEDBENCH_MIMIC_DIR, else the embedded synthetic dataset (made once)."""
+    if mimic_dir:
+        return Path(mimic_dir).expanduser()
+    env = config.env_mimic_dir()
+    if env:
+        return env
+    return ensure_default_synthetic()
+
+
+def ensure_default_synthetic() -> Path:
+    out = config.default_synth_dir()
+    if (out / "SHA256SUMS.txt").exists():
+        return out
+    from medbench.store.synth import generate
+
+    generate(out, patients=config.DEFAULT_SYNTH_PATIENTS, seed=config.DEFAULT_SYNTH_SEED)
+    return out
+
+
+def find_sources(mimic_dir: Path) -> tuple[list[SourceFile], list[TableSpec]]:
+    """Locate every known table's file; return (found, missing)."""
+    found, missing = [], []
+    for spec in TABLES:
+        for suffix in SOURCE_SUFFIXES:
+            p = mimic_dir / spec.module / f"{spec.name}{suffix}"
+            if p.is_file():
+                found.append(SourceFile(spec, p))
+                break
+        else:
+            missing.append(spec)
+    return found, missing
+
+
+def fingerprint(mimic_dir: Path, sources: list[SourceFile]) -> str:
+    h = hashlib.sha256()
+    h.update(f"medbench-store-format={STORE_FORMAT}\n".encode())
+    for sf in sorted(sources, key=lambda s: s.path.relative_to(mimic_dir).as_posix()):
+        h.update(f"{sf.path.relative_to(mimic_dir).as_posix()}\t{sf.path.stat().st_size}\n".encode())
+    sums = mimic_dir / "SHA256SUMS.txt"
+    if sums.is_file():
+        h.update(b"SHA256SUMS\n" + sums.read_bytes())
+    return h.hexdigest()
+
+
+def default_db_path(mimic_dir: Path) -> Path:
+    key = hashlib.sha256(str(mimic_dir.resolve()).encode()).hexdigest()[:16]
+    return config.medbench_home() / "stores" / f"{key}.duckdb"
+
+
+def _read_header(path: Path) -> list[str]:
+    """The header of a CSV/CSV.GZ file, or the column names of a parquet file."""
+    try:
+        if path.name.endswith(".parquet"):
+            con = duckdb.connect()
+            try:
+                rel = con.sql(f"SELECT * FROM read_parquet({_sql_str(path)}) LIMIT 0")
+                return [c.lower() for c in rel.columns]
+            finally:
+                con.close()
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            line = f.readline()
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, duckdb.Error) as e:
+        raise UserError(f"cannot read {path}: {_first_line(e)}") from e
+    if not line.strip():
+        raise UserError(f"cannot read {path}: the file is empty (no header line)")
+    return [c.strip().strip('"').lower() for c in line.rstrip("\r\n").split(",")]
+
+
+def _sql_str(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _select_sql(sf: SourceFile, header: list[str]) -> str:
+    if sf.path.name.endswith(".parquet"):
+        source = f"read_parquet({_sql_str(sf.path)})"
+    else:
+        source = (
+            f"read_csv({_sql_str(sf.path)}, header=true, all_varchar=true, delim=',', quote='\"', "
+            f"escape='\"', auto_detect=false, "
+            "columns={" + ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in header) + "})"
+        )
+    exprs = []
+    known = {c.lower() for c in sf.spec.columns}
+    for col in list(sf.spec.columns) + [c for c in header if c not in known]:
+        name = col.lower()
+        exprs.append(f'CAST("{name}" AS {sf.spec.sql_type(name)}) AS "{name}"')
+    return f"SELECT {', '.join(exprs)} FROM {source}"
+
+
+def _progress():
+    from medbench.progress import progress_bar
+
+    return progress_bar()
+
+
+def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = None,
+           force: bool = False, show_progress: bool = True) -> Store:
+    """Ingest `mimic_dir` into `db_path` unless an up-to-date store is already there."""
+    mimic_dir = Path(mimic_dir).expanduser()
+    if not mimic_dir.is_dir():
+        raise UserError(f"MIMIC directory not found: {mimic_dir}")
+    sources, missing = find_sources(mimic_dir)
+    missing_required = [s for s in missing if s.required]
+    if missing_required:
+        names = ", ".join(s.relpath for s in missing_required)
+        raise UserError(
+            f"{mimic_dir}: missing required tables: {names} (looked for .csv.gz, .csv, .parquet)"
+        )
+    fp = fingerprint(mimic_dir, sources)
+    db_path = Path(db_path).expanduser() if db_path else default_db_path(mimic_dir)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+
+    with _lock(db_path):
+        if not force:
+            existing = _load_existing(db_path, fp, mimic_dir)
+            if existing is not None:
+                return existing
+        for spec in missing:
+            if spec.module in ("hosp", "icu") or spec.name in ("discharge", "radiology"):
+                warnings.warn(f"optional table {spec.relpath} not found in {mimic_dir}; "
+                              "features that need it are unavailable", stacklevel=2)
+        headers = {}
+        for sf in sources:  # validate every header before doing any work
+            header = _read_header(sf.path)
+            absent = [c for c in sf.spec.columns if c.lower() not in header]
+            if absent:
+                raise UserError(f"{sf.path}: missing column(s) {', '.join(absent)}")
+            headers[sf.table] = header
+        start = time.perf_counter()
+        tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+        _remove_db(tmp)
+        counts: dict[str, int] = {}
+        try:
+            con = duckdb.connect(str(tmp))
+            try:
+                con.execute("SET preserve_insertion_order = true")
+                ctx = _progress() if show_progress else contextlib.nullcontext()
+                with ctx as progress:
+                    task = progress.add_task("ingest", total=len(sources)) if progress else None
+                    for sf in sources:
+                        if progress:
+                            progress.update(task, description=f"ingest {sf.spec.relpath}")
+                        try:
+                            con.execute(f'CREATE TABLE "{sf.table}" AS {_select_sql(sf, headers[sf.table])}')
+                        except duckdb.Error as e:
+                            raise UserError(f"{sf.path}: {_first_line(e)}") from e
+                        counts[sf.table] = con.execute(f'SELECT count(*) FROM "{sf.table}"').fetchone()[0]
+                        if progress:
+                            progress.advance(task)
+                meta = {
+                    "fingerprint": fp,
+                    "source": str(mimic_dir.resolve()),
+                    "tables": counts,
+                    "store_format": STORE_FORMAT,
+                }
+                con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR, value VARCHAR)")
+                con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)",
+                                [(k, json.dumps(v, sort_keys=True)) for k, v in meta.items()])
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            _remove_db(db_path)
+            os.replace(tmp, db_path)
+        except BaseException:
+            _remove_db(tmp)
+            raise
+        seconds = time.perf_counter() - start
+    return Store(db_path, mimic_dir, fp, counts, ingested=True, seconds=seconds)
+
+
+def _remove_db(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def _load_existing(db_path: Path, fp: str, mimic_dir: Path) -> Store | None:
+    if not db_path.is_file():
+        return None
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            rows = dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    if json.loads(rows.get("fingerprint", "null")) != fp:
+        return None
+    return Store(db_path, mimic_dir, fp, json.loads(rows["tables"]))
+
+
+@contextlib.contextmanager
+def _lock(db_path: Path):
+    """Serialise ingests of one database across processes."""
+    with open(db_path.with_name(f".{db_path.name}.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def open_store(mimic_dir: str | os.PathLike | None = None, db_path: str | os.PathLike | None = None,
+               show_progress: bool = True) -> Store:
+    """The store for --mimic-dir (or its defaults), ingesting it first if needed."""
+    return ingest(resolve_mimic_dir(mimic_dir), db_path, show_progress=show_progress)

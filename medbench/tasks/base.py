@@ -1,0 +1,75 @@
+"""The task-family protocol (the unit of extension) and helpers every family shares.
+
+A family provides, together:
+- `build(ctx) -> iterable of (item, gold)`: deterministic, public item / private gold dicts;
+- `render_prompt(item, release) -> messages`: chat messages from `prompts/` templates;
+- `parse(raw_output) -> (prediction, parse_error)`: never raises on model output;
+- `score_item(item, gold, prediction, ctx) -> record` and `aggregate(records) -> metrics`;
+- `headline_metric` and `higher_is_better`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+SPLITS = ("train", "dev", "test")
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+
+
+def split_for_subject(subject_id: int) -> str:
+    """60/20/20 train/dev/test by a stable hash of subject_id: no patient is in two splits."""
+    bucket = int(hashlib.sha256(f"medbench-split|{int(subject_id)}".encode()).hexdigest()[:8], 16) % 100
+    return "train" if bucket < 60 else "dev" if bucket < 80 else "test"
+
+
+def make_item_id(task: str, *parts: Any) -> str:
+    """Stable id from the task, the source ids and the template: `<task>-<16 hex>`."""
+    key = "|".join([task, *(str(p) for p in parts)])
+    return f"{task}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+_ENV: Environment | None = None
+
+
+def prompt_env() -> Environment:
+    """Jinja2 environment over `prompts/` (strict: a missing variable is an error, not '')."""
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(
+            loader=FileSystemLoader(str(PROMPTS_DIR)),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # prompts are plain text, never HTML
+        )
+    return _ENV
+
+
+def render_template(name: str, **context: Any) -> str:
+    return prompt_env().get_template(name).render(**context)
+
+
+def template_sha256(name: str) -> str:
+    return hashlib.sha256((PROMPTS_DIR / name).read_bytes()).hexdigest()
+
+
+class TaskFamily(Protocol):
+    name: str
+    headline_metric: str
+    higher_is_better: bool
+
+    def build(self, ctx: Any) -> Iterable[tuple[dict, dict]]: ...
+
+    def render_prompt(self, item: dict, release: Any) -> list[dict]: ...
+
+    def parse(self, raw_output: str | None) -> tuple[Any, str | None]: ...
+
+    def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any) -> dict: ...
+
+    def aggregate(self, records: list[dict]) -> dict[str, float]: ...
