@@ -1,0 +1,147 @@
+"""Benchmark release layout: manifest, per-task public items / private gold, extra files.
+
+    <release>/manifest.json
+    <release>/<task>/items.jsonl     public: what a model sees
+    <release>/<task>/gold.jsonl      private: what the scorer uses
+    <release>/<task>/...             task files (e.g. sql/database.duckdb, sql/tables.json)
+
+The manifest lists the sha256 of every other file, so a release is identified by the sha256 of
+its manifest bytes; submissions name that hash. Writing is atomic (temp folder, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medbench import __version__
+from medbench.errors import UserError
+from medbench.io import atomic_dir, atomic_write_json, canonical_json, sha256_bytes, sha256_file
+from medbench.tasks.base import SPLITS
+
+MANIFEST = "manifest.json"
+RELEASE_FORMAT = 1
+
+
+@dataclass
+class TaskOutput:
+    """What one task family contributes to a release."""
+
+    items: list[dict]
+    gold: list[dict]
+    info: dict[str, Any] = field(default_factory=dict)  # task-specific manifest fields
+    files: dict[str, Path | bytes] = field(default_factory=dict)  # relpath (in task dir) -> source
+
+
+def _sorted_records(records: list[dict]) -> list[dict]:
+    return sorted(records, key=lambda r: r["item_id"])
+
+
+def split_counts(items: list[dict]) -> dict[str, int]:
+    counts = {s: 0 for s in SPLITS}
+    for it in items:
+        counts[it["split"]] = counts.get(it["split"], 0) + 1
+    return counts
+
+
+def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], params: dict,
+                  source_fingerprint: str | None) -> dict:
+    """Write a complete release atomically; returns the manifest."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        files: dict[str, str] = {}
+        task_info: dict[str, dict] = {}
+        for task, out in sorted(tasks.items()):
+            tdir = tmp / task
+            tdir.mkdir(parents=True)
+            items, gold = _sorted_records(out.items), _sorted_records(out.gold)
+            if [i["item_id"] for i in items] != [g["item_id"] for g in gold]:
+                raise ValueError(f"task {task}: items and gold do not list the same item ids")
+            for fname, records in (("items.jsonl", items), ("gold.jsonl", gold)):
+                data = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
+                (tdir / fname).write_bytes(data)
+            for rel, src in sorted(out.files.items()):
+                dest = tdir / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(src, bytes):
+                    dest.write_bytes(src)
+                else:
+                    shutil.copyfile(src, dest)
+            task_info[task] = {**out.info, "counts": split_counts(items), "items": len(items)}
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file():
+                files[p.relative_to(tmp).as_posix()] = sha256_file(p)
+        manifest = {
+            "name": name,
+            "release_format": RELEASE_FORMAT,
+            "medbench_version": __version__,
+            "source_fingerprint": source_fingerprint,
+            "params": params,
+            "tasks": task_info,
+            "files": files,
+        }
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return manifest
+
+
+@dataclass
+class Release:
+    """A release on disk, opened for reading (run, score, train)."""
+
+    path: Path
+    manifest: dict
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    def tasks(self) -> list[str]:
+        return sorted(self.manifest["tasks"])
+
+    def task_dir(self, task: str) -> Path:
+        if task not in self.manifest["tasks"]:
+            raise UserError(f"release {self.path} has no task '{task}' (it has: {', '.join(self.tasks())})")
+        return self.path / task
+
+    def items(self, task: str, split: str | None = None) -> list[dict]:
+        rows = _read_jsonl(self.task_dir(task) / "items.jsonl")
+        return [r for r in rows if split is None or r["split"] == split]
+
+    def gold(self, task: str, split: str | None = None) -> dict[str, dict]:
+        """item_id -> gold record. Callers that are models/baselines may only ask for 'train'."""
+        rows = _read_jsonl(self.task_dir(task) / "gold.jsonl")
+        if split is not None:
+            ids = {i["item_id"] for i in self.items(task, split)}
+            rows = [r for r in rows if r["item_id"] in ids]
+        return {r["item_id"]: r for r in rows}
+
+    def verify(self) -> None:
+        """Check every file against the manifest's sha256 (tampered or partial copies)."""
+        for rel, digest in self.manifest["files"].items():
+            p = self.path / rel
+            if not p.is_file():
+                raise UserError(f"release {self.path}: file {rel} listed in the manifest is missing")
+            if sha256_file(p) != digest:
+                raise UserError(f"release {self.path}: file {rel} does not match its manifest sha256")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def open_release(path: str | Path) -> Release:
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise UserError(f"not a medbench release (no {MANIFEST}): {path}")
+    data = mpath.read_bytes()
+    try:
+        manifest = json.loads(data)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{mpath}: invalid JSON at line {e.lineno}") from None
+    return Release(path, manifest, sha256_bytes(data))
