@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+    except OSError as e:
+        # Unwritable output, full disk, a path through a file: the user's to fix, so one line.
+        if debug or e.filename is None:
+            raise
+        click.echo(f"error: {e.filename}: {e.strerror or e}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         sys.exit(130)

@@ -52,11 +52,15 @@ def synth(patients: int, seed: int, out: Path) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Destination (default: $MEDBENCH_HOME/mimic-iv-demo-2.2).")
 @click.option("--base-url", default=None, help="Release base URL (default: PhysioNet's).")
-def download_demo(out: Path | None, base_url: str | None) -> None:
+@click.option("--allow-missing", "allow_missing", multiple=True, metavar="PATH",
+              help="Accept that the server lacks this listed file (e.g. icu/chartevents.csv.gz); "
+              "repeatable. Without it a file missing on the server is an error.")
+def download_demo(out: Path | None, base_url: str | None, allow_missing: tuple[str, ...]) -> None:
     """Download the open MIMIC-IV demo v2.2, verify SHA256SUMS, resume partial files."""
-    from medbench.store.demo import DEFAULT_BASE_URL, download_demo as do_download
+    from medbench.store.demo import DEFAULT_BASE_URL
+    from medbench.store.demo import download_demo as do_download
 
-    report = do_download(out, base_url or DEFAULT_BASE_URL)
+    report = do_download(out, base_url or DEFAULT_BASE_URL, allow_missing=allow_missing)
     table = Table(title=f"MIMIC-IV demo at {report['out']}")
     for col in ("status", "files"):
         table.add_column(col)

@@ -24,7 +24,7 @@ import duckdb
 
 from medbench import config
 from medbench.errors import MissingFeatureData, UserError
-from medbench.store.tables import REQUIRED_TABLES, SOURCE_SUFFIXES, TABLES, TableSpec, db_table_name
+from medbench.store.tables import SOURCE_SUFFIXES, TABLES, TableSpec, db_table_name
 
 #: Bump when ingest's output changes shape, so old stores are rebuilt.
 STORE_FORMAT = 1
@@ -233,7 +233,9 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
-            _remove_db(db_path)
+            # os.replace swaps the file atomically; only a stale WAL of the old one must go.
+            with contextlib.suppress(FileNotFoundError):
+                db_path.with_name(db_path.name + ".wal").unlink()
             os.replace(tmp, db_path)
         except BaseException:
             _remove_db(tmp)

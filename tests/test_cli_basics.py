@@ -1,0 +1,63 @@
+"""CLI conventions: main.py == console script, --debug tracebacks, one-line warnings/errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_DIR, REPO, assert_one_line_error, run_cli
+
+from medbench.store.tables import TABLES
+
+SCRIPT = Path(sys.executable).parent / "medbench"
+
+
+def _script(*args: str) -> subprocess.CompletedProcess:
+    if not SCRIPT.exists():
+        pytest.skip(f"console script not installed at {SCRIPT}")
+    env = dict(os.environ, MEDBENCH_NO_PROGRESS="1")
+    return subprocess.run([str(SCRIPT), *args], cwd=str(REPO), env=env, capture_output=True, check=False,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args", [("--help",), ("build-cohort", "--help"), ("--version",),
+                                  ("no-such-command",)])
+def test_main_py_and_console_script_behave_identically(args):
+    a, b = run_cli(*args), _script(*args)
+    assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr)
+    if args == ("--help",):
+        assert a.returncode == 0 and "build-cohort" in a.stdout and "download-demo" in a.stdout
+
+
+def test_unknown_command_is_one_line():
+    assert_one_line_error(run_cli("no-such-command"), "no-such-command")
+
+
+def test_debug_shows_traceback_plain_run_one_line(tmp_path):
+    args = ("ingest", "--mimic-dir", str(tmp_path / "absent"), "--db", str(tmp_path / "x.duckdb"))
+    plain = run_cli(*args)
+    assert_one_line_error(plain, "not found")
+    debug = run_cli("--debug", *args)
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_missing_optional_tables_warn_in_single_lines(tmp_path):
+    if not DEMO_DIR.is_dir():
+        pytest.skip(f"shared data not available: {DEMO_DIR} is absent")
+    root = tmp_path / "mimic"
+    (root / "hosp").mkdir(parents=True)
+    required = [t for t in TABLES if t.required]
+    for spec in required:
+        (root / "hosp" / f"{spec.name}.csv.gz").symlink_to(DEMO_DIR / "hosp" / f"{spec.name}.csv.gz")
+    proc = run_cli("ingest", "--mimic-dir", str(root), "--db", str(tmp_path / "s.duckdb"))
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning: ")]
+    for relpath in ("hosp/procedures_icd", "icu/icustays", "note/discharge"):
+        mine = [ln for ln in warnings if f"optional table {relpath} " in ln]
+        assert len(mine) == 1, (relpath, proc.stderr)
+    # Python's default warning format would add "UserWarning" and the source line.
+    assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr
