@@ -1,0 +1,168 @@
+"""Packet extraction benchmark: bulk vs one-admission-at-a-time vs a bare scan of the tables read.
+
+    python bench/extract.py [--patients 2000] [--seed 0] [--sample 150] [--json OUT.json]
+
+Builds (once, cached under $MEDBENCH_HOME/bench/) a synthetic MIMIC-IV of N patients and its
+DuckDB store, then runs each mode in its own subprocess so each one's peak memory (ru_maxrss) is
+its own:
+- scan:   every table packets read, read once in full (sum of hash over all columns);
+- bulk:   `iter_packets` over every admission (a fixed number of queries per batch) + packet bytes;
+- write:  `write_packets` (bulk, streamed to disk with a manifest) — the `extract-packets` path;
+- single: `extract_packet` per admission on an evenly spaced sample of admissions, extrapolated
+          per admission to all of them (the full one-at-a-time run would take too long);
+  the sample's bytes are checked against the bulk path's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TABLES_READ = ("admissions", "patients", "transfers", "services", "icustays", "diagnoses_icd",
+               "d_icd_diagnoses", "procedures_icd", "d_icd_procedures", "drgcodes", "labevents",
+               "d_labitems", "microbiologyevents", "prescriptions", "pharmacy", "emar", "emar_detail",
+               "chartevents", "omr", "discharge", "radiology")
+
+
+def _store(patients: int, seed: int):
+    from medbench import config
+    from medbench.store import ingest
+    from medbench.store.synth import generate
+
+    base = config.medbench_home() / "bench" / f"synth-p{patients}-s{seed}"
+    src = base / "mimic"
+    if not (src / "SHA256SUMS.txt").exists():
+        generate(src, patients=patients, seed=seed, show_progress=False)
+    return ingest(src, base / "store.duckdb", show_progress=False)
+
+
+def _cpu() -> float:
+    """User + system CPU seconds of this process (all DuckDB threads): steadier than wall time
+    on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _mode(mode: str, patients: int, seed: int, sample: int) -> dict:
+    from medbench.extract.packet import (
+        admissions_of,
+        extract_packet,
+        iter_packets,
+        packet_json,
+        write_packets,
+    )
+
+    store = _store(patients, seed)
+    ids = [a[1] for a in admissions_of(store)]
+    rss0 = _maxrss_mb()
+    t0 = time.perf_counter()
+    c0 = _cpu()
+    out: dict = {"mode": mode, "admissions": len(ids)}
+    if mode == "scan":
+        con = store.connect()
+        rows = 0
+        for t in TABLES_READ:
+            if store.has(t):
+                rows += con.execute(f'SELECT count(*), sum(hash(COLUMNS(*))) FROM "{t}"').fetchone()[0]
+        con.close()
+        out["rows"] = rows
+    elif mode == "bulk":
+        n_bytes = 0
+        for p in iter_packets(store, ids):
+            n_bytes += len(packet_json(p))
+        out["packet_bytes"] = n_bytes
+        out["bulk_seconds"] = time.perf_counter() - t0  # before the sample below is re-extracted
+        out["bulk_cpu"] = _cpu() - c0
+        picked = ids[:: max(1, len(ids) // sample)][:sample]
+        out["sample_ids"] = picked
+        out["sample_sha"] = {str(p.hadm_id): hashlib.sha256(packet_json(p).encode()).hexdigest()
+                             for p in iter_packets(store, picked)}
+    elif mode == "write":
+        with tempfile.TemporaryDirectory() as d:
+            write_packets(store, ids, Path(d) / "packets", show_progress=False)
+    elif mode == "single":
+        picked = ids[:: max(1, len(ids) // sample)][:sample]
+        shas = {}
+        for h in picked:
+            shas[str(h)] = hashlib.sha256(packet_json(extract_packet(store, h)).encode()).hexdigest()
+        out["sample"] = len(picked)
+        out["sample_sha"] = shas
+    secs, cpu = time.perf_counter() - t0, _cpu() - c0
+    if mode == "bulk":
+        secs, cpu = out.pop("bulk_seconds"), out.pop("bulk_cpu")
+    out["seconds"], out["cpu_seconds"] = secs, cpu
+    out["peak_rss_mb"] = _maxrss_mb()
+    out["rss_before_mb"] = rss0
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--patients", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sample", type=int, default=150, help="admissions timed one at a time")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: run one mode
+    a = ap.parse_args()
+    if a.mode:
+        print(json.dumps(_mode(a.mode, a.patients, a.seed, a.sample)))
+        return
+
+    os.environ.setdefault("MEDBENCH_NO_PROGRESS", "1")
+    t = time.perf_counter()
+    store = _store(a.patients, a.seed)
+    print(f"dataset: {a.patients} synthetic patients, store ready in {time.perf_counter() - t:.1f}s "
+          f"({sum(store.tables.values()):,} rows)", file=sys.stderr)
+    res = {}
+    for mode in ("scan", "bulk", "write", "single"):
+        proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--patients", str(a.patients),
+                               "--seed", str(a.seed), "--sample", str(a.sample)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            sys.exit(f"mode {mode} failed:\n{proc.stderr}")
+        res[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  {mode}: {res[mode]['seconds']:.2f}s, peak RSS {res[mode]['peak_rss_mb']:.0f} MB",
+              file=sys.stderr)
+    n = res["bulk"]["admissions"]
+    single_per = res["single"]["seconds"] / res["single"]["sample"]
+    single_total = single_per * n
+    same = all(res["bulk"]["sample_sha"].get(h) == s for h, s in res["single"]["sample_sha"].items())
+    report = {
+        "patients": a.patients, "admissions": n,
+        "scan_s": res["scan"]["seconds"], "scan_rows": res["scan"]["rows"],
+        "bulk_s": res["bulk"]["seconds"], "bulk_per_admission_ms": 1000 * res["bulk"]["seconds"] / n,
+        "write_s": res["write"]["seconds"],
+        "single_sample": res["single"]["sample"], "single_per_admission_ms": 1000 * single_per,
+        "single_extrapolated_s": single_total,
+        "bulk_vs_single_speedup": single_total / res["bulk"]["seconds"],
+        "bulk_vs_single_speedup_cpu": (res["single"]["cpu_seconds"] / res["single"]["sample"] * n)
+        / res["bulk"]["cpu_seconds"],
+        "cpu_seconds": {m: round(r["cpu_seconds"], 2) for m, r in res.items()},
+        "bulk_vs_scan_ratio": res["bulk"]["seconds"] / res["scan"]["seconds"],
+        "peak_rss_mb": {m: round(r["peak_rss_mb"], 1) for m, r in res.items()},
+        "sample_bytes_identical": same,
+    }
+    print(json.dumps(report, indent=2))
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=2) + "\n")
+    if not same:
+        sys.exit("bulk and single extraction differ on the sample")
+
+
+if __name__ == "__main__":
+    main()

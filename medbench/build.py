@@ -1,0 +1,318 @@
+"""`medbench build` and `medbench merge-shards`: turn a store into a versioned release.
+
+Orchestration only: resolve the store and the patient set (all patients, or a cohort CSV), keep
+the patients of one shard when asked, run each task family's `build(ctx)` with a progress bar,
+and write the release atomically through `medbench.release.write_release`.
+
+Shards: `--shard K/N` keeps the patients whose shard hash (sha256 of "medbench-shard|<id>", a
+different key from the split hash so shards cut across splits) falls in bucket K. A shard's
+manifest holds the full build's params plus `params.shard = {"k", "n"}`. `merge_shards` checks
+that all N shards of one build are present and compatible, then:
+- families with `shard_mergeable = True` (items depend on one patient only: icd, conversation)
+  are merged by concatenating items/gold and summing numeric manifest counters;
+- any other family (sql, whose release database and global balancing cannot be concatenated
+  byte-identically) is rebuilt from the store for the merged patient set through the same code
+  path as a full build — so merge then needs the store (same source fingerprint) and, for a
+  cohort build, the same cohort CSV.
+The merged release is byte-identical to a full build (its params drop `shard`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medbench.errors import UserError
+from medbench.release import TaskOutput, open_release, write_release
+from medbench.tasks import REGISTRY, get_family
+from medbench.tasks.base import SPLITS, split_for_subject
+
+DEFAULT_TASKS = ("sql", "icd", "conversation")
+
+
+class TaskProgress:
+    """What a family sees of the progress bar: set the total once, then advance."""
+
+    def __init__(self, progress=None, task_id=None):
+        self._p, self._id = progress, task_id
+
+    def start(self, total: int | None) -> None:
+        if self._p is not None:
+            self._p.update(self._id, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._p is not None:
+            self._p.advance(self._id, n)
+
+
+@dataclass
+class BuildContext:
+    """Everything a task family's `build(ctx)` may use."""
+
+    store: Any  # medbench.store.Store
+    subject_ids: list[int]  # sorted; the patients of this build (or shard)
+    params: dict  # the release's generation params (seed, tasks, patient selection)
+    workdir: Path  # scratch folder for task files (e.g. the SQL database); removed afterwards
+    seed: int = 0
+    progress: TaskProgress = field(default_factory=TaskProgress)
+
+    def admissions(self) -> list[tuple]:
+        """(subject_id, hadm_id, admittime, dischtime) of the build's patients, in a stable order."""
+        from medbench.extract.packet import admissions_of
+
+        return admissions_of(self.store, self.subject_ids) if self.subject_ids else []
+
+    def iter_packets(self, hadm_ids: Iterable[int]) -> Iterator:
+        """Packets of these admissions in ascending hadm_id order, by the bulk extractor."""
+        from medbench.extract.packet import iter_packets
+
+        return iter_packets(self.store, hadm_ids)
+
+
+# ---------------------------------------------------------------------------------- inputs
+
+
+def parse_tasks(spec: str | Iterable[str] | None) -> list[str]:
+    if spec is None:
+        return list(DEFAULT_TASKS)
+    names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]
+    if not names:
+        raise UserError("--tasks: no task named (known: " + ", ".join(sorted(REGISTRY)) + ")")
+    unknown = [t for t in names if t not in REGISTRY]
+    if unknown:
+        raise UserError(f"--tasks: unknown task '{unknown[0]}' (known: {', '.join(sorted(REGISTRY))})")
+    # Canonical order so `--tasks icd,sql` and `--tasks sql,icd` give the same release.
+    return sorted(set(names))
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    if spec is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", spec)
+    if not m:
+        raise UserError(f"--shard: expected K/N such as 1/4, got {spec!r}")
+    k, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 1 <= k <= n:
+        raise UserError(f"--shard: K must be between 1 and N (got {k}/{n})")
+    return k, n
+
+
+def shard_of(subject_id: int, n: int) -> int:
+    """1-based shard of a patient among n (stable, independent of the train/dev/test split)."""
+    h = int(hashlib.sha256(f"medbench-shard|{int(subject_id)}".encode()).hexdigest()[:8], 16)
+    return h % n + 1
+
+
+def _ids_digest(ids: list[int]) -> str:
+    return hashlib.sha256(",".join(str(i) for i in ids).encode()).hexdigest()
+
+
+def resolve_patients(store, cohort: str | Path | None) -> tuple[list[int], dict]:
+    """(sorted subject_ids, the params entry describing the selection)."""
+    con = store.connect()
+    try:
+        known = [r[0] for r in con.execute(
+            "SELECT DISTINCT subject_id FROM patients ORDER BY subject_id").fetchall()]
+    finally:
+        con.close()
+    if cohort is None:
+        ids, selection = known, "all"
+    else:
+        from medbench.extract.cohort import read_cohort
+
+        wanted = sorted(set(read_cohort(cohort)))
+        if not wanted:
+            raise UserError(f"cohort {cohort}: no patients listed")
+        missing = sorted(set(wanted) - set(known))
+        if missing:
+            raise UserError(f"cohort {cohort}: {len(missing)} subject_id(s) are not in the store "
+                            f"(first: {missing[0]})")
+        ids, selection = wanted, "cohort"
+    return ids, {"selection": selection, "count": len(ids), "sha256": _ids_digest(ids)}
+
+
+def default_name(fingerprint: str) -> str:
+    return f"medbench-{fingerprint[:8]}"
+
+
+# ---------------------------------------------------------------------------------- build
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: dict
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {t: info["counts"] for t, info in self.manifest["tasks"].items()}
+
+
+def _as_output(task: str, result: Any) -> TaskOutput:
+    if isinstance(result, TaskOutput):
+        out = result
+    else:  # the protocol also allows an iterable of (item, gold) pairs
+        pairs = list(result)
+        out = TaskOutput(items=[p[0] for p in pairs], gold=[p[1] for p in pairs])
+    for it in out.items:
+        # A family bug here would silently leak a patient into two splits: fail loudly.
+        if it.get("task") != task or it.get("split") != split_for_subject(it["subject_id"]):
+            raise ValueError(f"task {task}: item {it.get('item_id')} has a wrong task or split")
+    return out
+
+
+def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], seed: int,
+                show_progress: bool = True) -> dict[str, TaskOutput]:
+    """Run each family's builder over `subject_ids`, one progress bar per task."""
+    from medbench.progress import progress_bar
+
+    outputs: dict[str, TaskOutput] = {}
+    with tempfile.TemporaryDirectory(prefix="medbench-build-") as tmp, progress_bar() as prog:
+        for task in tasks:
+            tid = prog.add_task(task, total=None) if show_progress else None
+            workdir = Path(tmp) / task
+            workdir.mkdir()
+            ctx = BuildContext(store=store, subject_ids=subject_ids, params=params, workdir=workdir,
+                               seed=seed, progress=TaskProgress(prog if show_progress else None, tid))
+            out = _as_output(task, get_family(task).build(ctx))
+            # Task files may live in workdir, which is deleted on exit: read them in now.
+            out.files = {rel: (src if isinstance(src, bytes) else Path(src).read_bytes())
+                         for rel, src in out.files.items()}
+            outputs[task] = out
+            if show_progress:
+                prog.update(tid, completed=prog.tasks[tid].total or 1, total=prog.tasks[tid].total or 1)
+    return outputs
+
+
+def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = None,
+                  out: str | Path | None = None, name: str | None = None,
+                  tasks: str | Iterable[str] | None = None, cohort: str | Path | None = None,
+                  shard: str | tuple[int, int] | None = None, seed: int = 0,
+                  show_progress: bool = True, store=None) -> BuildResult:
+    """Build a release (or one shard of it). Returns where it went and its manifest."""
+    from medbench.store import open_store
+
+    task_names = parse_tasks(tasks)
+    shard_kn = parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
+    if store is None:
+        store = open_store(mimic_dir, db)
+    ids, selection = resolve_patients(store, cohort)
+    params: dict[str, Any] = {"seed": int(seed), "tasks": task_names, "patients": selection}
+    name = name or default_name(store.fingerprint)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UserError(f"--name: use letters, digits, '.', '_' or '-' (got {name!r})")
+    if shard_kn is not None:
+        k, n = shard_kn
+        ids = [s for s in ids if shard_of(s, n) == k]
+        params["shard"] = {"k": k, "n": n}
+    if out is None:
+        suffix = f".shard-{shard_kn[0]}-of-{shard_kn[1]}" if shard_kn else ""
+        out = Path("benchmarks") / f"{name}{suffix}"
+    outputs = build_tasks(store, ids, params, task_names, seed, show_progress)
+    manifest = write_release(out, name, outputs, params, store.fingerprint)
+    return BuildResult(Path(out), manifest)
+
+
+# ---------------------------------------------------------------------------------- merge
+
+
+def _merge_info(task: str, infos: list[dict]) -> dict:
+    """Sum numbers (recursively in dicts); anything else must agree across shards."""
+    def merge(vals: list[Any], path: str) -> Any:
+        if all(isinstance(v, dict) for v in vals):
+            keys = sorted(set().union(*vals))
+            return {k: merge([v[k] for v in vals if k in v], f"{path}.{k}") for k in keys}
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            return sum(vals)
+        if any(v != vals[0] for v in vals):
+            raise UserError(f"shards disagree on manifest field tasks.{task}{path}")
+        return vals[0]
+
+    stripped = [{k: v for k, v in i.items() if k not in ("counts", "items")} for i in infos]
+    return merge(stripped, "") if stripped else {}
+
+
+def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str | Path | None = None,
+                 db: str | Path | None = None, cohort: str | Path | None = None,
+                 show_progress: bool = True, store=None) -> BuildResult:
+    """Merge the N shard releases of one build into exactly the bytes of the full build."""
+    from medbench.io import read_jsonl
+
+    if not shard_dirs:
+        raise UserError("merge-shards: name the shard releases to merge")
+    rels = [open_release(d) for d in shard_dirs]
+    for r in rels:
+        r.verify()
+        if "shard" not in r.manifest.get("params", {}):
+            raise UserError(f"{r.path}: not a shard release (its params have no 'shard')")
+    first = rels[0].manifest
+    n = first["params"]["shard"]["n"]
+    base_params = {k: v for k, v in first["params"].items() if k != "shard"}
+    seen: dict[int, Path] = {}
+    for r in rels:
+        m = r.manifest
+        for key in ("name", "medbench_version", "source_fingerprint", "release_format"):
+            if m.get(key) != first.get(key):
+                raise UserError(f"{r.path}: {key} {m.get(key)!r} differs from {rels[0].path}'s "
+                                f"{first.get(key)!r}")
+        if {k: v for k, v in m["params"].items() if k != "shard"} != base_params:
+            raise UserError(f"{r.path}: generation params differ from {rels[0].path}'s")
+        if m["params"]["shard"]["n"] != n:
+            raise UserError(f"{r.path}: shard of {m['params']['shard']['n']}, expected of {n}")
+        k = m["params"]["shard"]["k"]
+        if k in seen:
+            raise UserError(f"shard {k}/{n} given twice: {seen[k]} and {r.path}")
+        seen[k] = r.path
+    missing = [k for k in range(1, n + 1) if k not in seen]
+    if missing:
+        raise UserError(f"merge-shards: shard {missing[0]}/{n} is missing ({len(seen)} of {n} given)")
+
+    outputs: dict[str, TaskOutput] = {}
+    rebuild: list[str] = []
+    for task in sorted(first["tasks"]):
+        if not getattr(get_family(task), "shard_mergeable", False):
+            rebuild.append(task)
+            continue
+        items, gold, files = [], [], {}
+        for r in rels:
+            tdir = r.task_dir(task)
+            items += read_jsonl(tdir / "items.jsonl")
+            gold += read_jsonl(tdir / "gold.jsonl")
+            for rel in r.manifest["files"]:
+                if rel.startswith(f"{task}/") and rel not in (f"{task}/items.jsonl", f"{task}/gold.jsonl"):
+                    data = (r.path / rel).read_bytes()
+                    sub = rel[len(task) + 1:]
+                    if files.setdefault(sub, data) != data:
+                        raise UserError(f"shards disagree on task file {rel}")
+        info = _merge_info(task, [r.manifest["tasks"][task] for r in rels])
+        outputs[task] = TaskOutput(items=items, gold=gold, info=info, files=files)
+    if rebuild:
+        from medbench.store import open_store
+
+        if store is None:
+            store = open_store(mimic_dir, db)
+        if store.fingerprint != first["source_fingerprint"]:
+            raise UserError(f"merge-shards: task(s) {', '.join(rebuild)} are rebuilt from the store, "
+                            "but this store's fingerprint differs from the shards' source")
+        ids, selection = resolve_patients(store, cohort)
+        if selection != base_params.get("patients"):
+            raise UserError("merge-shards: the patient selection differs from the shards' "
+                            "(pass the same --cohort CSV the shards were built with)")
+        outputs.update(build_tasks(store, ids, base_params, rebuild, int(base_params.get("seed", 0)),
+                                   show_progress))
+    manifest = write_release(out, first["name"], outputs, base_params, first["source_fingerprint"])
+    return BuildResult(Path(out), manifest)
+
+
+def summary_rows(manifest: dict) -> list[list[str]]:
+    """Rows (task, train, dev, test, total) for the summary table."""
+    rows = []
+    for task, info in sorted(manifest["tasks"].items()):
+        counts = info.get("counts", {})
+        rows.append([task, *(str(counts.get(s, 0)) for s in SPLITS), str(info.get("items", 0))])
+    return rows
+

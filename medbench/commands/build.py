@@ -1,0 +1,71 @@
+"""Release commands: `medbench build` and `medbench merge-shards`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from medbench.commands.options import db_option, mimic_dir_option
+from medbench.progress import console
+
+
+def _summary(result, title: str) -> None:
+    from medbench.build import summary_rows
+    from medbench.io import sha256_file
+    from medbench.tasks.base import SPLITS
+
+    table = Table(title=title)
+    table.add_column("task")
+    for col in (*SPLITS, "total"):
+        table.add_column(col, justify="right")
+    for row in summary_rows(result.manifest):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"release {result.out} (manifest sha256 {sha256_file(result.out / 'manifest.json')[:16]})")
+
+
+@click.command()
+@mimic_dir_option
+@db_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Release folder (default: benchmarks/<name>/).")
+@click.option("--name", default=None, help="Release name (default: medbench-<source fingerprint[:8]>).")
+@click.option("--tasks", default="sql,icd,conversation", show_default=True,
+              help="Comma-separated task families to build.")
+@click.option("--cohort", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Only these patients (a CSV with a subject_id column, e.g. from build-cohort).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Build only shard K of N (patients by a stable hash); join with merge-shards.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every generator.")
+def build(mimic_dir, db, out, name, tasks, cohort, shard, seed) -> None:
+    """Build a versioned, reproducible benchmark release (public items, private gold)."""
+    from medbench.build import build_release
+
+    result = build_release(mimic_dir=mimic_dir, db=db, out=out, name=name, tasks=tasks, cohort=cohort,
+                           shard=shard, seed=seed)
+    _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
+
+
+@click.command("merge-shards")
+@click.argument("shard_dirs", nargs=-1, required=True,
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Merged release folder.")
+@mimic_dir_option
+@db_option
+@click.option("--cohort", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The cohort CSV the shards were built with (needed when sql is rebuilt).")
+def merge_shards(shard_dirs, out, mimic_dir, db, cohort) -> None:
+    """Merge the N shard releases of one build into the full release (identical bytes).
+
+    Tasks whose items depend on one patient are concatenated; the sql task (its release
+    database) is rebuilt from the store for the merged patients, so name the same store."""
+    from medbench.build import merge_shards as do_merge
+
+    result = do_merge(list(shard_dirs), out, mimic_dir=mimic_dir, db=db, cohort=cohort)
+    _summary(result, f"benchmark {result.manifest['name']} (merged {len(shard_dirs)} shards)")
+
+
+COMMANDS = [build, merge_shards]

@@ -1,0 +1,81 @@
+"""`medbench run`: any model on a release's task split -> submission JSONL (cache, resume)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.progress import TextColumn
+from rich.table import Table
+
+from medbench.progress import console, progress_bar
+
+
+@click.command("run")
+@click.option("--benchmark", type=click.Path(path_type=Path), required=True, help="Release folder.")
+@click.option("--task", required=True, help="sql | icd | conversation")
+@click.option("--model", required=True,
+              help="litellm model string (openai/..., hosted_vllm/... with --api-base, ollama/...), "
+                   "hf:PATH, vllm:PATH or baseline:NAME.")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="dev", show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1, max=1024), default=8, show_default=True,
+              help="Concurrent requests (API models) or batch size (hf:).")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="Only the first N items.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Submission file (default submissions/<model>__<benchmark>__<task>__<split>.jsonl).")
+@click.option("--api-base", default=None, help="Endpoint base URL (e.g. http://localhost:8000/v1).")
+@click.option("--temperature", type=click.FloatRange(min=0, max=2), default=0.0, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Max output tokens.")
+@click.option("--seed", type=int, default=None)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--retry-limit", type=click.IntRange(min=0, max=20), default=3, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Per-request timeout in seconds.")
+@click.pass_context
+def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: str, concurrency: int,
+            limit: int | None, out: Path | None, api_base: str | None, temperature: float,
+            max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
+            timeout_s: float) -> None:
+    """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file)."""
+    from medbench.run import run
+
+    t0 = time.perf_counter()
+    with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
+                      TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:
+        tid = bar.add_task(f"{task}/{split}", total=None, failed=0, tokens=0, cost="$-", rate="")
+
+        def on_item(s, gen) -> None:
+            if bar.tasks[tid].total is None:
+                bar.update(tid, total=s.total, completed=s.skipped)
+            s.failed += gen.error is not None  # live count; recomputed from the file at the end
+            dt = time.perf_counter() - t0
+            bar.update(tid, advance=1, failed=s.failed,
+                       tokens=f"{s.prompt_tokens + s.completion_tokens:,}",
+                       cost="$-" if s.cost_usd is None else f"${s.cost_usd:.4f}",
+                       rate=f"{s.done / dt:.1f}/s" if dt > 0 else "")
+
+        summary = run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
+                      api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                      use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
+                      progress=on_item)
+    table = Table(title=f"medbench run: {model} on {task}/{split}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("items", summary.total), ("already written (resumed)", summary.skipped),
+        ("written this run", summary.done), ("from cache", summary.cached),
+        ("HTTP requests", summary.requests),
+        ("failed (in file)", summary.failed), ("parse errors (in file)", summary.parse_errors),
+        ("prompt tokens", f"{summary.prompt_tokens:,}"), ("completion tokens", f"{summary.completion_tokens:,}"),
+        ("cost (USD)", "unknown" if summary.cost_usd is None else f"{summary.cost_usd:.4f}"),
+        ("seconds", f"{summary.seconds:.1f}"), ("items/s", f"{summary.items_per_s:.1f}"),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"submission: {summary.out}")
+    if summary.failed:
+        ctx.exit(1)
+
+
+COMMANDS = [run_cmd]

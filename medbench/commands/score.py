@@ -1,0 +1,128 @@
+"""Scoring commands: score, leaderboard, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from medbench.errors import UserError
+from medbench.progress import console
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+@click.command()
+@click.argument("submission", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--benchmark", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Release folder (default: benchmarks/<name in the submission header>/).")
+@click.option("--leaderboard", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("leaderboard"), show_default=True, help="Leaderboard folder to publish into.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (metrics, intervals; or every validation problem) on stdout.")
+@click.option("--no-publish", is_flag=True, help="Score and report only; write nothing.")
+@click.option("--judge", default=None, metavar="MODEL",
+              help="Conversation task: also score accuracy/completeness 1-5 with this LLM judge.")
+@click.option("--api-base", default=None, metavar="URL", help="API base URL for the judge model.")
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
+              help="Worker processes for SQL execution (default: CPU count).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.01, max=3600), default=None,
+              help="Per-query time limit in seconds for SQL execution (default 5).")
+@click.option("--resamples", type=click.IntRange(min=1000, max=100_000), default=1000, show_default=True,
+              help="Bootstrap resamples (patients resampled with their items).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: bool, no_publish: bool,
+          judge: str | None, api_base: str | None, workers: int | None, timeout_s: float | None,
+          resamples: int, seed: int) -> None:
+    """Validate and score a submission, then publish it on the static leaderboard."""
+    from medbench.progress import _disabled
+    from medbench.scoring.score import score_file
+    from medbench.scoring.submission import SubmissionInvalid
+
+    try:
+        out = score_file(submission, benchmark=benchmark, leaderboard=leaderboard, publish=not no_publish,
+                         workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
+                         n_resamples=resamples, seed=seed, show_progress=not _disabled())
+    except SubmissionInvalid as e:
+        if as_json:
+            click.echo(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False))
+        raise
+    r = out.result
+    if as_json:
+        summary = {k: r[k] for k in ("result_id", "model", "task", "split", "benchmark", "metrics",
+                                     "intervals", "headline", "n_items", "n_missing", "complete",
+                                     "usage", "bootstrap", "scorer_version")}
+        summary["rank"] = out.rank
+        summary["published"] = str(out.leaderboard / "submissions" / f"{r['result_id']}.html") \
+            if out.published else None
+        from medbench.io import canonical_json
+
+        click.echo(canonical_json(summary))
+        return
+    table = Table(title=f"{r['model']} · {r['task']} · {r['benchmark']['name']} · {r['split']}")
+    for col in ("metric", "value", "95% CI"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    head = r["headline"]["name"]
+    for m, v in sorted(r["metrics"].items(), key=lambda kv: (kv[0] != head, kv[0])):
+        iv = r["intervals"].get(m)
+        name = f"[bold]{m}[/bold] (headline)" if m == head else m
+        table.add_row(name, _fmt(v), f"[{_fmt(iv[0])}, {_fmt(iv[1])}]" if iv else "—")
+    console.print(table)
+    state = "complete" if r["complete"] else f"[yellow]incomplete[/yellow]: {r['n_missing']} missing (not ranked)"
+    console.print(f"{r['n_items'] - r['n_missing']}/{r['n_items']} items scored; {state}")
+    if out.published:
+        rank = f"rank {out.rank}" if out.rank is not None else "unranked"
+        console.print(f"published {rank}: {out.leaderboard / 'submissions' / (r['result_id'] + '.html')}")
+
+
+@click.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("leaderboard"), show_default=True, help="Leaderboard folder.")
+def leaderboard(directory: Path) -> None:
+    """Regenerate the static leaderboard HTML from its stored results."""
+    from medbench.progress import _disabled
+    from medbench.publish import publish_results
+
+    ranks = publish_results(directory, [], show_progress=not _disabled())
+    console.print(f"rendered {len(ranks)} result(s) into {directory / 'index.html'}")
+
+
+def _schemas() -> dict:
+    def submission():
+        from medbench.submission_schema import submission_json_schema
+        return submission_json_schema()
+
+    def result():
+        from medbench.scoring.results import result_json_schema
+        return result_json_schema()
+
+    def packet():
+        from medbench.extract.packet import packet_json_schema
+        return packet_json_schema()
+
+    def conversation():
+        from medbench.tasks.conversation.schema import conversation_json_schema
+        return conversation_json_schema()
+
+    return {"conversation": conversation, "packet": packet, "result": result, "submission": submission}
+
+
+@click.command()
+@click.argument("name")
+def schema(name: str) -> None:
+    """Print a JSON Schema: submission, result, packet or conversation."""
+    schemas = _schemas()
+    if name not in schemas:
+        raise UserError(f"unknown schema '{name}' (available: {', '.join(sorted(schemas))})")
+    try:
+        doc = schemas[name]()
+    except ImportError as e:
+        raise UserError(f"schema '{name}' is not available in this build: {e}") from None
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+COMMANDS = [score, leaderboard, schema]

@@ -1,0 +1,186 @@
+"""SQL baselines: `abstain` (always null) and `retrieval` (nearest train question, slots refilled).
+
+retrieval: TF-IDF over train questions; for a new question take the most similar train questions
+in order; the first whose question, with its slot values turned into capture groups, matches the
+new question gives its gold SQL with the new slot values substituted. The nearest train question
+being unanswerable means abstain. Below a similarity threshold it abstains; the threshold
+maximises the reliability score (+1 correct or correct abstention, 0 abstaining on an answerable
+question, -1 wrong) on the held-out train fold (see baselines/__init__.py), with "correct" meaning
+the same SQL text after whitespace/case normalisation (no execution, so it is conservative).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from medbench.models.baselines import TrainView, split_train
+
+TOP_K = 10
+
+
+def build_abstain(view: TrainView, seed: int):
+    return (lambda item: "null"), {"name": "abstain"}
+
+
+def _norm_ws(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _norm_sql(s: str | None) -> str | None:
+    return None if s is None else _norm_ws(s).rstrip(";").lower()
+
+
+def question_pattern(question: str, slots: dict[str, Any]) -> re.Pattern | None:
+    """The train question as a regex whose groups capture each slot value (None if impossible)."""
+    q = _norm_ws(question)
+    spans: list[tuple[int, int, str]] = []
+    # Longest values first, so a value contained in another does not steal its span.
+    for name, value in sorted(slots.items(), key=lambda kv: (-len(str(kv[1])), kv[0])):
+        v = _norm_ws(str(value))
+        if not v:
+            continue
+        for m in re.finditer(re.escape(v), q, flags=re.IGNORECASE):
+            if all(m.end() <= a or m.start() >= b for a, b, _ in spans):
+                spans.append((m.start(), m.end(), name))
+                break
+    if not spans:
+        return None
+    spans.sort()
+    parts, pos, used = [], 0, set()
+    for i, (a, b, name) in enumerate(spans):
+        parts.append(re.escape(q[pos:a]))
+        group = re.sub(r"\W", "_", f"s{i}_{name}")
+        parts.append(f"(?P<{group}>.+?)")
+        used.add(group)
+        pos = b
+    parts.append(re.escape(q[pos:]))
+    try:
+        return re.compile("".join(parts), flags=re.IGNORECASE | re.DOTALL)
+    except re.error:
+        return None
+
+
+def _sql_literal(value: str) -> str:
+    return value.replace("'", "''")  # standard SQL quoting: a question cannot break out of a literal
+
+
+def substitute(sql: str, old: Any, new: str) -> str | None:
+    """Replace slot value `old` by `new` in `sql`; None if `old` is not found there."""
+    o = str(old)
+    quoted = re.compile(r"'" + re.escape(_sql_literal(o)) + r"'", flags=re.IGNORECASE)
+    if quoted.search(sql):
+        return quoted.sub(lambda m: "'" + _sql_literal(new) + "'", sql)
+    if re.fullmatch(r"-?\d+(\.\d+)?", o):
+        if not re.fullmatch(r"-?\d+(\.\d+)?", new.strip()):
+            return None  # a number slot must get a number: never paste text into SQL unquoted
+        pat = re.compile(r"(?<![\w.])" + re.escape(o) + r"(?![\w.])")
+        if pat.search(sql):
+            return pat.sub(new.strip(), sql)
+    if o in sql:  # inside a larger literal (e.g. LIKE '%value%')
+        return sql.replace(o, _sql_literal(new))
+    return None
+
+
+class Retriever:
+    def __init__(self, pairs: list[tuple[dict, dict]]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.golds = [g for _, g in pairs]
+        self.questions = [_norm_ws(str(it.get("question", ""))) for it, _ in pairs]
+        self.vec = None
+        if self.questions:
+            self.vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+            self.matrix = self.vec.fit_transform(self.questions)
+        self.patterns: dict[int, re.Pattern | None] = {}
+
+    def _pattern(self, i: int) -> re.Pattern | None:
+        if i not in self.patterns:
+            g = self.golds[i]
+            self.patterns[i] = question_pattern(g.get("question") or self.questions[i], g.get("slots") or {})
+        return self.patterns[i]
+
+    def answer(self, question: str) -> tuple[str | None, float]:
+        """(sql or None, similarity of the nearest train question)."""
+        if self.vec is None:
+            return None, 0.0
+        q = _norm_ws(question)
+        sims = (self.matrix @ self.vec.transform([q]).T).toarray().ravel()
+        order = sorted(range(len(sims)), key=lambda i: (-sims[i], i))[:TOP_K]
+        best = float(sims[order[0]]) if order else 0.0
+        if order and not self.golds[order[0]].get("answerable", True):
+            return None, best
+        for i in order:
+            g = self.golds[i]
+            if not g.get("answerable", True) or not g.get("sql"):
+                continue
+            sql = self._fill(i, q)
+            if sql is not None:
+                return sql, best
+        return None, best
+
+    def _fill(self, i: int, q: str) -> str | None:
+        g = self.golds[i]
+        slots = g.get("slots") or {}
+        sql = g["sql"]
+        if not slots:
+            return sql  # a question with no slots: its SQL is the answer as is
+        pat = self._pattern(i)
+        if pat is None:
+            return None
+        m = pat.fullmatch(q)
+        if m is None:
+            return None
+        for group, new in m.groupdict().items():
+            name = group.split("_", 1)[1]
+            old = slots.get(name)
+            if old is None:
+                continue
+            if str(old) == new:
+                continue
+            filled = substitute(sql, old, new)
+            if filled is None:
+                return None
+            sql = filled
+        return sql
+
+
+def _reliability(pred: str | None, gold: dict) -> int:
+    if not gold.get("answerable", True):
+        return 1 if pred is None else -1
+    if pred is None:
+        return 0
+    return 1 if _norm_sql(pred) == _norm_sql(gold.get("sql")) else -1
+
+
+def choose_threshold(fit: list, tune: list) -> float:
+    """Similarity threshold maximising the reliability score on the tuning fold (0 if no fold)."""
+    if not fit or not tune:
+        return 0.0
+    r = Retriever(fit)
+    scored = []
+    for item, gold in tune:
+        sql, sim = r.answer(str(item.get("question", "")))
+        scored.append((sim, _reliability(sql, gold), _reliability(None, gold)))
+    best_t, best = 0.0, None
+    for t in sorted({0.0, *(s for s, _, _ in scored)}):
+        total = sum(ans if sim >= t else abst for sim, ans, abst in scored)
+        if best is None or total > best:  # ties keep the lower threshold (answer more)
+            best_t, best = t, total
+    return round(best_t, 6)
+
+
+def build_retrieval(view: TrainView, seed: int):
+    pairs = view.train_pairs()
+    fit, tune = split_train(pairs)
+    threshold = choose_threshold(fit, tune)
+    retriever = Retriever(pairs)
+
+    def predict(item: dict) -> str:
+        sql, sim = retriever.answer(str(item.get("question", "")))
+        if sql is None or sim < threshold:
+            return "null"
+        return f"```sql\n{sql}\n```"
+
+    return predict, {"name": "retrieval", "threshold": threshold, "train_items": len(pairs),
+                     "tuning_items": len(tune)}

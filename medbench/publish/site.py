@@ -1,0 +1,270 @@
+"""Leaderboard rendering (Jinja2, autoescaped) and atomic publishing.
+
+Everything shown comes from stored result files; every string in them is untrusted (model names,
+predictions, header params) and reaches HTML only through Jinja2's autoescaping — no `|safe` on
+submission data, no data interpolated into scripts. Pages are self-contained (inline CSS, JS and
+SVG) and carry a Content-Security-Policy that forbids any network fetch, so they work from
+file:// offline. The same results always give the same bytes (no render timestamps, explicit
+sort orders, fixed number formatting).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from medbench.io import atomic_dir, canonical_json
+from medbench.scoring.results import RESULTS_DIR, load_results, result_path
+from medbench.scoring.stats import assign_ranks
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+GENERATED = ("index.html", "submissions")  # rebuilt on every publish; everything else is kept
+MAX_SHOWN_CHARS = 3000  # per cell on item pages; the result file keeps the full value
+
+_ENV: Environment | None = None
+
+
+def env() -> Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                           keep_trailing_newline=True)
+        _ENV.filters["num"] = fmt_num
+        _ENV.filters["shown"] = shown
+    return _ENV
+
+
+# ---------------------------------------------------------------- formatting
+
+def fmt_num(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    try:
+        return f"{float(v):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def sort_key(v: Any) -> str:
+    """data-sort attribute: a plain number for numeric cells, '' for unknown (sorted last)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(float(v))
+    return str(v)
+
+
+def shown(v: Any) -> str:
+    """A value as display text: strings verbatim, others as indented JSON; clipped for the page."""
+    if v is None:
+        return ""
+    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True, indent=1)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[:MAX_SHOWN_CHARS] + f"\n… [{len(text) - MAX_SHOWN_CHARS} more characters in the result file]"
+    return text
+
+
+# ---------------------------------------------------------------- view model
+
+def group_key(r: dict) -> tuple[str, str, str, str]:
+    return (r["task"], r["benchmark"]["name"], r["benchmark"]["sha256"], r["split"])
+
+
+def _row_order(r: dict, rank: int | None) -> tuple:
+    v = r["headline"]["value"]
+    signed = -v if (v is not None and r["headline"]["higher_is_better"]) else v
+    return (rank is None, rank or 0, signed is None, signed or 0.0, r["model"], r["result_id"])
+
+
+def rank_groups(results: list[dict]) -> list[dict]:
+    """Results grouped by (task, release, split) with ranks; rows and groups in a fixed order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault(group_key(r), []).append(r)
+    out = []
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda r: r["result_id"])
+        ranks = assign_ranks([{**r["headline"], "complete": r["complete"]} for r in members])
+        rows = sorted(zip(members, ranks), key=lambda p: _row_order(*p))
+        out.append({"key": key, "rows": rows})
+    return out
+
+
+def _tokens(usage: dict) -> int | None:
+    vals = [usage.get("prompt_tokens"), usage.get("completion_tokens")]
+    return sum(v for v in vals if v is not None) if any(v is not None for v in vals) else None
+
+
+def _chart(rows: list[dict], higher_is_better: bool) -> dict:
+    """Coordinates for the inline SVG: a dot per headline value with its interval as a bar."""
+    width, label_w, row_h, pad = 720, 230, 24, 16
+    vals = [x for r in rows for x in (r["value"], r["ci_low"], r["ci_high"]) if x is not None]
+    lo, hi = min([0.0, *vals]), max([0.0, *vals])
+    if hi - lo < 1e-12:
+        hi = lo + 1.0
+    plot_w = width - label_w - 2 * pad
+
+    def x(v: float) -> str:
+        return f"{label_w + pad + (v - lo) / (hi - lo) * plot_w:.2f}"
+
+    bars = []
+    for i, r in enumerate(rows):
+        y = pad + i * row_h + row_h / 2
+        bars.append({
+            "y": f"{y:.2f}", "ytop": f"{y - 5:.2f}", "ybot": f"{y + 5:.2f}", "label": r["model"] if len(r["model"]) <= 32 else r["model"][:31] + "…",
+            "x": x(r["value"]) if r["value"] is not None else None,
+            "x1": x(r["ci_low"]) if r["ci_low"] is not None else None,
+            "x2": x(r["ci_high"]) if r["ci_high"] is not None else None,
+            "complete": r["complete"], "value": fmt_num(r["value"]),
+            "ci": f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]",
+        })
+    height = 2 * pad + max(1, len(rows)) * row_h + 20
+    ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": fmt_num(lo + (hi - lo) * k / 4, 2)} for k in range(5)]
+    return {"width": width, "height": height, "bars": bars, "ticks": ticks,
+            "axis_y": f"{height - 20:.2f}", "top": pad, "label_x": label_w,
+            "direction": "higher is better" if higher_is_better else "lower is better"}
+
+
+def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
+    tables, ranks_by_id = [], {}
+    for g in rank_groups(results):
+        task, name, sha, split = g["key"]
+        metric_names = sorted({m for r, _ in g["rows"] for m in r["metrics"]}
+                              - {g["rows"][0][0]["headline"]["name"]})
+        rows = []
+        for r, rank in g["rows"]:
+            ranks_by_id[r["result_id"]] = rank
+            h = r["headline"]
+            rows.append({
+                "result_id": r["result_id"], "rank": rank, "model": r["model"],
+                "value": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
+                "metrics": [(m, r["metrics"].get(m)) for m in metric_names],
+                "n_items": r["n_items"], "n_scored": r["n_items"] - r["n_missing"],
+                "complete": r["complete"], "cost": r["usage"].get("cost_usd"),
+                "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:19],
+            })
+        head = g["rows"][0][0]["headline"]
+        tables.append({
+            "id": f"t-{task}-{sha[:8]}-{split}", "task": task, "release": name, "sha": sha,
+            "split": split, "headline": head["name"], "higher_is_better": head["higher_is_better"],
+            "metric_names": metric_names, "rows": rows, "chart": _chart(rows, head["higher_is_better"]),
+        })
+    return tables, ranks_by_id
+
+
+def breakdown(records: list[dict]) -> list[dict]:
+    """Per category: items, correct, wrong, missing (sorted by most wrong, then name)."""
+    total, right, wrong = Counter(), Counter(), Counter()
+    for rec in records:
+        cat = rec.get("category") or "(none)"
+        total[cat] += 1
+        if rec.get("correct") is True:
+            right[cat] += 1
+        elif rec.get("correct") is False:
+            wrong[cat] += 1
+    rows = [{"category": c, "n": total[c], "correct": right[c], "wrong": wrong[c],
+             "rate": right[c] / total[c] if total[c] else None} for c in total]
+    return sorted(rows, key=lambda x: (-x["wrong"], x["category"]))
+
+
+def submission_view(r: dict, rank: int | None) -> dict:
+    metrics = [{"name": m, "value": v, "interval": r["intervals"].get(m),
+                "headline": m == r["headline"]["name"]} for m, v in sorted(r["metrics"].items())]
+    items = [{
+        "item_id": rec["item_id"], "subject_id": rec.get("subject_id"), "category": rec.get("category"),
+        "correct": rec.get("correct"), "score": rec.get("score"), "input": shown(rec.get("input")),
+        "gold": shown(rec.get("gold")), "prediction": shown(rec.get("prediction")),
+        "error": shown(rec.get("error")), "missing": bool(rec.get("missing")),
+    } for rec in r["records"]]
+    n_wrong = sum(1 for rec in r["records"] if rec.get("correct") is False)
+    return {"r": r, "rank": rank, "metrics": metrics, "items": items, "n_wrong": n_wrong,
+            "breakdown": breakdown(r["records"]), "tokens": _tokens(r["usage"]),
+            "header_json": shown({k: v for k, v in r["header"].items() if k != "type"})}
+
+
+# ---------------------------------------------------------------- rendering and publishing
+
+def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = False) -> dict[str, int | None]:
+    """Write index.html and submissions/*.html for `results` into `out_dir`; returns ranks by id."""
+    out_dir = Path(out_dir)
+    tables, ranks = index_view(results)
+    (out_dir / "submissions").mkdir(parents=True, exist_ok=True)
+    _write(out_dir / "index.html", env().get_template("index.html").render(
+        tables=tables, n_results=len(results), fmt=fmt_num, sort_key=sort_key))
+    page = env().get_template("submission.html")
+    ordered = sorted(results, key=lambda r: r["result_id"])
+    if show_progress and len(ordered) > 1:
+        from medbench.progress import progress_bar
+
+        with progress_bar() as bar:
+            t = bar.add_task("rendering submission pages", total=len(ordered))
+            for r in ordered:
+                _render_submission(page, r, ranks.get(r["result_id"]), out_dir)
+                bar.advance(t)
+    else:
+        for r in ordered:
+            _render_submission(page, r, ranks.get(r["result_id"]), out_dir)
+    return ranks
+
+
+def _render_submission(page, r: dict, rank: int | None, out_dir: Path) -> None:
+    html = page.render(fmt=fmt_num, sort_key=sort_key, **submission_view(r, rank))
+    _write(out_dir / "submissions" / f"{r['result_id']}.html", html)
+
+
+def _write(path: Path, text: str) -> None:
+    # Plain writes: the folder as a whole is swapped in atomically, and plain files get the
+    # umask's permissions (mkstemp's 0600 would hide the site from a web server).
+    path.write_bytes(text.encode("utf-8"))
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Bring everything but the generated pages into the new folder. Hard links, not copies:
+    stored files are only ever replaced (new inode), never edited in place, so sharing is safe."""
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    for entry in sorted(old.iterdir()):
+        if entry.name in GENERATED or entry.name.startswith("."):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, copy_function=link_or_copy, symlinks=True)
+        else:
+            link_or_copy(entry, new / entry.name)
+
+
+def publish_results(leaderboard: str | Path, new_results: list[dict],
+                    show_progress: bool = False) -> dict[str, int | None]:
+    """Add `new_results` to the store and re-render the whole site, atomically; returns ranks."""
+    lb = Path(leaderboard)
+    if lb.exists() and not lb.is_dir():
+        from medbench.errors import UserError
+
+        raise UserError(f"leaderboard path is not a folder: {lb}")
+    with atomic_dir(lb) as tmp:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a published site must be readable
+        if lb.is_dir():
+            _carry_over(lb, tmp)
+        (tmp / RESULTS_DIR).mkdir(exist_ok=True)
+        for r in new_results:
+            _write(result_path(tmp, r["result_id"]), canonical_json(r, indent=2) + "\n")
+        ranks = render_site(load_results(tmp), tmp, show_progress=show_progress)
+    return ranks

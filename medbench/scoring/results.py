@@ -1,0 +1,117 @@
+"""The results store: `<leaderboard>/results/<result_id>.json`, the leaderboard's only input.
+
+A result is written with canonical JSON (byte-identical for the same submission and release)
+and validated against `RESULT_SCHEMA` when read back, so a hand-edited or truncated file is
+reported by name rather than rendered wrongly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+
+from medbench.errors import UserError
+
+RESULTS_DIR = "results"
+RESULT_FORMAT = 1
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+
+_NUM = {"type": ["number", "null"]}
+_INTERVAL = {"anyOf": [{"type": "null"},
+                       {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]}
+
+RESULT_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "medbench result",
+    "description": "One scored submission: metrics, 95% patient-clustered bootstrap intervals, "
+                   "per-item records. The leaderboard is rendered only from these files.",
+    "type": "object",
+    "required": ["result_format", "result_id", "header", "task", "split", "model", "benchmark",
+                 "metrics", "headline", "intervals", "n_items", "n_missing", "complete", "usage",
+                 "records", "scorer_version", "bootstrap", "submission_sha256"],
+    "properties": {
+        "result_format": {"const": RESULT_FORMAT},
+        "result_id": {"type": "string", "pattern": _ID.pattern},
+        "header": {"type": "object"},
+        "task": {"type": "string"},
+        "split": {"type": "string"},
+        "model": {"type": "string"},
+        "created": {"type": ["string", "null"]},
+        "benchmark": {"type": "object", "required": ["name", "sha256"],
+                      "properties": {"name": {"type": "string"}, "sha256": {"type": "string"}}},
+        "metrics": {"type": "object", "additionalProperties": _NUM},
+        "headline": {
+            "type": "object",
+            "required": ["name", "value", "ci_low", "ci_high", "higher_is_better"],
+            "properties": {"name": {"type": "string"}, "value": _NUM, "ci_low": _NUM, "ci_high": _NUM,
+                           "higher_is_better": {"type": "boolean"}},
+        },
+        "intervals": {"type": "object", "additionalProperties": _INTERVAL},
+        "n_items": {"type": "integer", "minimum": 0},
+        "n_missing": {"type": "integer", "minimum": 0},
+        "complete": {"type": "boolean"},
+        "usage": {"type": "object", "properties": {
+            "prompt_tokens": {"type": ["integer", "null"]},
+            "completion_tokens": {"type": ["integer", "null"]},
+            "cost_usd": _NUM, "latency_s_mean": _NUM}},
+        "bootstrap": {"type": "object", "required": ["resamples", "seed", "level", "unit"]},
+        "submission_sha256": {"type": "string"},
+        "scorer_version": {"type": "string"},
+        "judge": {"type": ["object", "null"]},
+        "records": {
+            "type": "array",
+            "items": {"type": "object", "required": ["item_id", "subject_id", "correct", "score",
+                                                      "category"],
+                      "properties": {"item_id": {"type": "string"},
+                                     "correct": {"type": ["boolean", "null"]},
+                                     "score": _NUM,
+                                     "category": {"type": ["string", "null"]}}},
+        },
+    },
+}
+
+
+def result_json_schema() -> dict:
+    return RESULT_SCHEMA
+
+
+def make_result_id(model: str, task: str, split: str, submission_sha256: str) -> str:
+    """A filename-safe, stable id: a slug of the model (hostile names cannot escape the folder)
+    plus a hash of the submission bytes, so re-scoring a submission replaces its own result."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40].strip("-") or "model"
+    digest = hashlib.sha256(f"{task}|{split}|{submission_sha256}".encode()).hexdigest()[:12]
+    return f"{slug}-{task[:12]}-{digest}".lower()
+
+
+def result_path(leaderboard: str | Path, result_id: str) -> Path:
+    if not _ID.match(result_id):
+        raise UserError(f"invalid result id {result_id!r}")
+    return Path(leaderboard) / RESULTS_DIR / f"{result_id}.json"
+
+
+def load_result(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"{path}: unreadable result ({' '.join(str(e).split())[:120]})") from None
+    try:
+        jsonschema.validate(data, RESULT_SCHEMA)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise UserError(f"{path}: not a medbench result: {where}: {e.message[:160]}") from None
+    if path.stem != data["result_id"]:
+        raise UserError(f"{path}: file name does not match its result_id {data['result_id']!r}")
+    return data
+
+
+def load_results(leaderboard: str | Path) -> list[dict]:
+    """Every stored result, sorted by result_id (the render order is decided later)."""
+    rdir = Path(leaderboard) / RESULTS_DIR
+    if not rdir.is_dir():
+        return []
+    return [load_result(p) for p in sorted(rdir.glob("*.json"))]

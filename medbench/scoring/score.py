@@ -1,0 +1,193 @@
+"""Score a validated submission: family scorer → per-item records → metrics → bootstrap intervals
+→ a result dict (the results-store format, docs/ARCHITECTURE.md). Nothing is written here;
+publishing (results + HTML, atomically) is `medbench.publish`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medbench import __version__
+from medbench.errors import UserError
+from medbench.scoring.results import RESULT_FORMAT, make_result_id
+from medbench.scoring.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_intervals
+from medbench.scoring.submission import Submission, validate_submission
+
+SCORER_VERSION = f"medbench-{__version__}/score-1"
+#: item fields that are bookkeeping, not model input (shown separately on the item page)
+_ITEM_META = ("item_id", "task", "split", "subject_id", "hadm_id")
+_GOLD_META = ("item_id", "task")
+MAX_INPUT_CHARS = 4000  # long inputs (notes) are clipped in results: the release holds them whole
+
+
+@dataclass
+class ScoreContext:
+    """What a family's `score_items` may need (duck-typed: tasks never import scoring)."""
+
+    release: Any
+    task: str
+    split: str
+    workers: int | None = None
+    timeout_s: float | None = None
+    judge: str | None = None
+    api_base: str | None = None
+    show_progress: bool = True
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_INPUT_CHARS:
+        return value[:MAX_INPUT_CHARS] + f"… [{len(value) - MAX_INPUT_CHARS} more characters]"
+    if isinstance(value, dict):
+        return {k: _clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    return value
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _usage(lines: dict[str, dict]) -> dict:
+    """Totals where known: None (not 0) when no line reported a value."""
+    def total(values):
+        vals = [v for v in values if v is not None]
+        return sum(vals) if vals else None
+
+    ordered = [lines[k] for k in sorted(lines)]
+    lat = [ln.get("latency_s") for ln in ordered if ln.get("latency_s") is not None]
+    return {
+        "prompt_tokens": total((ln.get("usage") or {}).get("prompt_tokens") for ln in ordered),
+        "completion_tokens": total((ln.get("usage") or {}).get("completion_tokens") for ln in ordered),
+        "cost_usd": total(ln.get("cost_usd") for ln in ordered),
+        "latency_s_mean": (sum(lat) / len(lat)) if lat else None,
+    }
+
+
+def _complete_records(family_records: list[dict], sub: Submission, gold_by_id: dict) -> list[dict]:
+    """Family records + what the item page shows (input, gold, prediction, error), in item order."""
+    by_id = {r["item_id"]: r for r in family_records}
+    missing = set(sub.missing)
+    out = []
+    for item in sub.items:
+        iid = item["item_id"]
+        if iid not in by_id:
+            raise RuntimeError(f"task family returned no record for item {iid}")
+        rec = dict(by_id[iid])
+        line = sub.lines.get(iid, {})
+        rec.setdefault("subject_id", item.get("subject_id"))
+        rec.setdefault("category", None)
+        rec.setdefault("input", _clip({k: v for k, v in item.items() if k not in _ITEM_META}))
+        rec.setdefault("gold", {k: v for k, v in gold_by_id[iid].items() if k not in _GOLD_META})
+        rec.setdefault("prediction", line.get("prediction"))
+        if iid in missing:
+            rec["missing"] = True
+            rec["error"] = rec.get("error") or "no prediction submitted"
+        else:
+            rec.setdefault("error", line.get("error") or line.get("parse_error"))
+        rec["correct"] = None if rec.get("correct") is None else bool(rec["correct"])
+        rec["score"] = _finite(rec.get("score"))
+        rec["category"] = None if rec["category"] is None else str(rec["category"])
+        out.append(rec)
+    return out
+
+
+def score(sub: Submission, *, workers: int | None = None, timeout_s: float | None = None,
+          judge: str | None = None, api_base: str | None = None,
+          n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+          show_progress: bool = True) -> dict:
+    """Score a validated submission into a result dict (not written anywhere)."""
+    from medbench.tasks import get_family
+
+    if n_resamples < 1000:
+        raise UserError(f"--resamples must be at least 1000 (got {n_resamples})")
+    family = get_family(sub.task)
+    if judge and not getattr(family, "supports_judge", sub.task == "conversation"):
+        raise UserError(f"--judge applies to the conversation task only, not '{sub.task}'")
+    gold_by_id = sub.release.gold(sub.task, sub.split)
+    missing_value = getattr(family, "missing_prediction", None)
+    predictions = {it["item_id"]: (sub.lines[it["item_id"]].get("prediction")
+                                   if it["item_id"] in sub.lines else missing_value)
+                   for it in sub.items}
+    ctx = ScoreContext(release=sub.release, task=sub.task, split=sub.split, workers=workers,
+                       timeout_s=timeout_s, judge=judge, api_base=api_base, show_progress=show_progress)
+    if hasattr(family, "score_items"):
+        family_records = family.score_items(sub.items, gold_by_id, predictions, ctx)
+    else:
+        family_records = [family.score_item(it, gold_by_id[it["item_id"]], predictions[it["item_id"]], ctx)
+                          for it in sub.items]
+    records = _complete_records(list(family_records), sub, gold_by_id)
+
+    metrics = {k: _finite(v) for k, v in sorted(family.aggregate(records).items())}
+    headline_name = family.headline_metric
+    if headline_name not in metrics:
+        raise RuntimeError(f"task family '{sub.task}' did not report its headline metric {headline_name}")
+    # Intervals for every metric: one aggregate() per replicate yields them all; metrics a family
+    # declares as plain means of a per-item field take numpy's fast path instead.
+    numeric = [m for m, v in metrics.items() if v is not None]
+    intervals = bootstrap_intervals(records, family.aggregate, numeric,
+                                    mean_fields=getattr(family, "mean_metrics", None),
+                                    n_resamples=n_resamples, seed=seed, point=metrics, workers=workers)
+    head_iv = intervals.get(headline_name)
+    header = sub.header
+    result = {
+        "result_format": RESULT_FORMAT,
+        "result_id": make_result_id(header["model"], sub.task, sub.split, sub.sha256),
+        "header": header,
+        "task": sub.task,
+        "split": sub.split,
+        "model": header["model"],
+        "created": header.get("created"),
+        "benchmark": {"name": sub.release.name, "sha256": sub.release.sha256},
+        "metrics": metrics,
+        "headline": {
+            "name": headline_name,
+            "value": metrics[headline_name],
+            "ci_low": head_iv[0] if head_iv else None,
+            "ci_high": head_iv[1] if head_iv else None,
+            "higher_is_better": bool(family.higher_is_better),
+        },
+        "intervals": intervals,
+        "n_items": len(sub.items),
+        "n_missing": len(sub.missing),
+        "complete": sub.complete,
+        "usage": _usage(sub.lines),
+        "bootstrap": {"resamples": n_resamples, "seed": seed, "level": DEFAULT_LEVEL, "unit": "patient"},
+        "submission_sha256": sub.sha256,
+        "scorer_version": f"{SCORER_VERSION}/{sub.task}-{getattr(family, 'scorer_version', '1')}",
+        "judge": {"model": judge} if judge else None,
+        "records": records,
+    }
+    return result
+
+
+@dataclass
+class ScoreOutcome:
+    result: dict
+    published: bool
+    leaderboard: Path | None
+    rank: int | None
+
+
+def score_file(path: str | Path, *, benchmark: str | Path | None = None,
+               leaderboard: str | Path = "leaderboard", publish: bool = True,
+               workers: int | None = None, timeout_s: float | None = None, judge: str | None = None,
+               api_base: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
+               seed: int = DEFAULT_SEED, show_progress: bool = True) -> ScoreOutcome:
+    """validate → score → (publish). Raises SubmissionInvalid before anything is scored or written."""
+    sub = validate_submission(path, benchmark)
+    result = score(sub, workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
+                   n_resamples=n_resamples, seed=seed, show_progress=show_progress)
+    if not publish:
+        return ScoreOutcome(result, False, None, None)
+    from medbench.publish import publish_results
+
+    ranks = publish_results(leaderboard, [result], show_progress=show_progress)
+    return ScoreOutcome(result, True, Path(leaderboard), ranks.get(result["result_id"]))

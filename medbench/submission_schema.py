@@ -1,0 +1,90 @@
+"""The submission file format: the single source of truth for its pydantic models and JSON Schema.
+
+A submission is JSON Lines: line 1 is a `SubmissionHeader`, every further line a
+`SubmissionLine` (one per item, each item at most once). The runner writes it, the scorer's
+validator reads it, and `medbench schema submission` prints `submission_json_schema()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+SCHEMA_VERSION = 1
+
+#: What a prediction may be per task; `None` always means abstain (sql) or no usable output.
+PREDICTION_TYPES: dict[str, Any] = {
+    "sql": str | None,
+    "icd": list[str] | None,
+    "conversation": dict[str, Any] | None,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BenchmarkRef(_Strict):
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the release's manifest.json bytes")
+
+
+class SubmissionHeader(_Strict):
+    """Line 1 of every submission."""
+
+    type: Literal["header"]
+    schema_version: Literal[1]
+    model: str = Field(min_length=1)
+    task: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    split: Literal["train", "dev", "test"]
+    benchmark: BenchmarkRef
+    medbench_version: str
+    params: dict[str, Any] = Field(description="generation parameters (temperature, seed, max_tokens, ...)")
+    created: str = Field(description="UTC time the submission was started, ISO 8601")
+
+
+class Usage(_Strict):
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+
+
+class SubmissionLine(_Strict):
+    """One item's output. `error` is set when the model call failed (after retries);
+    `parse_error` when the call succeeded but the output could not be parsed."""
+
+    item_id: str = Field(min_length=1)
+    prediction: Any = None
+    raw_output: str | None = None
+    parse_error: str | None = None
+    error: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = Field(default=None, ge=0)
+    latency_s: float | None = Field(default=None, ge=0)
+
+
+def submission_json_schema() -> dict:
+    """JSON Schema (2020-12) for one line of a submission: the header or an item line."""
+    schema = TypeAdapter(SubmissionHeader | SubmissionLine).json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "medbench submission line"
+    schema["description"] = (
+        f"A medbench submission (schema_version {SCHEMA_VERSION}) is JSON Lines: the first line is "
+        "a SubmissionHeader, each further line a SubmissionLine for one item (each item_id at most once). "
+        "prediction: sql - SQL string or null (abstain); icd - ranked list of ICD-10-CM code strings; "
+        "conversation - the conversation object, or null on failure."
+    )
+    return schema
+
+
+def prediction_error(task: str, prediction: Any) -> str | None:
+    """Why `prediction` is not a valid prediction for `task` (None when it is, or task unknown)."""
+    typ = PREDICTION_TYPES.get(task)
+    if typ is None:
+        return None
+    try:
+        TypeAdapter(typ).validate_python(prediction, strict=True)
+    except ValidationError as e:
+        first = e.errors()[0]
+        return f"prediction: {first['msg']}"
+    return None

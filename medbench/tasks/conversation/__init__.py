@@ -1,0 +1,115 @@
+"""The conversation task family: write a grounded doctor-patient conversation for one admission.
+
+Modules: `schema` (the Conversation model and validation), `prompt` (the packet prompt), `facts`
+(gold facts, the entity lexicon and the item builder), `metrics` (deterministic scoring), `judge`
+(optional LLM judge). Predictions are the conversation object, or None on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
+    """Model output -> (conversation dict or None, parse_error). Never raises.
+
+    A JSON object that fails the schema is kept (the scorer reports it as schema-invalid) and
+    the first schema problem becomes the parse error."""
+    if raw is None or not str(raw).strip():
+        return None, "empty output"
+    text = str(raw).strip()
+    cands = [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]
+    i, j = text.find("{"), text.rfind("}")
+    if 0 <= i < j:
+        cands.append(text[i:j + 1])
+    obj = None
+    for c in cands:
+        try:
+            val = json.loads(c)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(val, dict):
+            obj = val
+            break
+    if obj is None:
+        return None, "no JSON object found in the output"
+    if isinstance(obj.get("conversation"), dict) and "turns" not in obj:  # a common wrapper
+        obj = obj["conversation"]
+    from pydantic import ValidationError
+
+    from medbench.tasks.conversation.schema import Conversation
+
+    try:
+        Conversation.model_validate(obj)
+    except ValidationError as e:
+        err = e.errors()[0]
+        return obj, f"schema: {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+    return obj, None
+
+
+class ConversationFamily:
+    name = "conversation"
+    headline_metric = "fact_f1"
+    higher_is_better = True
+    missing_prediction = None
+    supports_judge = True
+    #: items depend on one admission (the lexicon on the whole store), so shards concatenate.
+    shard_mergeable = True
+
+    def build(self, ctx: Any):
+        from medbench.tasks.conversation.facts import build_conversation_task
+
+        return build_conversation_task(ctx)
+
+    def render_prompt(self, item: dict, release: Any = None) -> list[dict]:
+        from medbench.tasks.conversation.prompt import render_conversation_prompt
+
+        return render_conversation_prompt(item["packet"])
+
+    def parse(self, raw_output: str | None) -> tuple[Any, str | None]:
+        return parse_output(raw_output)
+
+    def score_items(self, items: list[dict], gold_by_id: dict, predictions_by_id: dict,
+                    ctx: Any = None) -> list[dict]:
+        from medbench.tasks.conversation.metrics import score_items
+
+        records = score_items(items, gold_by_id, predictions_by_id, ctx)
+        judge = getattr(ctx, "judge", None) if ctx is not None else None
+        if judge:
+            res = _run_judge(items, predictions_by_id, judge, getattr(ctx, "api_base", None))
+            for rec in records:
+                j = res["per_item"].get(rec["item_id"], {})
+                rec["judge_accuracy"] = j.get("accuracy")
+                rec["judge_completeness"] = j.get("completeness")
+                rec["judge_error"] = j.get("error")
+        return records
+
+    def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any = None) -> dict:
+        return self.score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
+
+    def aggregate(self, records: list[dict]) -> dict[str, float]:
+        from medbench.tasks.conversation.metrics import aggregate
+
+        return aggregate(records)
+
+
+def _run_judge(items, predictions_by_id, model, api_base) -> dict:
+    import asyncio
+    import concurrent.futures
+
+    from medbench.tasks.conversation.judge import judge_conversations
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return judge_conversations(items, predictions_by_id, model, api_base=api_base)
+    # Called from inside an event loop: run the judge's own loop in a worker thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(judge_conversations, items, predictions_by_id, model, api_base).result()
+
+
+FAMILY = ConversationFamily()

@@ -1,0 +1,95 @@
+"""Optional LLM judge for conversations (`medbench score --judge MODEL`).
+
+A fixed rubric (`prompts/conversation_judge.j2`) asks the judge for accuracy and completeness,
+each 1-5, through the model adapter (`acomplete`, temperature 0, structured output). Reported
+beside the deterministic metrics, never instead of them. Conversations that are missing or
+schema-invalid are not sent (they already score 0 deterministically); a failed judge call is
+recorded per item and left out of the means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from medbench.tasks.base import render_template
+
+JUDGE_TEMPLATE = "conversation_judge.j2"
+MAX_RECORD_CHARS = 60_000  # keeps the prompt inside common context windows
+
+
+class JudgeScore(BaseModel):
+    accuracy: int = Field(ge=1, le=5)
+    completeness: int = Field(ge=1, le=5)
+    rationale: str = ""
+
+
+def judge_messages(packet: dict, conversation: dict) -> list[dict]:
+    from medbench.tasks.conversation.prompt import render_conversation_prompt
+
+    record = render_conversation_prompt(packet)[-1]["content"].rstrip()
+    lines = record.split("\n")
+    if lines and lines[-1].startswith("Write the conversation"):  # the generator's instruction
+        record = "\n".join(lines[:-1]).rstrip()
+    if len(record) > MAX_RECORD_CHARS:
+        record = record[:MAX_RECORD_CHARS] + "\n[record truncated]"
+    content = render_template(JUDGE_TEMPLATE, record=record, turns=conversation["turns"])
+    return [{"role": "user", "content": content}]
+
+
+def _judgeable(prediction: Any, packet: dict) -> bool:
+    from medbench.tasks.conversation.schema import validate_conversation
+
+    if not isinstance(prediction, dict):
+        return False
+    return not any(p.startswith("schema:") for p in validate_conversation(prediction, packet))
+
+
+async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model: str,
+                               api_base: str | None = None, api_key: str | None = None,
+                               concurrency: int = 8, seed: int | None = 0, retry_limit: int = 3,
+                               timeout_s: float = 120.0) -> dict:
+    from medbench.models.adapter import acomplete
+
+    sem = asyncio.Semaphore(max(1, concurrency))
+    per_item: dict[str, dict] = {}
+
+    async def one(item: dict) -> None:
+        pred = predictions_by_id.get(item["item_id"])
+        if not _judgeable(pred, item["packet"]):
+            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "error": "not judged: "
+                                         "missing or schema-invalid conversation"}
+            return
+        async with sem:
+            res = await acomplete(model, judge_messages(item["packet"], pred), api_base=api_base,
+                                  api_key=api_key, temperature=0.0, seed=seed,
+                                  response_model=JudgeScore, retry_limit=retry_limit,
+                                  timeout_s=timeout_s)
+        if res.ok and res.parsed:
+            per_item[item["item_id"]] = {"accuracy": res.parsed["accuracy"],
+                                         "completeness": res.parsed["completeness"],
+                                         "rationale": res.parsed.get("rationale", ""), "error": None}
+        else:
+            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "error": res.error}
+
+    await asyncio.gather(*(one(it) for it in items))
+    judged = [v for v in per_item.values() if v["accuracy"] is not None]
+    n = len(judged)
+    return {
+        "judge_model": model,
+        "judge_accuracy": sum(v["accuracy"] for v in judged) / n if n else None,
+        "judge_completeness": sum(v["completeness"] for v in judged) / n if n else None,
+        "judge_n": n,
+        "judge_failed": sum(1 for v in per_item.values() if v["accuracy"] is None),
+        "per_item": {k: per_item[k] for k in sorted(per_item)},
+    }
+
+
+def judge_conversations(items: list[dict], predictions_by_id: dict, model: str,
+                        api_base: str | None = None, **kwargs: Any) -> dict:
+    """Judge every item's conversation; returns means, counts and per-item scores.
+
+    Synchronous wrapper; from inside a running event loop, await `ajudge_conversations`."""
+    return asyncio.run(ajudge_conversations(items, predictions_by_id, model, api_base=api_base, **kwargs))

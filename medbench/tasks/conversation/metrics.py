@@ -1,0 +1,117 @@
+"""Conversation metrics (deterministic; the LLM judge is separate, see judge.py).
+
+Per item: schema validity and chronology (`schema.validate_conversation`), which gold facts are
+mentioned (by surface form), and how many lexicon entities are mentioned that are not in the
+packet (invented) versus the packet's own (grounded). Records carry the counts, so `aggregate`
+works on any subset:
+
+- schema_validity, chronology: share of items;
+- fact_recall (micro over facts) and recall_<type> per fact type;
+- invented_entity_rate = invented mentions / (invented + grounded mentions);
+- fact_f1 (headline) = harmonic mean of fact_recall and 1 − invented_entity_rate.
+An item is `correct` when it is schema-valid, chronological and its own fact-F1 is ≥ 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medbench.tasks.conversation.facts import ENTITY_KINDS, FACT_TYPES, mention_text, mentioned
+
+CORRECT_F1 = 0.5
+
+
+def _f1(a: float, b: float) -> float:
+    return 2 * a * b / (a + b) if a + b else 0.0
+
+
+def conversation_text(conv: Any) -> str:
+    if not isinstance(conv, dict) or not isinstance(conv.get("turns"), list):
+        return ""
+    return "\n".join(t["text"] for t in conv["turns"] if isinstance(t, dict) and isinstance(t.get("text"), str))
+
+
+def score_item(item: dict, gold: dict, prediction: Any) -> dict:
+    from medbench.tasks.conversation.schema import validate_conversation
+
+    if isinstance(prediction, dict):
+        problems = validate_conversation(prediction, item.get("packet") or {})
+    else:
+        problems = ["schema: <root>: no conversation"]
+    schema_ok = not any(p.startswith("schema:") for p in problems)
+    chrono_ok = schema_ok and not problems
+    padded = mention_text(conversation_text(prediction) if schema_ok else "")
+    facts_total = {t: 0 for t in FACT_TYPES}
+    facts_hit = {t: 0 for t in FACT_TYPES}
+    missed = []
+    for f in gold["facts"]:
+        facts_total[f["type"]] += 1
+        if mentioned(f["surface_forms"], padded):
+            facts_hit[f["type"]] += 1
+        else:
+            missed.append(f["id"])
+    # Distinct names across kinds: 'vancomycin' the drug and the drug-level lab count once.
+    grounded_names = {forms[0] for kind in ENTITY_KINDS for forms in gold["grounded"].get(kind, [])
+                      if mentioned(forms, padded)}
+    invented_entities = sorted({forms[0] for kind in ENTITY_KINDS for forms in gold["lexicon"].get(kind, [])
+                                if mentioned(forms, padded)} - grounded_names)
+    grounded = len(grounded_names)
+    n_facts, n_hit = sum(facts_total.values()), sum(facts_hit.values())
+    recall = n_hit / n_facts if n_facts else 0.0
+    mentions = len(invented_entities) + grounded
+    inv_rate = len(invented_entities) / mentions if mentions else 0.0
+    item_f1 = _f1(recall, 1 - inv_rate) if schema_ok else 0.0
+    typed = [t for t in FACT_TYPES if facts_total[t]]
+    # The weakest fact type is the error category the leaderboard groups by.
+    weakest = min(typed, key=lambda t: (facts_hit[t] / facts_total[t], FACT_TYPES.index(t))) if typed else "none"
+    return {
+        "item_id": item["item_id"], "subject_id": item.get("subject_id"),
+        "correct": chrono_ok and item_f1 >= CORRECT_F1, "score": item_f1,
+        "category": weakest if schema_ok else "invalid",
+        "schema_valid": schema_ok, "chronology_ok": chrono_ok, "problems": problems[:5],
+        "facts_total": facts_total, "facts_hit": facts_hit, "missed_facts": missed,
+        "invented": len(invented_entities), "invented_entities": invented_entities,
+        "grounded": grounded,
+        "turns": len(prediction["turns"]) if schema_ok else 0,
+    }
+
+
+def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any = None) -> list[dict]:
+    return [score_item(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"]))
+            for it in items]
+
+
+def aggregate(records: list[dict]) -> dict[str, float]:
+    n = len(records)
+    if not n:
+        return {}
+    total = {t: sum(r["facts_total"][t] for r in records) for t in FACT_TYPES}
+    hit = {t: sum(r["facts_hit"][t] for r in records) for t in FACT_TYPES}
+    n_facts, n_hit = sum(total.values()), sum(hit.values())
+    recall = n_hit / n_facts if n_facts else 0.0
+    inv = sum(r["invented"] for r in records)
+    mentions = inv + sum(r["grounded"] for r in records)
+    inv_rate = inv / mentions if mentions else 0.0
+    out = {
+        "fact_f1": _f1(recall, 1 - inv_rate),
+        "fact_recall": recall,
+        "invented_entity_rate": inv_rate,
+        "schema_validity": sum(r["schema_valid"] for r in records) / n,
+        "chronology": sum(r["chronology_ok"] for r in records) / n,
+        "mean_turns": sum(r["turns"] for r in records) / n,
+        "accuracy": sum(r["correct"] for r in records) / n,
+    }
+    for t in FACT_TYPES:
+        if total[t]:
+            out[f"recall_{t}"] = hit[t] / total[t]
+    out.update(_judge_means(records))  # only when scored with --judge
+    return out
+
+
+def _judge_means(records: list[dict]) -> dict[str, float]:
+    out = {}
+    for key in ("judge_accuracy", "judge_completeness"):
+        vals = [r[key] for r in records if r.get(key) is not None]
+        if vals:
+            out[key] = sum(vals) / len(vals)
+    return out

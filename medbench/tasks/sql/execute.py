@@ -1,0 +1,454 @@
+"""Sandboxed execution of (hostile) SQL on a release's read-only database.
+
+Layers, each sufficient on its own for the engine it guards:
+1. statement check (sqlglot): exactly one statement, a SELECT / WITH … SELECT / set operation,
+   with no DML, DDL, PRAGMA, ATTACH, COPY, INSTALL/LOAD, SELECT … INTO anywhere inside, and no
+   file-reading table functions. DuckDB's own parser (`extract_statements`) must agree: one
+   statement of type SELECT. SQL sqlglot cannot parse is left to the engine layers below, so a
+   valid query in a corner of the dialect sqlglot lacks is still executed (and still safe).
+2. the engine: SQLite opened `file:…?mode=ro` with an authorizer allowing only
+   SELECT/READ/FUNCTION/RECURSIVE (so PRAGMA, ATTACH, writes are denied by SQLite itself, and
+   Python's sqlite3 runs one statement per call); DuckDB opened read_only with external access
+   (files, network), extension auto-install/auto-load disabled, one thread, a memory limit, and
+   the configuration locked so a query cannot turn any of it back on.
+3. limits: a per-query time limit (SQLite progress handler; DuckDB `interrupt()` from a timer),
+   a row cap (fetchmany(cap + 1): more rows is an error), a value-length cap for SQLite.
+4. processes: queries run in worker processes (`SqlPool`), each with its own connection; a
+   worker that misses the time limit by a margin is killed, a worker that dies takes only its
+   current query with it (that item gets an error), and a fresh worker replaces it.
+
+A query that fails has answer None and an `error` message (scored as the answer "error").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait as mp_wait
+from pathlib import Path
+from typing import Any
+
+from medbench.tasks.sql.normalize import canonical_answer, normalize_ehrsql
+
+ENGINES = ("sqlite", "duckdb")
+DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb"}
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_ROW_CAP = 100_000
+KILL_MARGIN_S = 2.0  # a worker still busy this long after the time limit is killed
+MAX_SQL_CHARS = 100_000
+MAX_VALUE_BYTES = 10_000_000
+DUCKDB_MEMORY_LIMIT = "1GB"
+
+# Table functions that read files or URLs; refused up front (DuckDB would refuse them too).
+_FILE_FUNCTIONS = ("read_", "parquet_", "sniff_csv", "glob", "iceberg_", "delta_scan", "sqlite_scan",
+                   "postgres_", "mysql_", "load_extension", "readfile", "writefile", "edit")
+
+
+def _forbidden_types() -> tuple[type, ...]:
+    from sqlglot import exp
+
+    names = ("Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Command", "Pragma",
+             "Copy", "Attach", "Detach", "Set", "Use", "Into", "Install", "TruncateTable",
+             "Transaction", "Commit", "Rollback", "Analyze", "Describe", "Grant")
+    return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
+
+
+def prepare_sql(sql: str, engine: str) -> str:
+    """The text that runs: EHRSQL normalisation on SQLite (EHRSQL) releases, as is on DuckDB."""
+    return normalize_ehrsql(sql) if engine == "sqlite" else sql
+
+
+def _content(raw_tokens) -> list[str]:
+    """Sorted identifier/literal tokens: equal sqlglot renderings need equal multisets of these."""
+    from sqlglot.tokens import TokenType
+
+    kinds = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER}
+    return sorted(t.text.lower() for t in raw_tokens if t.token_type in kinds)
+
+
+def parse_select(sql: str, engine: str) -> tuple[Any, str | None, list[str], list[str] | None]:
+    """(sqlglot expression or None when sqlglot cannot parse it, refusal reason or None, tokens,
+    content tokens or None when the tokenizer failed).
+
+    The query is tokenized once; the parse and the token-F1 tokens both come from that pass.
+    """
+    from sqlglot import exp
+    from sqlglot.dialects import Dialect
+
+    from medbench.tasks.sql.normalize import regex_tokens
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    if len(sql) > MAX_SQL_CHARS:
+        return None, f"query longer than {MAX_SQL_CHARS} characters", [], None
+    dialect = Dialect.get_or_raise(DIALECTS[engine])
+    try:
+        raw = dialect.tokenize(sql)
+    except Exception:  # sqlglot's errors are many; any of them means "let the engine decide"
+        return None, None, regex_tokens(sql), None
+    tokens, content = [t.text.lower() for t in raw], _content(raw)
+    try:
+        statements = [s for s in dialect.parser().parse(raw, sql) if s is not None]
+    except Exception:
+        return None, None, tokens, content
+    if len(statements) != 1:
+        return None, "only a single SQL statement is allowed" if statements else "empty query", tokens, content
+    stmt = statements[0]
+    if not isinstance(stmt, (exp.Select, exp.SetOperation, exp.Subquery)):
+        return stmt, f"only read-only SELECT/WITH queries are allowed (got {stmt.key.upper()})", tokens, content
+    forbidden = _forbidden_types()
+    for node in stmt.walk():
+        if isinstance(node, forbidden):
+            return stmt, f"only read-only SELECT/WITH queries are allowed ({node.key.upper()} inside)", tokens, content
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name.startswith(_FILE_FUNCTIONS):
+                return stmt, f"function {name}() is not allowed", tokens, content
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
+            return stmt, "reading files by path is not allowed", tokens, content
+    return stmt, None, tokens, content
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections (opened once per worker)
+
+_SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                   getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+
+
+def _sqlite_authorizer(action: int, *_args: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED else sqlite3.SQLITE_DENY
+
+
+def open_readonly(db_path: str | os.PathLike, engine: str):
+    """A read-only, locked-down connection (see the module docstring)."""
+    path = Path(db_path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"database not found: {path}")
+    if engine == "sqlite":
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None,
+                              check_same_thread=False)
+        con.execute("PRAGMA query_only = ON")  # before the authorizer, which then forbids PRAGMA
+        con.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache: the demo databases fit
+        con.execute("PRAGMA mmap_size = 268435456")
+        con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        con.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
+        con.set_authorizer(_sqlite_authorizer)
+        return con
+    if engine == "duckdb":
+        import duckdb
+
+        return duckdb.connect(str(path), read_only=True, config={
+            "enable_external_access": False,
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "allow_community_extensions": False,
+            "threads": 1,  # parallelism comes from worker processes
+            "memory_limit": DUCKDB_MEMORY_LIMIT,
+            "lock_configuration": True,
+        })
+    raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300] if text else ''}"
+
+
+def run_query(con, engine: str, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+              row_cap: int = DEFAULT_ROW_CAP, check: bool = True) -> dict:
+    """Run one already-prepared query; {"answer": str|None, "error": str|None, "rows", "seconds"}."""
+    start = time.monotonic()
+    out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
+    try:
+        if check:
+            refusal = parse_select(sql, engine)[1]
+            if refusal:
+                out["error"] = f"refused: {refusal}"
+                return out
+        rows = _execute(con, engine, sql, timeout_s, row_cap)
+        out["rows"] = len(rows)
+        out["answer"] = canonical_answer(rows)
+    except _Refused as e:
+        out["error"] = f"refused: {e}"
+    except Exception as e:  # any engine error (syntax, denied, interrupted) is the item's error
+        out["error"] = _first_line(e)
+    finally:
+        out["seconds"] = round(time.monotonic() - start, 4)
+    return out
+
+
+class _Refused(Exception):
+    pass
+
+
+def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int) -> list:
+    deadline = time.monotonic() + timeout_s
+    if engine == "sqlite":
+        timed_out = []
+
+        def progress() -> int:
+            if time.monotonic() > deadline:
+                timed_out.append(True)
+                return 1
+            return 0
+
+        con.set_progress_handler(progress, 5_000)
+        try:
+            cur = con.execute(sql)
+            rows = cur.fetchmany(row_cap + 1)
+        except sqlite3.OperationalError as e:
+            if timed_out:
+                raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit") from None
+            raise e
+        finally:
+            con.set_progress_handler(None, 0)
+    else:
+        statements = con.extract_statements(sql)
+        import duckdb
+
+        if len(statements) != 1:
+            raise _Refused("only a single SQL statement is allowed")
+        if statements[0].type != duckdb.StatementType.SELECT:
+            raise _Refused(f"only read-only SELECT/WITH queries are allowed (got {statements[0].type.name})")
+        timer = threading.Timer(timeout_s, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            cur = con.execute(sql)
+            rows = cur.fetchmany(row_cap + 1)
+        except duckdb.InterruptException:
+            raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit") from None
+        finally:
+            timer.cancel()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit")
+    if len(rows) > row_cap:
+        raise OverflowError(f"result has more than {row_cap} rows")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs: what a worker does for one item (execution plus the sqlglot features for EM / token F1)
+
+def gold_tokens(sql: str, engine: str) -> dict:
+    """The token list the gold side caches (same preparation and tokenizer as predictions)."""
+    from sqlglot.dialects import Dialect
+
+    from medbench.tasks.sql.normalize import regex_tokens
+
+    sql = prepare_sql(sql, engine)
+    try:
+        raw = Dialect.get_or_raise(DIALECTS[engine]).tokenize(sql)
+    except Exception:
+        return {"tokens": regex_tokens(sql), "content": None}
+    return {"tokens": [t.text.lower() for t in raw], "content": _content(raw)}
+
+
+def gold_fingerprint(sql: str, engine: str) -> str:
+    from medbench.tasks.sql.normalize import sql_fingerprint
+
+    prepared = prepare_sql(sql, engine)
+    return sql_fingerprint(prepared, DIALECTS[engine], parse_select(prepared, engine)[0])
+
+
+def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict:
+    """Execute one query and, given the gold side, its exact match and token F1.
+
+    job: {"sql", "execute": bool = True, "check": bool = True,
+          "gold": {"sql", "tokens", "fingerprint" (may be None)} | None}
+    Exact match: equal sqlglot token streams (case-folded; whitespace and comments ignored), else
+    equal sqlglot renderings of the two parse trees (normalised identifiers and functions).
+    """
+    from medbench.tasks.sql.normalize import sql_fingerprint, token_f1
+
+    sql = prepare_sql(job["sql"], engine)
+    out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
+    parsed, refusal, tokens, content = parse_select(sql, engine)
+    if refusal and job.get("check", True):
+        out["error"] = f"refused: {refusal}"
+    if job.get("execute", True) and out["error"] is None:
+        out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False))
+    gold = job.get("gold")
+    if gold is not None:
+        out["token_f1"] = token_f1(tokens, gold["tokens"])
+        if tokens == gold["tokens"]:
+            out["em"] = True
+        elif parsed is None or content is None or content != gold.get("content"):
+            out["em"] = False  # different identifiers/literals: the renderings cannot be equal
+        else:
+            gfp = gold.get("fingerprint")
+            if gfp is None:
+                gfp = out["gold_fingerprint"] = gold_fingerprint(gold["sql"], engine)
+            out["em"] = sql_fingerprint(sql, DIALECTS[engine], parsed) == gfp
+    return out
+
+
+def _worker_main(conn, db_path: str, engine: str, timeout_s: float, row_cap: int) -> None:
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    try:
+        con = open_readonly(db_path, engine)
+    except Exception as e:
+        conn.send({"fatal": _first_line(e)})
+        return
+    conn.send({"ready": True})
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            result = run_job(con, engine, job, timeout_s, row_cap)
+        except Exception as e:  # never let one item end the worker
+            result = {"answer": None, "error": _first_line(e), "rows": 0, "seconds": 0.0}
+        conn.send(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool
+
+def _context():
+    """forkserver: cheap, thread-safe worker starts (no fork of a threaded parent)."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["medbench.tasks.sql.execute", "medbench.tasks.sql.normalize",
+                                    "sqlglot", "duckdb"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+class _Worker:
+    def __init__(self, ctx, db_path: str, engine: str, timeout_s: float, row_cap: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, db_path, engine, timeout_s, row_cap),
+                                   daemon=True)
+        self.process.start()
+        child.close()
+        self.job: int | None = None
+        self.deadline = math.inf
+        self.ready = False
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.join(5)
+        finally:
+            self.conn.close()
+
+
+class SqlPool:
+    """Worker processes, each holding one locked-down connection to `db_path`.
+
+    `map(jobs)` returns one result dict per job, in order; it never raises for a job's SQL.
+    """
+
+    def __init__(self, db_path: str | os.PathLike, engine: str, workers: int | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}")
+        self.db_path = str(Path(db_path).resolve())
+        if not Path(self.db_path).is_file():
+            raise FileNotFoundError(f"database not found: {self.db_path}")
+        self.engine, self.timeout_s, self.row_cap = engine, float(timeout_s), int(row_cap)
+        self.n = max(1, int(workers or os.cpu_count() or 1))
+        self._ctx = _context()
+        self._workers: list[_Worker] = []
+        self.restarts = 0
+
+    def __enter__(self) -> SqlPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._ctx, self.db_path, self.engine, self.timeout_s, self.row_cap)
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        for w in self._workers:
+            w.process.join(1)
+            if w.process.is_alive():
+                w.kill()
+            else:
+                w.conn.close()
+        self._workers = []
+
+    def start(self, n_jobs: int | None = None) -> SqlPool:
+        """Start the workers now (they open the database while the caller does other work)."""
+        while len(self._workers) < min(self.n, max(1, n_jobs if n_jobs is not None else self.n)):
+            self._workers.append(self._spawn())
+        return self
+
+    def map(self, jobs: Sequence[dict], on_result: Callable[[int, dict], None] | None = None) -> list[dict]:
+        results: list[dict | None] = [None] * len(jobs)
+        pending = deque(range(len(jobs)))
+        self.start(len(jobs))
+        hard_limit = self.timeout_s + KILL_MARGIN_S
+
+        def finish(i: int, res: dict) -> None:
+            results[i] = res
+            if on_result is not None:
+                on_result(i, res)
+
+        def replace(w: _Worker, reason: str) -> None:
+            if w.job is not None:
+                finish(w.job, {"answer": None, "error": reason, "rows": 0, "seconds": hard_limit})
+            w.kill()
+            self.restarts += 1
+            self._workers[self._workers.index(w)] = self._spawn()
+
+        while pending or any(w.job is not None for w in self._workers):
+            if self.restarts > 3 * self.n + len(jobs):  # workers keep dying on start: give up
+                self.close()
+                raise RuntimeError(f"SQL workers for {self.db_path} keep crashing")
+            for w in self._workers:
+                if w.ready and w.job is None and pending:
+                    i = pending.popleft()
+                    try:
+                        w.conn.send(jobs[i])
+                    except OSError:
+                        pending.appendleft(i)
+                        replace(w, "worker died")
+                        continue
+                    w.job, w.deadline = i, time.monotonic() + hard_limit
+            busy_deadlines = [w.deadline for w in self._workers if w.job is not None]
+            wait_s = max(0.0, min(busy_deadlines) - time.monotonic()) if busy_deadlines else 1.0
+            ready = mp_wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers],
+                            timeout=min(wait_s, 1.0))
+            for w in list(self._workers):
+                if w.conn in ready:
+                    try:
+                        msg = w.conn.recv()
+                    except (EOFError, OSError):
+                        replace(w, "worker crashed while running this query")
+                        continue
+                    if "fatal" in msg:
+                        self.close()
+                        raise RuntimeError(f"cannot open {self.db_path}: {msg['fatal']}")
+                    if msg.get("ready"):
+                        w.ready = True
+                        continue
+                    i, w.job, w.deadline = w.job, None, math.inf
+                    if i is not None:
+                        finish(i, msg)
+                elif w.process.sentinel in ready and not w.process.is_alive():
+                    replace(w, "worker crashed while running this query")
+            now = time.monotonic()
+            for w in list(self._workers):
+                if w.job is not None and now > w.deadline:
+                    replace(w, f"query exceeded the {self.timeout_s:g} s time limit (worker killed)")
+        return [r for r in results]  # type: ignore[misc]

@@ -1,0 +1,357 @@
+"""SQL scoring: per-item records (executed in the sandbox) and the aggregate metrics.
+
+Per item (EHRSQL 2024's reliability score): +1 for the right answer to an answerable item or an
+abstention on an unanswerable one; 0 for abstaining on an answerable item; −1 for a wrong answer
+(including a query that fails: its answer is "error") or for any answer to an unanswerable item.
+A prediction of None — or the string "null", as in EHRSQL — is an abstention; "" is a wrong
+answer. Answers compare as canonical strings (`normalize.canonical_answer`).
+
+Every metric is a percentage (0–100; RS may be negative):
+- `rs0`, `rs5`, `rs10`, `rsN`: mean per-item score with every −1 multiplied by c (N = number of
+  items scored). Headline `rs10`. Abstaining on everything scores the unanswerable share.
+- `ex`: execution accuracy on answerable items (right answer / answerable items).
+- `valid_sql_rate`: share of non-abstained predictions that pass the sandbox and execute.
+- `abstention_precision` / `abstention_recall`: abstaining is the positive class, unanswerable
+  items are the positives (0 when there is no abstention / no unanswerable item).
+- `em`: exact match with the gold SQL after sqlglot normalisation, on answerable items.
+- `token_f1`: multiset F1 of sqlglot tokens, predicted vs gold SQL, on answerable items
+  (an abstention scores 0).
+`aggregate` needs only the records, so it works on any subset (bootstrap replicates).
+
+Gold answers come from the release's gold records (computed by executing the gold SQL when the
+release was built or imported); a gold record without one is executed here. Gold answers and
+the gold SQL's sqlglot features are cached per release under
+`$MEDBENCH_HOME/cache/gold/<release sha256>.json`, so a second submission skips that work.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from medbench.config import medbench_home
+from medbench.io import atomic_write_json
+from medbench.tasks.sql.execute import (
+    DEFAULT_ROW_CAP,
+    DEFAULT_TIMEOUT_S,
+    SqlPool,
+    gold_tokens,
+    prepare_sql,
+)
+from medbench.tasks.sql.normalize import ERROR_ANSWER
+
+SCORER_VERSION = "2"
+RS_PENALTIES = (0, 5, 10)
+ANSWER_CHARS = 2000  # answers shown in records are clipped; comparison uses the whole answer
+#: metrics that are plain means of a per-item field (the bootstrap's fast path)
+MEAN_METRICS = {"rs0": "rs0", "rs5": "rs5", "rs10": "rs10"}
+
+
+def _get(ctx: Any, name: str, default: Any = None) -> Any:
+    if ctx is None:
+        return default
+    if isinstance(ctx, dict):
+        value = ctx.get(name, default)
+    else:
+        value = getattr(ctx, name, default)
+    return default if value is None else value
+
+
+def release_database(release: Any) -> tuple[Path, str]:
+    """(database file, engine) of a release's sql task, per its manifest."""
+    info = release.manifest["tasks"]["sql"]
+    engine = info.get("engine", "duckdb")
+    try:  # the SQL builder may keep its DuckDB database in another form on disk
+        from medbench.tasks.sql import build as _build
+
+        resolver = getattr(_build, "release_db_path", None)
+    except ImportError:
+        resolver = None
+    if resolver is not None and engine == "duckdb":
+        return Path(resolver(release.path)), engine
+    return Path(release.path) / "sql" / info.get("database", f"database.{'sqlite' if engine == 'sqlite' else 'duckdb'}"), engine
+
+
+def _is_abstention(prediction: Any) -> bool:
+    return prediction is None or (isinstance(prediction, str) and prediction.strip().lower() == "null")
+
+
+def _answerable(gold: dict) -> bool:
+    return bool(gold.get("answerable", gold.get("sql") is not None))
+
+
+def _clip(answer: str | None) -> str | None:
+    if answer is None or len(answer) <= ANSWER_CHARS:
+        return answer
+    return answer[:ANSWER_CHARS] + f"… [{len(answer) - ANSWER_CHARS} more characters]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pools: a fresh one per batch; a long-lived one for single items (GRPO rewards call per item)
+
+_SHARED: dict[tuple, SqlPool] = {}
+
+
+def _shared_pool(db: Path, engine: str, timeout_s: float, row_cap: int) -> SqlPool:
+    key = (str(db), engine, timeout_s, row_cap)
+    if key not in _SHARED:
+        _SHARED[key] = SqlPool(db, engine, workers=1, timeout_s=timeout_s, row_cap=row_cap)
+    return _SHARED[key]
+
+
+@atexit.register
+def _close_shared() -> None:
+    for pool in _SHARED.values():
+        pool.close()
+    _SHARED.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Gold side (cached per release)
+
+def _cache_path(release: Any) -> Path | None:
+    sha = getattr(release, "sha256", None)
+    return medbench_home() / "cache" / "gold" / f"{sha}.json" if sha else None
+
+
+_MEMO: dict[str, dict] = {}  # in-process copy: per-item callers (rewards) must not re-read the file
+
+
+def _load_cache(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    if str(path) in _MEMO and path.is_file():
+        return _MEMO[str(path)]
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # a damaged cache is rebuilt, never trusted
+    if not isinstance(data, dict) or data.get("scorer_version") != SCORER_VERSION:
+        return {}
+    items = data.get("items") if isinstance(data.get("items"), dict) else {}
+    _MEMO[str(path)] = items
+    return items
+
+
+def _write_cache(path: Path | None, cache: dict) -> None:
+    if path is not None:
+        atomic_write_json(path, {"scorer_version": SCORER_VERSION, "items": cache}, indent=None)
+        _MEMO[str(path)] = cache
+
+
+def gold_side(gold_by_id: dict, ids: list[str], pool_factory, engine: str, release: Any = None,
+              on_progress=None) -> tuple[dict[str, dict], Path | None]:
+    """item_id -> {"answer", "tokens", "fingerprint"} for answerable gold; cached per release.
+
+    The answer is the gold record's (computed when the release was built); only a gold record
+    without one has its SQL executed (in the sandbox). The fingerprint is filled in lazily by
+    the first prediction that needs it.
+    """
+    path = _cache_path(release)
+    cache = _load_cache(path)
+    todo = [i for i in ids if _answerable(gold_by_id[i]) and i not in cache]
+    if todo:
+        run = [i for i in todo if gold_by_id[i].get("answer") is None]
+        results = pool_factory().map([{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in run]) \
+            if run else []
+        executed = dict(zip(run, results))
+        for i in todo:
+            g = gold_by_id[i]
+            answer = g.get("answer") if i not in executed else (executed[i].get("answer") or ERROR_ANSWER)
+            cache[i] = {"answer": answer, **gold_tokens(g.get("sql") or "", engine), "fingerprint": None}
+            if on_progress is not None:
+                on_progress()
+        _write_cache(path, cache)
+    return cache, path
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold_info: dict | None) -> dict:
+    """One item's record from the prediction's execution result and the gold side."""
+    answerable = _answerable(gold)
+    abstained = _is_abstention(prediction)
+    rec: dict[str, Any] = {
+        "item_id": item["item_id"],
+        "subject_id": item.get("subject_id"),
+        "category": gold.get("template"),
+        "answerable": answerable,
+        "abstained": abstained,
+        "executed": False,
+        "error": None,
+        "pred_answer": None,
+        "gold_answer": _clip(gold_info["answer"]) if (answerable and gold_info) else None,
+        "em": None,
+        "token_f1": None,
+    }
+    if not abstained:
+        if not isinstance(prediction, str):
+            rec["error"] = f"prediction must be a SQL string or null, not {type(prediction).__name__}"
+        elif pred is not None:
+            rec["error"] = pred.get("error")
+            rec["executed"] = pred.get("error") is None and pred.get("answer") is not None
+            rec["pred_answer"] = _clip(pred.get("answer") if rec["executed"] else ERROR_ANSWER)
+    if answerable:
+        if abstained:
+            score, correct = 0, False
+        else:
+            correct = bool(rec["executed"] and gold_info is not None and gold_info["answer"] != ERROR_ANSWER
+                           and pred is not None and pred.get("answer") == gold_info["answer"])
+            score = 1 if correct else -1
+        rec["em"] = bool(not abstained and pred is not None and pred.get("em"))
+        rec["token_f1"] = float((pred or {}).get("token_f1") or 0.0) if not abstained else 0.0
+    else:
+        correct = abstained
+        score = 1 if abstained else -1
+    rec["correct"] = correct
+    rec["score"] = score
+    for c in RS_PENALTIES:
+        rec[f"rs{c}"] = 100.0 * (score * c if score < 0 else score)
+    return rec
+
+
+@contextlib.contextmanager
+def _progress(show: bool):
+    if show:
+        from medbench.progress import progress_bar
+
+        with progress_bar() as progress:
+            yield progress
+    else:
+        from rich.progress import Progress
+
+        yield Progress(disable=True)
+
+
+def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any) -> list[dict]:
+    """Score a batch: predicted SQL runs in parallel sandboxed workers; records in item order.
+
+    ctx (object or dict) may carry: release (a `medbench.release.Release`), or db_path + engine;
+    workers (default: CPU count), timeout_s (default 5), row_cap (default 100,000), show_progress.
+    """
+    release = _get(ctx, "release")
+    if _get(ctx, "db_path") is not None:
+        db, engine = Path(_get(ctx, "db_path")), _get(ctx, "engine", "duckdb")
+    elif release is not None:
+        db, engine = release_database(release)
+    else:
+        raise ValueError("SQL scoring needs ctx.release or ctx.db_path + ctx.engine")
+    timeout_s = float(_get(ctx, "timeout_s", DEFAULT_TIMEOUT_S))
+    row_cap = int(_get(ctx, "row_cap", DEFAULT_ROW_CAP))
+    workers = int(_get(ctx, "workers", os.cpu_count() or 1))
+    show = bool(_get(ctx, "show_progress", False))
+
+    ids = [it["item_id"] for it in items]
+    to_run = [i for i in ids if not _is_abstention(predictions_by_id.get(i))
+              and isinstance(predictions_by_id.get(i), str)]
+    single = len(items) <= 1
+    own: list[SqlPool] = []
+
+    def pool_factory() -> SqlPool:
+        if single:
+            return _shared_pool(db, engine, timeout_s, row_cap)
+        if not own:
+            own.append(SqlPool(db, engine, workers=workers, timeout_s=timeout_s, row_cap=row_cap))
+        return own[0]
+
+    try:
+        if to_run:
+            pool_factory().start(len(to_run))  # workers boot while the gold side is prepared
+        with _progress(show) as progress:
+            n_gold = sum(1 for i in ids if _answerable(gold_by_id[i]))
+            gtask = progress.add_task("sql gold (cached per release)", total=n_gold)
+            gold_info, cache_path = gold_side(gold_by_id, ids, pool_factory, engine, release,
+                                              on_progress=lambda *_: progress.advance(gtask))
+            progress.update(gtask, completed=n_gold)
+            ptask = progress.add_task("sql predictions", total=len(to_run))
+            jobs, job_ids, by_id = [], [], {}
+            for i in to_run:
+                g = gold_info.get(i) if _answerable(gold_by_id[i]) else None
+                gold_sql = gold_by_id[i].get("sql") or ""
+                if g is not None and g["answer"] != ERROR_ANSWER and \
+                        prepare_sql(predictions_by_id[i], engine) == prepare_sql(gold_sql, engine):
+                    # the gold query itself: its answer is the release's (already run in the sandbox)
+                    by_id[i] = {"answer": g["answer"], "error": None, "em": True, "token_f1": 1.0}
+                    progress.advance(ptask)
+                    continue
+                job_ids.append(i)
+                jobs.append({"sql": predictions_by_id[i], "check": True,
+                             "gold": None if g is None else {"sql": gold_sql, "tokens": g["tokens"],
+                                                             "content": g.get("content"),
+                                                             "fingerprint": g["fingerprint"]}})
+            results = pool_factory().map(jobs, on_result=lambda *_: progress.advance(ptask)) if jobs else []
+            by_id.update(zip(job_ids, results))
+    finally:
+        for p in own:
+            p.close()
+    learned = {i: r["gold_fingerprint"] for i, r in zip(job_ids, results) if r.get("gold_fingerprint")}
+    if learned:  # gold fingerprints computed by workers join the cache for the next submission
+        for i, fp in learned.items():
+            gold_info[i]["fingerprint"] = fp
+        _write_cache(cache_path, gold_info)
+    return [make_record(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"]),
+                        by_id.get(it["item_id"]), gold_info.get(it["item_id"])) for it in items]
+
+
+def score_one(pred_sql: str | None, gold: dict, db_path: str | os.PathLike, engine: str,
+              timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP) -> dict:
+    """One prediction against one gold record (for rewards); runs in a long-lived sandbox worker."""
+    item = {"item_id": gold.get("item_id", "item"), "subject_id": gold.get("subject_id")}
+    ctx = {"db_path": db_path, "engine": engine, "timeout_s": timeout_s, "row_cap": row_cap}
+    return score_items([item], {item["item_id"]: gold}, {item["item_id"]: pred_sql}, ctx)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregate
+
+def _pct(num: float, den: float) -> float:
+    return 100.0 * num / den if den else 0.0
+
+
+def aggregate(records: list[dict]) -> dict[str, float]:
+    """Every SQL metric (module docstring) from records alone; percentages."""
+    n = len(records)
+    right = wrong = 0
+    n_answerable = n_correct_answerable = 0
+    n_answered = n_executed = 0
+    n_abstained = n_abstained_unans = n_unans = 0
+    em = f1 = 0.0
+    for r in records:
+        s = r["score"]
+        if s > 0:
+            right += 1
+        elif s < 0:
+            wrong += 1
+        if r["answerable"]:
+            n_answerable += 1
+            n_correct_answerable += 1 if r["correct"] else 0
+            em += 1.0 if r.get("em") else 0.0
+            f1 += r.get("token_f1") or 0.0
+        else:
+            n_unans += 1
+        if r["abstained"]:
+            n_abstained += 1
+            if not r["answerable"]:
+                n_abstained_unans += 1
+        else:
+            n_answered += 1
+            n_executed += 1 if r["executed"] else 0
+    out = {f"rs{c}": _pct(right - c * wrong, n) for c in RS_PENALTIES}
+    out.update({
+        "rsN": _pct(right - n * wrong, n),
+        "ex": _pct(n_correct_answerable, n_answerable),
+        "valid_sql_rate": _pct(n_executed, n_answered),
+        "abstention_precision": _pct(n_abstained_unans, n_abstained),
+        "abstention_recall": _pct(n_abstained_unans, n_unans),
+        "em": _pct(em, n_answerable),
+        "token_f1": _pct(f1, n_answerable),
+        "answerable_share": _pct(n_answerable, n),
+    })
+    return out

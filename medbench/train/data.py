@@ -1,0 +1,34 @@
+"""Training data from a release: the same prompts `medbench run` sends, gold as completions."""
+
+from __future__ import annotations
+
+import json
+
+from medbench.release import Release
+from medbench.tasks import get_family
+
+
+def gold_completion(task: str, gold: dict) -> str:
+    """The answer text a perfect model would write, in the format the task's parser reads."""
+    if task == "sql":
+        return f"```sql\n{gold['sql']}\n```" if gold.get("sql") else "null"
+    if task == "icd":
+        return json.dumps(list(gold["codes"]))
+    raise ValueError(f"no gold completion for task {task!r}")
+
+
+def prompt_rows(release: Release, task: str, split: str, limit: int | None = None) -> list[dict]:
+    """Rows {item_id, prompt (chat messages), completion (assistant message)} for one split."""
+    family = get_family(task)
+    items = release.items(task, split)
+    if limit is not None:
+        items = items[:limit]
+    gold = release.gold(task, split)
+    rows = []
+    for item in items:
+        rows.append({
+            "item_id": item["item_id"],
+            "prompt": family.render_prompt(item, release),
+            "completion": [{"role": "assistant", "content": gold_completion(task, gold[item["item_id"]])}],
+        })
+    return rows

@@ -1,0 +1,85 @@
+"""GRPO rewards, each a plain function of one completion and its gold, built on the scorers.
+
+No metric is implemented twice: correctness of SQL comes from the SQL family's own scoring
+(sandboxed execution + canonical answer comparison), ICD F1 and invalid codes from the ICD
+family's per-item records and aggregate.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from medbench.tasks import get_family
+
+#: SQL reward levels (the reliability score's logic: abstaining on unanswerable is right,
+#: answering it is the costly error).
+SQL_CORRECT = 1.0
+SQL_EXECUTES_WRONG = 0.1
+SQL_FAILS = 0.0
+SQL_ABSTAIN_ANSWERABLE = 0.0
+SQL_ABSTAIN_UNANSWERABLE = 1.0
+SQL_ANSWER_UNANSWERABLE = -1.0
+FORMAT_BONUS = 0.1
+ICD_INVALID_PENALTY = 0.05
+
+_SQL_BLOCK = re.compile(r"^\s*```sql\s*\n.+?\n\s*```\s*$", re.DOTALL | re.IGNORECASE)
+_NULL_ANSWER = re.compile(r"^\s*(```(?:sql)?\s*)?null\s*(```)?\s*$", re.IGNORECASE)
+
+
+def completion_text(completion: Any) -> str:
+    """TRL passes either a string or a list of chat messages; return the assistant text."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content") or "")
+    return ""
+
+
+def sql_format_reward(text: str) -> float:
+    """A well-formed answer block: exactly one ```sql fenced query, or a bare `null`."""
+    return FORMAT_BONUS if (_SQL_BLOCK.match(text) or _NULL_ANSWER.match(text)) else 0.0
+
+
+def sql_correctness_reward(text: str, item: dict, gold: dict, ctx: Any) -> float:
+    """1.0 right answer, 0.1 executes but wrong, 0 fails; unanswerable: abstain 1.0, answer −1."""
+    family = get_family("sql")
+    prediction, _ = family.parse(text)
+    record = family.score_item(item, gold, prediction, ctx)
+    if not gold.get("answerable", gold.get("sql") is not None):
+        return SQL_ABSTAIN_UNANSWERABLE if record.get("abstained") else SQL_ANSWER_UNANSWERABLE
+    if record.get("abstained"):
+        return SQL_ABSTAIN_ANSWERABLE
+    if record.get("correct"):
+        return SQL_CORRECT
+    return SQL_EXECUTES_WRONG if record.get("executed") else SQL_FAILS
+
+
+def icd_f1_reward(text: str, item: dict, gold: dict) -> float:
+    """F1 of the predicted code set against gold, from the ICD family's own aggregate."""
+    family = get_family("icd")
+    prediction, _ = family.parse(text)
+    record = family.score_item(item, gold, prediction, None)
+    return float(family.aggregate([record])["micro_f1"])
+
+
+def icd_format_reward(text: str) -> float:
+    """Valid JSON list of strings (optionally fenced)."""
+    import json
+
+    body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
+    try:
+        value = json.loads(body)
+    except (ValueError, TypeError):
+        return 0.0
+    ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return FORMAT_BONUS if ok else 0.0
+
+
+def icd_invalid_code_penalty(text: str) -> float:
+    """−0.05 per predicted code that is not a valid ICD-10-CM code."""
+    import simple_icd_10_cm as cm
+
+    prediction, _ = get_family("icd").parse(text)
+    invalid = sum(1 for code in prediction or [] if not cm.is_valid_item(code))
+    return -ICD_INVALID_PENALTY * invalid

@@ -1,0 +1,119 @@
+"""The model adapter against a real OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pydantic
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fake_openai_server import FakeOpenAIServer
+
+from medbench.models.adapter import CallResult, acomplete, extract_json
+
+MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+
+
+class Answer(pydantic.BaseModel):
+    a: int
+    tags: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch):
+    monkeypatch.setenv("MEDBENCH_RETRY_BASE_S", "0.01")
+
+
+def call(model: str, srv: FakeOpenAIServer, **kw) -> CallResult:
+    return asyncio.run(acomplete(model, MSGS, api_base=srv.url, **kw))
+
+
+def scripted(*outputs: str):
+    it = iter(outputs)
+    return lambda body: next(it)
+
+
+def test_429_then_success_is_retried_and_recorded():
+    with FakeOpenAIServer(script=["429"], responder=scripted("fine")) as srv:
+        r = call("openai/gpt-4.1-mini", srv)
+        assert srv.n_requests == 2
+    assert r.ok and r.text == "fine" and r.error is None
+    assert [a.status_code for a in r.attempts] == [429, None]
+    assert "429" in r.attempts[0].error and r.attempts[1].error is None
+    assert r.attempts[1].request["messages"] == MSGS and r.attempts[1].request["params"]["temperature"] == 0.0
+    assert r.attempts[1].raw_response["choices"][0]["message"]["content"] == "fine"
+    assert r.prompt_tokens and r.completion_tokens
+    assert r.cost_usd is not None and r.cost_usd > 0  # priced from litellm's local map
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout", "truncated", "invalid_json", "drop"])
+def test_transient_faults_are_retried(fault):
+    with FakeOpenAIServer(script=[fault], responder=scripted("ok"), hang_s=2) as srv:
+        r = call("hosted_vllm/my-model", srv, timeout_s=0.3)
+    assert r.ok and r.text == "ok" and len(r.attempts) == 2
+    assert r.attempts[0].error
+    assert r.cost_usd is None  # an unpriced model has unknown cost, never a made-up 0
+
+
+def test_retry_limit_bounds_attempts():
+    with FakeOpenAIServer(fault_rate=1.0, faults=("429",)) as srv:
+        r = call("openai/m", srv, retry_limit=2)
+        assert srv.n_requests == 3
+    assert not r.ok and "429" in r.error and "after 3 attempts" in r.error and len(r.attempts) == 3
+
+
+def test_client_error_is_not_retried():
+    with FakeOpenAIServer() as srv:
+        r = asyncio.run(acomplete("openai/m", MSGS, api_base=srv.url + "/nowhere", retry_limit=5))
+    assert not r.ok and "404" in r.error and len(r.attempts) == 1
+
+
+def test_invalid_json_then_valid_goes_through_repair():
+    with FakeOpenAIServer(responder=scripted("sure! here it is", '```json\n{"a": 7}\n```')) as srv:
+        r = call("openai/gpt-4.1-mini", srv, response_model=Answer)
+        first, repair = srv.requests
+    assert r.ok and r.parsed == {"a": 7, "tags": []}
+    assert [a.kind for a in r.attempts] == ["request", "repair"]
+    assert "not valid JSON" in r.attempts[0].error
+    # Schema-capable model: the schema travels as response_format; the repair re-asks with the error.
+    assert first["response_format"]["json_schema"]["schema"]["required"] == ["a"]
+    assert repair["messages"][-2] == {"role": "assistant", "content": "sure! here it is"}
+    assert "not valid JSON" in repair["messages"][-1]["content"]
+
+
+def test_schema_violation_after_limit_fails_with_reason():
+    with FakeOpenAIServer(responder=lambda body: '{"a": "seven"}') as srv:
+        r = call("hosted_vllm/m", srv, response_model=Answer, retry_limit=2)
+        assert srv.n_requests == 3
+        first = srv.requests[0]
+    assert not r.ok and r.parsed is None
+    assert "schema violation" in r.error and "a:" in r.error and "2 repair rounds" in r.error
+    assert [a.kind for a in r.attempts] == ["request", "repair", "repair"]
+    # No response_format support (hosted_vllm): the schema goes into the system prompt instead.
+    assert "response_format" not in first
+    assert first["messages"][0]["role"] == "system" and '"required": ["a"]' in first["messages"][0]["content"]
+
+
+def test_seed_and_max_tokens_are_sent():
+    with FakeOpenAIServer() as srv:
+        call("openai/m", srv, seed=5, max_tokens=12, temperature=0.3)
+        body = srv.requests[0]
+    assert (body["seed"], body["max_tokens"], body["temperature"], body["model"]) == (5, 12, 0.3, "m")
+
+
+def test_unknown_provider_is_user_error():
+    from medbench.errors import UserError
+
+    with pytest.raises(UserError, match="cannot resolve"):
+        asyncio.run(acomplete("no-such-provider-model-xyz", MSGS))
+
+
+def test_extract_json_variants():
+    assert extract_json('{"a": 1}') == {"a": 1}
+    assert extract_json('text ```json\n{"a": 2}\n``` more') == {"a": 2}
+    assert extract_json('Answer: {"a": 3} done') == {"a": 3}
+    with pytest.raises(ValueError):
+        extract_json("no json here")

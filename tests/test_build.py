@@ -1,0 +1,135 @@
+"""`medbench build` / `merge-shards`: releases on synthetic data and the demo — counts, splits by
+patient, public items without gold, byte-identical rebuilds, and shard merge == full build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, run_cli
+
+from medbench.build import build_release, merge_shards, parse_shard, shard_of
+from medbench.errors import UserError
+from medbench.release import open_release
+from medbench.tasks.base import split_for_subject
+
+TASKS = "sql,icd,conversation"
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def synth_store(tmp_path_factory):
+    from medbench.store import ingest
+    from medbench.store.synth import generate
+
+    root = tmp_path_factory.mktemp("synth30")
+    generate(root / "mimic", patients=30, seed=3, show_progress=False)
+    return ingest(root / "mimic", root / "store.duckdb", show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def full(synth_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rel") / "full"
+    return build_release(store=synth_store, out=out, tasks=TASKS, name="synth", show_progress=False)
+
+
+def test_release_contents(full, synth_store):
+    rel = open_release(full.out)
+    rel.verify()
+    assert rel.tasks() == ["conversation", "icd", "sql"]
+    assert rel.manifest["source_fingerprint"] == synth_store.fingerprint
+    assert rel.manifest["params"]["patients"]["selection"] == "all"
+    subject_split: dict[int, str] = {}
+    for task in rel.tasks():
+        items, gold = rel.items(task), rel.gold(task)
+        info = rel.manifest["tasks"][task]
+        assert len(items) == info["items"] == sum(info["counts"].values()) > 0
+        assert sorted(i["item_id"] for i in items) == sorted(gold) == [i["item_id"] for i in items]
+        for it in items:
+            assert it["task"] == task and it["split"] == split_for_subject(it["subject_id"])
+            # one patient, one split, across every task
+            assert subject_split.setdefault(it["subject_id"], it["split"]) == it["split"]
+            # public items carry no gold field (shared keys are copies of the input, e.g. question)
+            g = gold[it["item_id"]]
+            assert all(it[k] == g[k] for k in set(it) & set(g)), task
+            assert not set(it) & {"answer", "sql", "gold_sql", "codes", "facts", "lexicon", "grounded"}
+    assert len(set(subject_split.values())) == 3
+    icd_gold = rel.gold("icd")
+    for it in rel.items("icd"):  # the codes never appear in the input text
+        for code in icd_gold[it["item_id"]]["codes"]:
+            assert code not in it["text"] and code.replace(".", "") not in it["text"]
+    # the synthetic data has notes: conversation items are the admissions with one
+    assert rel.manifest["tasks"]["conversation"]["selection"] == "admissions_with_discharge_note"
+    assert all(it["packet"]["discharge_notes"] for it in rel.items("conversation"))
+    assert rel.manifest["tasks"]["icd"]["text_source"]["discharge_note"] > 0
+
+
+def test_rebuild_is_byte_identical(full, synth_store, tmp_path):
+    again = build_release(store=synth_store, out=tmp_path / "again", tasks="conversation,icd,sql",
+                          name="synth", show_progress=False)
+    assert _tree(again.out) == _tree(full.out)
+
+
+def test_shards_merge_to_the_full_build(full, synth_store, tmp_path):
+    shards = []
+    for k in (3, 1, 2):
+        r = build_release(store=synth_store, out=tmp_path / f"s{k}", tasks=TASKS, name="synth",
+                          shard=f"{k}/3", show_progress=False)
+        assert r.manifest["params"]["shard"] == {"k": k, "n": 3}
+        subjects = {it["subject_id"] for t in ("icd", "conversation") for it in open_release(r.out).items(t)}
+        assert all(shard_of(s, 3) == k for s in subjects)
+        shards.append(r.out)
+    with pytest.raises(UserError, match="missing"):
+        merge_shards(shards[:2], tmp_path / "partial", store=synth_store, show_progress=False)
+    with pytest.raises(UserError, match="twice"):
+        merge_shards([*shards, shards[0]], tmp_path / "dup", store=synth_store, show_progress=False)
+    merged = merge_shards(shards, tmp_path / "merged", store=synth_store, show_progress=False)
+    assert _tree(merged.out) == _tree(full.out)
+    assert not (tmp_path / "partial").exists()
+
+
+def test_cohort_build(synth_store, tmp_path):
+    con = synth_store.connect()
+    subjects = [r[0] for r in con.execute("SELECT subject_id FROM patients ORDER BY subject_id LIMIT 4").fetchall()]
+    con.close()
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("subject_id,admission_count\n" + "".join(f"{s},1\n" for s in reversed(subjects)))
+    r = build_release(store=synth_store, out=tmp_path / "c", tasks="icd", cohort=cohort, show_progress=False)
+    assert r.manifest["params"]["patients"]["selection"] == "cohort"
+    assert r.manifest["params"]["patients"]["count"] == 4
+    assert {it["subject_id"] for it in open_release(r.out).items("icd")} <= set(subjects)
+    cohort.write_text("subject_id\n999999999\n")
+    with pytest.raises(UserError, match="not in the store"):
+        build_release(store=synth_store, out=tmp_path / "d", tasks="icd", cohort=cohort, show_progress=False)
+
+
+@pytest.mark.parametrize("spec", ["0/3", "4/3", "a/b", "3", "1/0"])
+def test_bad_shard_specs(spec):
+    with pytest.raises(UserError):
+        parse_shard(spec)
+
+
+def test_cli_build_demo(demo_dir, tmp_path):
+    out = tmp_path / "demo-rel"
+    # icd only keeps this fast; the demo's 275 conversation items are checked in test_conversation_task
+    proc = run_cli("build", "--mimic-dir", str(demo_dir), "--tasks", "icd", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["name"].startswith("medbench-")
+    assert manifest["tasks"]["icd"]["items"] == 123
+    assert manifest["params"]["tasks"] == ["icd"]
+    assert "icd" in proc.stderr and "123" in proc.stderr  # the summary table
+
+
+def test_cli_errors(demo_dir, tmp_path):
+    assert_one_line_error(run_cli("build", "--mimic-dir", str(demo_dir), "--tasks", "icd,bogus",
+                                  "--out", str(tmp_path / "x"), cwd=tmp_path), "unknown task 'bogus'")
+    assert_one_line_error(run_cli("build", "--mimic-dir", str(demo_dir), "--shard", "4/3",
+                                  "--out", str(tmp_path / "x"), cwd=tmp_path), "--shard")
+    assert_one_line_error(run_cli("merge-shards", str(tmp_path / "nope"), "--out", str(tmp_path / "m"),
+                                  cwd=tmp_path), "not a medbench release")
+    assert not (tmp_path / "x").exists()

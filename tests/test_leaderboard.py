@@ -1,0 +1,170 @@
+"""The static leaderboard: rendered from stored results, escaped, deterministic, published atomically."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from _scoring_fixtures import (
+    header,
+    line,
+    make_release,
+    release_items,
+    snapshot,
+    use_fake_family,
+    write_submission,
+)
+
+from medbench.errors import UserError
+from medbench.io import canonical_json
+from medbench.publish import site
+from medbench.publish.site import publish_results, render_site
+from medbench.scoring.results import load_results
+from medbench.scoring.score import score_file
+
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def rel(tmp_path, monkeypatch):
+    use_fake_family(monkeypatch)
+    return make_release(tmp_path)
+
+
+def _score(sub, rel, lb):
+    return score_file(sub, benchmark=rel, leaderboard=lb, show_progress=False)
+
+
+@pytest.fixture
+def board(rel, tmp_path):
+    """Four submissions on one release: two strong (tied), one weak, one incomplete."""
+    lb = tmp_path / "lb"
+    outs = {}
+    for model, correct, skip in (("strong-a", 18, 0), ("strong-b", 17, 0), ("weak", 1, 0), (EVIL, 18, 5)):
+        sub = write_submission(tmp_path / f"{abs(hash(model))}.jsonl", rel, model=model, correct=correct,
+                               skip=skip)
+        outs[model] = _score(sub, rel, lb)
+    return lb, outs
+
+
+def test_index_rows_ranks_and_incomplete(board):
+    lb, outs = board
+    html = (lb / "index.html").read_text()
+    rows = re.findall(r'<tr class="(complete|incomplete)" data-result-id="([^"]+)">\s*<td[^>]*>([^<]*)</td>', html)
+    assert len(rows) == 4
+    by_id = {rid: (cls, rank) for cls, rid, rank in rows}
+    assert by_id[outs["strong-a"].result["result_id"]] == ("complete", "1")
+    assert by_id[outs["strong-b"].result["result_id"]] == ("complete", "1")  # tied: overlapping CIs
+    assert by_id[outs["weak"].result["result_id"]] == ("complete", "3")
+    assert by_id[outs[EVIL].result["result_id"]] == ("incomplete", "—")
+    assert outs[EVIL].rank is None
+    assert html.count("<circle") == 4 and "<svg" in html
+
+
+def test_every_submission_string_is_escaped(rel, tmp_path):
+    items = release_items(rel)
+    hostile = '</pre><img src=x onerror=alert(2)>"\'&'
+    rows = [header(rel, model=EVIL, params={"note": hostile})]
+    rows += [line(it["item_id"], hostile, error=hostile) for it in items]
+    sub = tmp_path / "evil.jsonl"
+    sub.write_text("".join(canonical_json(r) + "\n" for r in rows))
+    out = _score(sub, rel, tmp_path / "lb")
+    pages = [tmp_path / "lb" / "index.html",
+             tmp_path / "lb" / "submissions" / f"{out.result['result_id']}.html"]
+    for page in pages:
+        html = page.read_text()
+        assert EVIL not in html and "<img" not in html and "onerror=alert(2)>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        # self-contained: no external fetches of any kind
+        assert not re.search(r"<(link|img|iframe|object|embed)\b", html)
+        assert not re.search(r"<[a-z]+[^<>]*\ssrc=", html) and "url(" not in html
+        assert not re.search(r"(href|src)=\"(https?:)?//", html)
+        assert html.count("<script>") == 1  # only our own inline script
+        assert "default-src 'none'" in html
+    assert "&lt;/pre&gt;&lt;img src=x onerror=alert(2)&gt;" in pages[1].read_text()
+    assert "/" not in out.result["result_id"] and out.result["result_id"].startswith("script-alert-1-script")
+
+
+def test_submission_page_items_breakdown_and_filter(board):
+    lb, outs = board
+    r = outs["weak"].result
+    html = (lb / "submissions" / f"{r['result_id']}.html").read_text()
+    assert html.count('data-correct="false"') == 17 and html.count('data-correct="true"') == 1
+    assert 'id="only-wrong"' in html and "show only wrong items (17)" in html
+    for cat in ("cat0", "cat1", "cat2"):
+        assert (f"<td>{cat}</td>" in html) == (cat != "cat2")
+    assert "accuracy" in html and "abstain_rate" in html
+    evil = outs[EVIL].result
+    page = (lb / "submissions" / f"{evil['result_id']}.html").read_text()
+    assert "not ranked (incomplete)" in page and page.count("no prediction submitted") == 5
+
+
+def test_rendering_is_deterministic(board, tmp_path):
+    lb, _ = board
+    results = load_results(lb)
+    render_site(results, tmp_path / "a")
+    render_site(list(reversed(results)), tmp_path / "b")
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    assert snapshot(tmp_path / "a")["index.html"] == (lb / "index.html").read_bytes()
+
+
+def test_failure_while_rendering_leaves_previous_leaderboard(board, rel, tmp_path, monkeypatch):
+    lb, _ = board
+    before = snapshot(lb)
+    sub = write_submission(tmp_path / "new.jsonl", rel, model="new-model", correct=3)
+    calls = {"n": 0}
+    real = site._render_submission
+
+    def flaky(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:  # fail part-way: some pages already written to the temp folder
+            raise RuntimeError("disk on fire")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(site, "_render_submission", flaky)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _score(sub, rel, lb)
+    assert snapshot(lb) == before
+    assert [p.name for p in lb.parent.iterdir() if p.name.startswith(".lb")] == []  # no temp left
+
+
+def test_failure_while_scoring_leaves_previous_leaderboard(board, rel, tmp_path, monkeypatch):
+    import _scoring_fixtures
+
+    lb, _ = board
+    before = snapshot(lb)
+    monkeypatch.setattr(_scoring_fixtures.FakeFamily, "aggregate", lambda self, recs: 1 / 0)
+    sub = write_submission(tmp_path / "new.jsonl", rel, model="new-model")
+    with pytest.raises(ZeroDivisionError):
+        _score(sub, rel, lb)
+    assert snapshot(lb) == before
+
+
+def test_corrupt_stored_result_is_a_user_error(board):
+    lb, _ = board
+    victim = min((lb / "results").glob("*.json"))
+    victim.write_text(json.dumps({"result_id": victim.stem}))
+    before = snapshot(lb)
+    with pytest.raises(UserError, match=victim.name):
+        publish_results(lb, [])
+    assert snapshot(lb) == before
+
+
+def test_regenerate_keeps_foreign_files_and_empty_board(tmp_path):
+    lb = tmp_path / "lb"
+    publish_results(lb, [])
+    assert "No results yet" in (lb / "index.html").read_text()
+    (lb / "README.txt").write_text("mine")
+    publish_results(lb, [])
+    assert (lb / "README.txt").read_text() == "mine"
+
+
+def test_groups_per_release(rel, tmp_path):
+    other = make_release(tmp_path / "o", name="otherbench")
+    lb = tmp_path / "lb"
+    _score(write_submission(tmp_path / "a.jsonl", rel), rel, lb)
+    _score(write_submission(tmp_path / "b.jsonl", other), other, lb)
+    html = (lb / "index.html").read_text()
+    assert html.count('<table class="sortable leaderboard">') == 2
+    assert "sql · fakebench · test" in html and "sql · otherbench · test" in html

@@ -1,0 +1,120 @@
+"""Packets: contents, ordering, caps, provenance; bulk and single extraction give identical bytes."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from conftest import assert_one_line_error, run_cli
+from notes_dataset import NOTED, OTHER, SUBJECT, make_notes_dataset
+
+from medbench.extract.packet import (
+    Caps,
+    admissions_of,
+    extract_packet,
+    iter_packets,
+    packet_dict,
+    packet_json,
+    packet_json_schema,
+)
+from medbench.io import canonical_json
+from medbench.store import ingest
+
+UNCAPPED = Caps(labs=None, radiology=None, emar=None)
+
+
+def test_bulk_and_single_extraction_identical_bytes(demo_store):
+    subjects = [10014354, 10000032, 10019003]
+    ids = [a[1] for a in admissions_of(demo_store, subjects)]
+    assert len(ids) > 25
+    single = {h: packet_json(extract_packet(demo_store, h)) for h in ids}
+    bulk = {p.hadm_id: packet_json(p) for p in iter_packets(demo_store, ids)}
+    assert bulk == single
+    # batch boundaries change nothing either
+    small = {p.hadm_id: packet_json(p) for p in iter_packets(demo_store, ids, batch_size=7)}
+    assert small == single
+    # and a second extraction is byte-identical
+    assert {p.hadm_id: packet_json(p) for p in iter_packets(demo_store, ids)} == bulk
+    # packet_json's fast path is exactly the project's canonical JSON
+    for h in ids[:5]:
+        p = extract_packet(demo_store, h)
+        assert packet_json(p) == canonical_json(p.model_dump(mode="json"))
+
+
+def test_packet_contents_and_schema(demo_store):
+    p = packet_dict(extract_packet(demo_store, NOTED))
+    jsonschema.validate(p, packet_json_schema())
+    assert p["subject_id"] == SUBJECT and p["hadm_id"] == NOTED
+    pat = p["patient"]
+    assert pat["age_at_admission"] == pat["anchor_age"] + 2146 - pat["anchor_year"]
+    assert p["admission"]["admittime"] == "2146-10-08 23:47:00"
+    assert p["admission"]["discharge_location"] == "HOME HEALTH CARE"
+    assert [d["seq_num"] for d in p["diagnoses"]] == sorted(d["seq_num"] for d in p["diagnoses"])
+    assert all(d["title"] for d in p["diagnoses"])
+    times = [lab["charttime"] for lab in p["labs"]]
+    assert times == sorted(times) and p["labs"][0]["label"]
+    assert p["transfers"] and p["icu_stays"] and p["prescriptions"] and p["emar"]
+    # optional tables this copy lacks: empty sections, provenance says absent
+    for table, key in (("discharge", "discharge_notes"), ("radiology", "radiology_notes"),
+                       ("chartevents", "vitals")):
+        assert p["provenance"][table]["present"] is False and p[key] == []
+    assert p["provenance"]["labevents"] == {"present": True, "rows": len(p["labs"]), "kept": len(p["labs"]),
+                                            "dropped": 0, "cap": 250}
+
+
+def test_row_caps_are_deterministic_and_recorded(demo_store):
+    full = packet_dict(extract_packet(demo_store, NOTED, UNCAPPED))
+    capped = packet_dict(extract_packet(demo_store, NOTED, Caps(labs=5, radiology=1, emar=3)))
+    n_labs = len(full["labs"])
+    assert capped["provenance"]["labevents"] == {"present": True, "rows": n_labs, "kept": 5,
+                                                 "dropped": n_labs - 5, "cap": 5}
+    # abnormal labs first, then the earliest; listed chronologically
+    abnormal = [lab for lab in full["labs"] if lab["flag"]]
+    assert len(abnormal) >= 5
+    expect = sorted(abnormal, key=lambda x: (x["charttime"], x["labevent_id"]))[:5]
+    assert capped["labs"] == sorted(expect, key=lambda x: (x["charttime"], x["labevent_id"]))
+    # eMAR: the earliest three
+    assert capped["emar"] == full["emar"][:3]
+    assert capped["provenance"]["emar"]["dropped"] == len(full["emar"]) - 3
+    with pytest.raises(Exception, match="row-cap-labs"):
+        extract_packet(demo_store, NOTED, Caps(labs=0))
+
+
+def test_unknown_admission_is_a_user_error(demo_store):
+    from medbench.errors import UserError
+
+    with pytest.raises(UserError, match="hadm_id 1 not found"):
+        extract_packet(demo_store, 1)
+
+
+def test_notes_vitals_and_unlinked_radiology(demo_dir, tmp_path):
+    store = ingest(make_notes_dataset(demo_dir, tmp_path / "mimic"), tmp_path / "s.duckdb", show_progress=False)
+    p = packet_dict(extract_packet(store, NOTED))
+    assert [n["note_id"] for n in p["discharge_notes"]] == [f"{SUBJECT}-DS-1"]
+    assert [n["note_id"] for n in p["radiology_notes"]] == [f"{SUBJECT}-RR-1"]
+    assert [n["note_id"] for n in p["unlinked_notes"]] == [f"{SUBJECT}-RR-2"]  # RR-3 is outside the stay
+    assert p["vitals"] == [{"vital": "heart_rate", "unit": "bpm", "n": 3, "min": 70.0, "max": 110.0,
+                            "mean": 90.0, "first": 110.0, "last": 70.0,
+                            "first_time": "2146-10-09 01:00:00", "last_time": "2146-10-10 01:00:00"}]
+    assert p["provenance"]["chartevents"]["rows"] == 3
+    other = packet_dict(extract_packet(store, OTHER))
+    assert other["discharge_notes"] == [] and other["unlinked_notes"] == []
+    assert other["provenance"]["discharge"]["present"] is True
+
+
+def test_extract_packets_cli_matches_single(demo_dir, demo_store, tmp_path):
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("subject_id\n10014354\n10000032\n")
+    out = tmp_path / "packets"
+    proc = run_cli("extract-packets", "--cohort", str(cohort), "--mimic-dir", str(demo_dir),
+                   "--out", str(out), "--row-cap-labs", "50")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    ids = [a[1] for a in admissions_of(demo_store, [10014354, 10000032])]
+    assert manifest["n_packets"] == len(ids) == len(list(out.glob("*.json"))) - 1
+    caps = Caps(labs=50)
+    for h in ids[:5]:
+        assert (out / f"{h}.json").read_text() == packet_json(extract_packet(demo_store, h, caps)) + "\n"
+    assert_one_line_error(run_cli("extract-packets", "--mimic-dir", str(demo_dir), "--out", str(out)),
+                          "--cohort", "--all")

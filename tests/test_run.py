@@ -1,0 +1,301 @@
+"""`medbench run`: faults, resume after SIGKILL, cache, torn lines, header checks, hf: models.
+
+A tiny fake task family ("fake", this module's FAMILY) keeps these tests independent of the real
+families; the OpenAI-compatible server is real HTTP on loopback (tests/fake_openai_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medbench.errors import UserError
+from medbench.release import TaskOutput, write_release
+from medbench.submission_schema import SubmissionHeader, SubmissionLine
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import REPO, assert_one_line_error
+from fake_openai_server import FakeOpenAIServer, prompt_hash
+
+TESTS = Path(__file__).parent
+
+
+class FakeFamily:
+    name = "fake"
+    headline_metric = "acc"
+    higher_is_better = True
+
+    def render_prompt(self, item: dict, release) -> list[dict]:
+        return [{"role": "user", "content": item["question"]}]
+
+    def parse(self, raw):
+        if not raw:
+            return None, "empty output"
+        return raw.strip(), None
+
+
+FAMILY = FakeFamily()
+
+
+def responder(body: dict) -> str:
+    return "ans:" + body["messages"][-1]["content"]
+
+
+@pytest.fixture(autouse=True)
+def fake_family(monkeypatch):
+    from medbench import tasks
+
+    monkeypatch.setitem(tasks.REGISTRY, "fake", "test_run")
+    monkeypatch.setenv("MEDBENCH_RETRY_BASE_S", "0.01")
+
+
+def make_release(root: Path, n: int = 30, name: str = "tiny") -> Path:
+    items, gold = [], []
+    for i in range(n):
+        iid = f"fake-{i:04d}"
+        items.append({"item_id": iid, "task": "fake", "split": "dev", "subject_id": 1000 + i,
+                      "question": f"question number {i}"})
+        gold.append({"item_id": iid, "task": "fake", "answer": f"ans:question number {i}"})
+    out = root / name
+    write_release(out, name, {"fake": TaskOutput(items, gold)}, params={}, source_fingerprint=None)
+    return out
+
+
+def read(path: Path) -> tuple[dict, list[dict]]:
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    return lines[0], lines[1:]
+
+
+def messages_for(i: int) -> list[dict]:
+    return [{"role": "user", "content": f"question number {i}"}]
+
+
+def strip_timing(lines: list[dict]) -> list[dict]:
+    return sorted(({k: v for k, v in ln.items() if k != "latency_s"} for ln in lines),
+                  key=lambda r: r["item_id"])
+
+
+def test_faults_every_item_exactly_once(tmp_path):
+    from medbench.run import run
+
+    rel = make_release(tmp_path, 40)
+    out = tmp_path / "sub.jsonl"
+    faults = ("429", "500", "timeout", "truncated", "invalid_json", "drop")
+    # The script makes sure every kind of fault is served at least once; then 35% at random.
+    with FakeOpenAIServer(responder=responder, fault_rate=0.35, faults=faults, script=list(faults), hang_s=3,
+                          seed=1) as srv:
+        s = run(rel, "fake", "openai/test-model", split="dev", concurrency=8, out=out, api_base=srv.url,
+                retry_limit=10, timeout_s=0.4)
+        assert sum(srv.faults_served.values()) >= 10, srv.faults_served  # faults really happened
+        assert set(srv.faults_served) == set(faults)
+    header, lines = read(out)
+    SubmissionHeader.model_validate(header)
+    for ln in lines:
+        SubmissionLine.model_validate(ln)
+    ids = [ln["item_id"] for ln in lines]
+    assert ids == [f"fake-{i:04d}" for i in range(40)]  # exactly once, in item order once complete
+    assert all(ln["error"] is None and ln["prediction"] == f"ans:question number {int(ln['item_id'][5:])}"
+               for ln in lines)
+    assert s.failed == 0 and s.done == 40 and s.requests > 40
+
+
+def test_permanent_failure_written_with_error_and_exit_1(tmp_path):
+    rel = make_release(tmp_path, 5)
+    out = tmp_path / "sub.jsonl"
+    with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=("500",)) as srv:
+        proc = _cli(["run", "--benchmark", str(rel), "--task", "fake", "--model", "openai/m",
+                     "--api-base", srv.url, "--out", str(out), "--retry-limit", "1"])
+        assert srv.n_requests == 10  # 5 items x (1 + 1 retry)
+    assert proc.returncode == 1, proc.stderr
+    _, lines = read(out)
+    assert len(lines) == 5
+    assert all("HTTP 500" in ln["error"] and ln["prediction"] is None for ln in lines)
+
+
+def _cli(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(_cli_cmd(args), check=False, capture_output=True, text=True, timeout=300, env=_env(), **kw)
+
+
+def _cli_cmd(args: list[str]) -> list[str]:
+    # The fake family lives in this module: register it in the child, then run the real CLI.
+    code = (f"import sys; sys.path.insert(0, {str(TESTS)!r}); import medbench.tasks as t; "
+            "t.REGISTRY['fake'] = 'test_run'; from medbench.cli import main; main(sys.argv[1:])")
+    return [sys.executable, "-c", code, *args]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["MEDBENCH_NO_PROGRESS"] = "1"
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path):
+    n = 60
+    rel = make_release(tmp_path, n)
+    out = tmp_path / "killed.jsonl"
+    with FakeOpenAIServer(responder=responder, latency_s=0.05) as srv:
+        args = ["run", "--benchmark", str(rel), "--task", "fake", "--model", "openai/m", "--api-base",
+                srv.url, "--out", str(out), "--concurrency", "2"]
+        proc = subprocess.Popen(_cli_cmd(args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if out.exists() and out.read_text().count("\n") >= 15:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"run ended before it could be killed: {proc.stderr.read()}")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+        _, partial = read(out)
+        assert 0 < len(partial) < n, "the kill must land partway"
+        completed = {ln["item_id"] for ln in partial}
+        before = dict(srv.counts)
+
+        rerun = _cli(args)
+        assert rerun.returncode == 0, rerun.stderr
+        for iid in completed:  # never requested again
+            h = prompt_hash(messages_for(int(iid[5:])))
+            assert srv.counts[h] == before[h] == 1, iid
+
+        fresh = tmp_path / "fresh.jsonl"
+        full = _cli(["run", "--benchmark", str(rel), "--task", "fake", "--model", "openai/m", "--api-base",
+                     srv.url, "--out", str(fresh), "--concurrency", "2", "--no-cache"])
+        assert full.returncode == 0, full.stderr
+    h1, resumed = read(out)
+    h2, uninterrupted = read(fresh)
+    assert [ln["item_id"] for ln in resumed] == [f"fake-{i:04d}" for i in range(n)]
+    assert strip_timing(resumed) == strip_timing(uninterrupted)
+    assert {k: v for k, v in h1.items() if k != "created"} == {k: v for k, v in h2.items() if k != "created"}
+
+
+def test_cached_rerun_makes_zero_requests(tmp_path):
+    from medbench.run import run
+
+    rel = make_release(tmp_path, 20)
+    out = tmp_path / "a.jsonl"
+    with FakeOpenAIServer(responder=responder) as srv:
+        first = run(rel, "fake", "openai/m", out=out, api_base=srv.url, concurrency=4)
+        assert srv.n_requests == 20 and first.cached == 0
+        out2 = tmp_path / "b.jsonl"
+        second = run(rel, "fake", "openai/m", out=out2, api_base=srv.url, concurrency=4)
+        assert srv.n_requests == 20  # zero new requests
+        assert second.cached == 20 and second.requests == 0
+        third = run(rel, "fake", "openai/m", out=tmp_path / "c.jsonl", api_base=srv.url, use_cache=False)
+        assert srv.n_requests == 40 and third.cached == 0  # --no-cache really bypasses it
+    assert strip_timing(read(out)[1]) == strip_timing(read(out2)[1])
+
+
+def test_torn_last_line_is_repaired_on_resume(tmp_path):
+    from medbench.run import run
+
+    rel = make_release(tmp_path, 10)
+    out = tmp_path / "s.jsonl"
+    with FakeOpenAIServer(responder=responder) as srv:
+        run(rel, "fake", "openai/m", out=out, api_base=srv.url, limit=4, use_cache=False)
+        with open(out, "a") as f:
+            f.write('{"item_id": "fake-0004", "predic')  # a crash mid-append
+        s = run(rel, "fake", "openai/m", out=out, api_base=srv.url, use_cache=False)
+        assert srv.n_requests == 10  # 4 + the 6 not written (the torn one included), none twice
+    assert s.skipped == 4 and s.done == 6
+    _, lines = read(out)
+    assert [ln["item_id"] for ln in lines] == [f"fake-{i:04d}" for i in range(10)]
+
+
+def test_resume_header_mismatch_is_user_error(tmp_path):
+    from medbench.run import run
+
+    rel = make_release(tmp_path, 3)
+    out = tmp_path / "s.jsonl"
+    with FakeOpenAIServer(responder=responder) as srv:
+        run(rel, "fake", "openai/m", out=out, api_base=srv.url, limit=1)
+        with pytest.raises(UserError, match="temperature"):
+            run(rel, "fake", "openai/m", out=out, api_base=srv.url, temperature=0.7)
+        proc = _cli(["run", "--benchmark", str(rel), "--task", "fake", "--model", "openai/other",
+                     "--api-base", srv.url, "--out", str(out)])
+    assert_one_line_error(proc, "header model")
+    out.write_text("not a submission\n")
+    with pytest.raises(UserError, match="not valid JSON"):
+        run(rel, "fake", "openai/m", out=out, api_base=srv.url)
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    rel = make_release(tmp_path, 2)
+    assert_one_line_error(_cli(["run", "--benchmark", str(tmp_path / "nope"), "--task", "fake",
+                                "--model", "openai/m"]), "not a medbench release")
+    assert_one_line_error(_cli(["run", "--benchmark", str(rel), "--task", "nosuch", "--model", "openai/m"]),
+                          "unknown task")
+    assert_one_line_error(_cli(["run", "--benchmark", str(rel), "--task", "fake", "--model", "baseline:nope"]),
+                          "baseline")
+    assert_one_line_error(_cli(["run", "--benchmark", str(rel), "--task", "fake", "--model",
+                                f"hf:{tmp_path / 'missing'}"]), "hf:")
+    assert_one_line_error(_cli(["run", "--benchmark", str(rel), "--task", "fake", "--model",
+                                f"vllm:{tmp_path}"]), "vllm")
+
+
+def test_default_out_path_uses_safe_slug(tmp_path, monkeypatch):
+    from medbench.run import run
+
+    rel = make_release(tmp_path, 2)
+    monkeypatch.chdir(tmp_path)
+    with FakeOpenAIServer(responder=responder) as srv:
+        s = run(rel, "fake", "openai/../../etc/x:y", api_base=srv.url)
+    assert s.out == Path("submissions") / "openai-.-.-etc-x-y__tiny__fake__dev.jsonl"
+    assert (tmp_path / s.out).is_file()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=0, max_size=300))
+def test_slug_is_always_a_safe_file_name(text):
+    from medbench.run import slug
+
+    s = slug(text)
+    assert 0 < len(s) <= 80
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in s)
+    assert not s.startswith(".") and ".." not in s and "/" not in s
+
+
+@pytest.mark.train
+def test_hf_local_model_generates_for_every_item(tmp_path):
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from medbench.run import run
+
+    # A tokenizer trained here and a random-init tiny GPT-2: nothing is downloaded.
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    corpus = [f"user : question number {i} assistant :" for i in range(30)]
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                                eos_token="[EOS]")
+    mdir = tmp_path / "tiny-gpt2"
+    fast.save_pretrained(mdir)
+    cfg = transformers.GPT2Config(vocab_size=fast.vocab_size, n_positions=64, n_embd=16, n_layer=1, n_head=2,
+                                  eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id)
+    transformers.GPT2LMHeadModel(cfg).save_pretrained(mdir)
+
+    rel = make_release(tmp_path, 5)
+    out = tmp_path / "hf.jsonl"
+    s = run(rel, "fake", f"hf:{mdir}", out=out, concurrency=2, max_tokens=4)
+    assert s.done == 5 and s.failed == 0
+    _, lines = read(out)
+    assert [ln["item_id"] for ln in lines] == [f"fake-{i:04d}" for i in range(5)]
+    for ln in lines:
+        assert ln["error"] is None and isinstance(ln["raw_output"], str)
+        assert ln["usage"]["prompt_tokens"] > 0 and 1 <= ln["usage"]["completion_tokens"] <= 4
+    # Greedy decoding is deterministic: a second run gives the same outputs.
+    run(rel, "fake", f"hf:{mdir}", out=tmp_path / "hf2.jsonl", concurrency=2, max_tokens=4)
+    assert [ln["raw_output"] for ln in read(tmp_path / "hf2.jsonl")[1]] == [ln["raw_output"] for ln in lines]

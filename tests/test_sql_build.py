@@ -1,0 +1,263 @@
+"""Text-to-SQL items: templates, gold SQL against the shipped database, release determinism."""
+
+from __future__ import annotations
+
+import collections
+import os
+import string
+
+import duckdb
+import pytest
+
+from medbench.build import BuildContext
+from medbench.errors import UserError
+from medbench.release import open_release, write_release
+from medbench.tasks.base import split_for_subject
+from medbench.tasks.sql.build import build_sql_task, open_release_db
+from medbench.tasks.sql.execute import open_readonly, run_job
+from medbench.tasks.sql.normalize import canonical_answer
+from medbench.tasks.sql.templates import TEMPLATES_BY_NAME
+
+N_DEMO = 20
+ITEM_KEYS = {"item_id", "task", "split", "subject_id", "hadm_id", "question"}
+REQUIRED_FAMILIES = {"demographics", "admissions", "transfers", "diagnoses", "procedures", "labs",
+                     "prescriptions", "emar", "microbiology", "icu", "drg", "omr", "unanswerable"}
+
+
+def _ids(store, n: int | None = None) -> list[int]:
+    con = store.connect()
+    try:
+        ids = [r[0] for r in con.execute("SELECT subject_id FROM patients ORDER BY subject_id").fetchall()]
+    finally:
+        con.close()
+    return ids[:n] if n else ids
+
+
+def _build(store, ids, workdir, seed=0):
+    workdir.mkdir(parents=True, exist_ok=True)
+    return build_sql_task(BuildContext(store=store, subject_ids=ids, params={"seed": seed}, workdir=workdir))
+
+
+def _release(out, path):
+    write_release(path, "t", {"sql": out}, {"seed": 0}, "fp")
+    return open_release(path)
+
+
+@pytest.fixture(scope="module")
+def demo_build(demo_store, tmp_path_factory):
+    """One 20-patient demo build, written as a release: (store, ids, TaskOutput, Release)."""
+    tmp = tmp_path_factory.mktemp("sqlbuild")
+    ids = _ids(demo_store, N_DEMO)
+    out = _build(demo_store, ids, tmp / "work")
+    return demo_store, ids, out, _release(out, tmp / "rel")
+
+
+def _check_release(out, rel, ids, min_templates=40):
+    """The properties every SQL release must have, on any store."""
+    gold = rel.gold("sql")
+    items = rel.items("sql")
+    assert len(items) == len(gold) == len(out.items)
+    # template coverage, phrasing variety and wording
+    answerable = [g for g in gold.values() if g["answerable"]]
+    used = {g["template"] for g in answerable}
+    assert len(used) >= min_templates, sorted(used)
+    assert out.info["templates_used"] == len(used)
+    picks = collections.Counter()
+    by_id = items_by_id(items)
+    for g in gold.values():
+        t = TEMPLATES_BY_NAME[g["template"]]
+        assert len(set(t.phrasings)) >= 3
+        matches = [k for k, p in enumerate(t.phrasings) if p.format(**g["slots"]) == g["question"]]
+        assert matches, g["question"]
+        picks[matches[0]] += 1
+        assert by_id[g["item_id"]]["question"] == g["question"]
+    assert min(picks[k] for k in range(3)) >= 0.15 * len(gold), picks  # wording really varies
+    # unanswerable share and shape
+    unans = [g for g in gold.values() if not g["answerable"]]
+    share = len(unans) / len(gold)
+    assert share >= 0.15, share
+    assert out.info["unanswerable_share"] == pytest.approx(share, abs=1e-4)
+    assert all(g["sql"] is None and g["answer"] is None and g["family"] == "unanswerable" for g in unans)
+    assert all(g["subject_id"] in ids for g in items if not gold[g["item_id"]]["answerable"])
+    # public items carry no gold; splits by patient
+    for it in items:
+        assert set(it) == ITEM_KEYS, it
+        assert it["task"] == "sql" and it["split"] == split_for_subject(it["subject_id"])
+        assert str(it["subject_id"]) in it["question"]
+        if it["hadm_id"] is not None:
+            assert gold[it["item_id"]]["slots"]["hadm_id"] == it["hadm_id"]
+    splits = collections.defaultdict(set)
+    for it in items:
+        splits[it["subject_id"]].add(it["split"])
+    assert all(len(s) == 1 for s in splits.values())
+    # every gold query passes the scorer's sandbox and reproduces the stored, non-empty answer
+    db = open_release_db(rel)
+    sandbox = open_readonly(db, "duckdb")
+    try:
+        checked = set()
+        for g in answerable:
+            assert g["answer"] not in ("[]", "[['None']]"), g["sql"]
+            assert set(g["tables"]) <= set(out.info["tables"])
+            if g["template"] not in checked:  # the scorer's sandbox accepts each query shape
+                checked.add(g["template"])
+                res = run_job(sandbox, "duckdb", {"sql": g["sql"]}, timeout_s=30, row_cap=100_000)
+                assert res["error"] is None, (g["sql"], res["error"])
+                assert res["answer"] == g["answer"], g["sql"]
+            else:
+                assert canonical_answer(sandbox.execute(g["sql"]).fetchall()) == g["answer"], g["sql"]
+    finally:
+        sandbox.close()
+
+
+def items_by_id(items):
+    return {i["item_id"]: i for i in items}
+
+
+def test_demo_release_items_and_gold(demo_build):
+    store, ids, out, rel = demo_build
+    _check_release(out, rel, ids)
+    families = {g["family"] for g in rel.gold("sql").values()}
+    assert REQUIRED_FAMILIES <= families
+    # the demo has no chartevents: vital-sign templates are skipped, not left empty
+    assert not store.has("chartevents") and "vitals" not in families
+    assert "chartevents" not in out.info["tables"]
+    # patient-specific: every admission-level item names an admission of its own patient
+    con = store.connect()
+    try:
+        own = set(con.execute("SELECT subject_id, hadm_id FROM admissions").fetchall())
+    finally:
+        con.close()
+    for it in rel.items("sql"):
+        if it["hadm_id"] is not None:
+            assert (it["subject_id"], it["hadm_id"]) in own
+
+
+def test_release_db_holds_exactly_the_released_patients(demo_build):
+    store, ids, _, rel = demo_build
+    db = open_release_db(rel)
+    con = duckdb.connect(str(db), read_only=True)
+    src = store.connect()
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE column_name = 'subject_id'"
+        ).fetchall()]
+        assert "labevents" in tables and "patients" in tables
+        id_list = ",".join(map(str, ids))
+        for t in tables:
+            got = {r[0] for r in con.execute(f"SELECT DISTINCT subject_id FROM {t}").fetchall()}
+            assert got <= set(ids), t
+            n = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            want = src.execute(f"SELECT count(*) FROM {t} WHERE subject_id IN ({id_list})").fetchone()[0]
+            assert n == want, t
+        # ICD dictionaries: only the codes the released patients reference
+        n_dx = con.execute("SELECT count(*) FROM d_icd_diagnoses").fetchone()[0]
+        n_ref = con.execute("SELECT count(*) FROM (SELECT DISTINCT icd_code, icd_version FROM "
+                            "diagnoses_icd)").fetchone()[0]
+        assert 0 < n_dx <= n_ref < src.execute("SELECT count(*) FROM d_icd_diagnoses").fetchone()[0]
+    finally:
+        con.close()
+        src.close()
+    # the cached database is reused, and nobody can write to it
+    assert open_release_db(rel) == db
+    with pytest.raises(duckdb.Error):
+        duckdb.connect(str(db), read_only=True).execute("CREATE TABLE x (a INT)")
+
+
+def test_tables_json_is_spider_format(demo_build):
+    import json
+
+    _, _, _, rel = demo_build
+    data = json.loads((rel.path / "sql" / "tables.json").read_text())
+    assert isinstance(data, list) and len(data) == 1
+    db = data[0]
+    assert set(db) == {"db_id", "table_names", "table_names_original", "column_names",
+                       "column_names_original", "column_types", "primary_keys", "foreign_keys"}
+    assert db["column_names_original"][0] == [-1, "*"]
+    assert len(db["column_names"]) == len(db["column_names_original"]) == len(db["column_types"])
+    names = {f"{t}.parquet" for t in db["table_names_original"]}
+    assert names == {p.name for p in (rel.path / "sql" / "db").glob("*.parquet")}
+    cols = db["column_names_original"]
+    n = len(cols)
+    assert all(0 < k < n for k in db["primary_keys"])
+    fk = {(db["table_names_original"][cols[a][0]], cols[a][1], db["table_names_original"][cols[b][0]], cols[b][1])
+          for a, b in db["foreign_keys"]}
+    assert ("labevents", "hadm_id", "admissions", "hadm_id") in fk
+    assert ("labevents", "itemid", "d_labitems", "itemid") in fk
+    assert set(db["column_types"]) <= {"text", "number", "time", "boolean"}
+
+
+def test_rebuild_is_byte_identical(demo_build, tmp_path):
+    store, ids, _, rel = demo_build
+    again = _release(_build(store, ids, tmp_path / "work2"), tmp_path / "rel2")
+    assert again.sha256 == rel.sha256
+    for relpath in rel.manifest["files"]:
+        assert (again.path / relpath).read_bytes() == (rel.path / relpath).read_bytes(), relpath
+    assert any(p.startswith("sql/db/") for p in rel.manifest["files"])  # the database is hashed
+
+
+def test_subset_build_gives_the_same_items_for_its_patients(demo_build, tmp_path):
+    """Shard safety: a patient's items never depend on the other patients of the build."""
+    store, ids, out, _ = demo_build
+    subset = ids[::4]
+    part = _build(store, subset, tmp_path / "work")
+    full_items = [i for i in out.items if i["subject_id"] in subset]
+    full_gold = {g["item_id"]: g for g in out.gold if g["item_id"] in {i["item_id"] for i in full_items}}
+    assert sorted(part.items, key=lambda i: i["item_id"]) == sorted(full_items, key=lambda i: i["item_id"])
+    assert {g["item_id"]: g for g in part.gold} == full_gold
+
+
+def test_seed_changes_slot_choices(demo_build, tmp_path):
+    store, ids, out, _ = demo_build
+    other = _build(store, ids[:3], tmp_path / "work", seed=1)
+    same = {i["item_id"] for i in out.items if i["subject_id"] in ids[:3]}
+    assert {i["item_id"] for i in other.items} != same
+
+
+def test_open_release_db_refuses_a_tampered_table(demo_build, tmp_path):
+    import shutil
+
+    _, _, _, rel = demo_build
+    copy = tmp_path / "rel"
+    shutil.copytree(rel.path, copy)
+    target = copy / "sql" / "db" / "patients.parquet"
+    os.chmod(target, 0o644)
+    target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(UserError, match="patients.parquet"):
+        open_release_db(copy)
+
+
+def test_templates_are_well_formed():
+    from medbench.tasks.sql.templates import ANSWERABLE, UNANSWERABLE
+
+    assert len(ANSWERABLE) >= 40 and len(UNANSWERABLE) >= 15
+    for t in ANSWERABLE + UNANSWERABLE:
+        gold_fields = {f for _, f, _, _ in string.Formatter().parse(t.gold or "") if f}
+        for p in t.phrasings:
+            fields = {f for _, f, _, _ in string.Formatter().parse(p) if f}
+            assert "subject_id" in fields, (t.name, p)  # every question names its patient
+            # each wording carries what the gold SQL filters on (an admission by id or by time)
+            assert gold_fields - {"hadm_id"} <= fields, (t.name, p)
+            assert "hadm_id" not in gold_fields or fields & {"hadm_id", "admittime"}, (t.name, p)
+
+
+@pytest.fixture(scope="module")
+def synth_store(tmp_path_factory):
+    try:
+        from medbench.store.synth import generate
+    except ImportError:
+        pytest.skip("synthetic generator not available")
+    from medbench.store import ingest
+
+    tmp = tmp_path_factory.mktemp("synth")
+    generate(tmp / "mimic", patients=30, seed=3, show_progress=False)
+    return ingest(tmp / "mimic", tmp / "store.duckdb", show_progress=False)
+
+
+def test_synthetic_release_with_vital_signs(synth_store, tmp_path):
+    ids = _ids(synth_store)
+    assert len(ids) == 30
+    out = _build(synth_store, ids, tmp_path / "work")
+    rel = _release(out, tmp_path / "rel")
+    _check_release(out, rel, ids)
+    assert synth_store.has("chartevents")
+    assert {"vitals.max_value", "vitals.last_value"} <= {g["template"] for g in out.gold}

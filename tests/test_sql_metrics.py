@@ -1,0 +1,138 @@
+"""SQL scoring on the imported EHRSQL valid release: reliability score, EX, abstention, parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import EHRSQL_DIR
+
+pytestmark = pytest.mark.skipif(not EHRSQL_DIR.is_dir(), reason=f"shared data not available: {EHRSQL_DIR}")
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    from medbench.release import open_release
+    from medbench.tasks.sql.ehrsql import import_ehrsql
+
+    out = tmp_path_factory.mktemp("ehrsql") / "release"
+    import_ehrsql(EHRSQL_DIR, EHRSQL_DIR / "mimic_iv.sqlite.gz", "valid", out, show_progress=False)
+    return open_release(out)
+
+
+def _score(release, predictions, workers=2):
+    from medbench.tasks.sql import FAMILY
+
+    items, gold = release.items("sql"), release.gold("sql")
+    preds = {it["item_id"]: predictions(it, gold[it["item_id"]]) for it in items}
+    return FAMILY.score_items(items, gold, preds, {"release": release, "workers": workers}), items, gold
+
+
+def test_gold_sql_as_predictions_scores_perfectly(release, isolated_home):
+    from medbench.tasks.sql import FAMILY
+
+    records, items, gold = _score(release, lambda it, g: g["sql"] if g["answerable"] else None)
+    m = FAMILY.aggregate(records)
+    assert m["rs10"] == 100.0 and m["rs0"] == 100.0 and m["rsN"] == 100.0
+    assert m["ex"] == 100.0 and m["valid_sql_rate"] == 100.0 and m["em"] == 100.0 and m["token_f1"] == 100.0
+    assert m["abstention_precision"] == 100.0 and m["abstention_recall"] == 100.0
+    assert [r["item_id"] for r in records] == [it["item_id"] for it in items]
+    # gold is cached per release; a second scoring reads it and agrees record for record
+    cache = isolated_home / "cache" / "gold" / f"{release.sha256}.json"
+    assert cache.is_file()
+    again, _, _ = _score(release, lambda it, g: g["sql"] if g["answerable"] else None)
+    assert again == records
+
+
+def test_abstain_everything_scores_the_unanswerable_share(release):
+    from medbench.tasks.sql import FAMILY
+
+    records, items, gold = _score(release, lambda it, g: None)
+    share = 100.0 * sum(1 for g in gold.values() if not g["answerable"]) / len(items)
+    m = FAMILY.aggregate(records)
+    for key in ("rs0", "rs5", "rs10", "rsN"):
+        assert m[key] == share, key
+    assert m["ex"] == 0.0 and m["abstention_recall"] == 100.0 and m["abstention_precision"] == share
+
+
+def test_hand_built_mix_gives_expected_rs(release):
+    from medbench.tasks.sql import FAMILY
+
+    items, gold = release.items("sql"), release.gold("sql")
+    ans = [it for it in items if gold[it["item_id"]]["answerable"]][:10]
+    unans = [it for it in items if not gold[it["item_id"]]["answerable"]][:5]
+    plan = (["right"] * 4 + ["wrong"] * 3 + ["abstain"] * 2 + ["error"]) + (["abstain"] * 3 + ["answer"] * 2)
+    chosen = ans + unans
+    preds = {}
+    for it, what in zip(chosen, plan):
+        g = gold[it["item_id"]]
+        preds[it["item_id"]] = {"right": g["sql"], "wrong": "SELECT 'certainly not the answer'",
+                                "abstain": None, "error": "SELECT * FROM no_such_table",
+                                "answer": "SELECT count(*) FROM patients"}[what]
+    records = FAMILY.score_items(chosen, gold, preds, {"release": release, "workers": 2})
+    right, wrong, n = 4 + 3, 3 + 1 + 2, 15  # right answers + right abstentions; wrong/error/answered
+    m = FAMILY.aggregate(records)
+    for c in (0, 5, 10):
+        assert m[f"rs{c}"] == pytest.approx(100.0 * (right - c * wrong) / n)
+    assert m["rsN"] == pytest.approx(100.0 * (right - n * wrong) / n)
+    assert m["ex"] == pytest.approx(100.0 * 4 / 10)
+    assert m["abstention_precision"] == pytest.approx(100.0 * 3 / 5)
+    assert m["abstention_recall"] == pytest.approx(100.0 * 3 / 5)
+    assert m["valid_sql_rate"] == pytest.approx(100.0 * 9 / 10)
+    scores = [r["score"] for r in records]
+    assert scores == [1] * 4 + [-1] * 3 + [0] * 2 + [-1] + [1] * 3 + [-1] * 2
+    err = records[9]
+    assert err["executed"] is False and "no_such_table" in err["error"] and err["pred_answer"] == "error"
+    # aggregate works on any subset (the bootstrap resamples records)
+    sub = FAMILY.aggregate(records[:4] + records[10:13])
+    assert sub["rs10"] == 100.0 and sub["ex"] == 100.0
+
+
+def test_score_one_and_category(release):
+    from medbench.tasks.sql.metrics import release_database, score_one
+
+    gold = next(g for g in release.gold("sql").values() if g["answerable"])
+    db, engine = release_database(release)
+    assert engine == "sqlite" and Path(db).is_file()
+    rec = score_one(gold["sql"], gold, db, engine)
+    assert rec["correct"] and rec["score"] == 1 and rec["category"] == gold["template"]
+    rec = score_one("SELECT 1", gold, db, engine)
+    assert rec["score"] == -1 and rec["executed"] and not rec["correct"]
+
+
+@pytest.mark.parametrize("raw, prediction, has_error", [
+    ("```sql\nSELECT count(*) FROM patients;\n```", "SELECT count(*) FROM patients", False),
+    ("Thinking…\n```sql\nSELECT 1\n```\nFinal:\n```sql\nSELECT 2\n```", "SELECT 2", False),
+    ("SQL: SELECT gender FROM patients WHERE subject_id = 1", "SELECT gender FROM patients WHERE subject_id = 1",
+     False),
+    ("null", None, False),
+    ("NULL", None, False),
+    ("None", None, False),
+    ("```sql\nnull\n```", None, False),
+    ('{"sql": null}', None, False),
+    ("This question cannot be answered from the database schema.", None, False),
+    ("", "", True),
+    (None, "", True),
+    ("I like turtles.", "", True),
+    ("```sql\n-- nothing here\n```", "", True),
+])
+def test_parser(raw, prediction, has_error):
+    from medbench.tasks.sql import FAMILY
+
+    pred, err = FAMILY.parse(raw)
+    assert pred == prediction
+    assert (err is not None) == has_error
+
+
+def test_prompt_lists_schema_and_question_not_gold(release):
+    from medbench.tasks.sql import FAMILY
+
+    item = release.items("sql")[0]
+    gold = release.gold("sql")[item["item_id"]]
+    messages = FAMILY.render_prompt(item, release)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert "SQLite" in system and "prescriptions(" in system and "```sql" in system and "null" in system
+    assert item["question"] in user
+    if gold["sql"]:
+        assert gold["sql"] not in system + user

@@ -1,0 +1,136 @@
+"""Patient-clustered bootstrap intervals and interval-overlap ranks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medbench.scoring.stats import assign_ranks, bootstrap_intervals, draw_counts, make_clusters
+
+
+def _mean_agg(records):
+    n = len(records)
+    return {"acc": sum(r["score"] for r in records) / n if n else 0.0}
+
+
+def _records(n_patients: int, per_patient: int, seed: int = 1, clustered: bool = True):
+    """When clustered, a patient's items are all right or all wrong (maximal within-patient correlation)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in range(n_patients):
+        patient_ok = rng.random() < 0.5
+        for j in range(per_patient):
+            ok = patient_ok if clustered else rng.random() < 0.5
+            out.append({"item_id": f"i{p}-{j}", "subject_id": p, "score": float(ok), "correct": ok})
+    return out
+
+
+def test_seeded_determinism_and_seed_matters():
+    rng = np.random.default_rng(0)
+    recs = [{"subject_id": i // 3, "score": float(rng.random())} for i in range(90)]
+    a = bootstrap_intervals(recs, _mean_agg, ["acc"], n_resamples=1000, seed=7)
+    b = bootstrap_intervals(recs, _mean_agg, ["acc"], n_resamples=1000, seed=7)
+    c = bootstrap_intervals(recs, _mean_agg, ["acc"], n_resamples=1000, seed=8)
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("n_patients,per_patient", [(1, 1), (2, 5), (40, 3), (7, 1)])
+def test_interval_contains_point_estimate(n_patients, per_patient):
+    recs = _records(n_patients, per_patient, seed=n_patients)
+    point = _mean_agg(recs)["acc"]
+    for fast in (None, {"acc": "score"}):
+        lo, hi = bootstrap_intervals(recs, _mean_agg, ["acc"], mean_fields=fast, seed=3)["acc"]
+        assert lo <= point <= hi
+        assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_vectorised_path_equals_aggregate_path():
+    """The numpy fast path must give exactly the interval that aggregate() on resamples gives."""
+    recs = _records(25, 3, seed=4, clustered=False)
+    slow = bootstrap_intervals(recs, _mean_agg, ["acc"], seed=11)
+    fast = bootstrap_intervals(recs, _mean_agg, ["acc"], mean_fields={"acc": "score"}, seed=11)
+    assert slow["acc"] == pytest.approx(fast["acc"], abs=1e-12)
+
+
+def test_resampling_keeps_a_patients_items_together():
+    recs = [{"subject_id": s, "score": 0.0} for s in (5, 5, 5, 6, None, None, 6)]
+    clusters = make_clusters(recs)
+    assert clusters.members == [[0, 1, 2], [3, 6], [4], [5]]  # null subject_id: own cluster
+    seen_sizes = set()
+
+    def agg(sample):
+        # every replicate holds whole patients: patient 5 appears in multiples of 3 items
+        n5 = sum(1 for r in sample if r["subject_id"] == 5)
+        n6 = sum(1 for r in sample if r["subject_id"] == 6)
+        assert n5 % 3 == 0 and n6 % 2 == 0
+        seen_sizes.add(n5)
+        return {"acc": 0.0}
+
+    bootstrap_intervals(recs, agg, ["acc"], n_resamples=1000, seed=0, point={"acc": 0.0})
+    assert {0, 3, 6} <= seen_sizes
+
+
+def test_clustering_widens_the_interval_versus_item_level():
+    clustered = _records(20, 10, seed=2)
+    # the same records, each item treated as its own patient: the item-level bootstrap
+    item_level = [{**r, "subject_id": None} for r in clustered]
+    lo_c, hi_c = bootstrap_intervals(clustered, _mean_agg, ["acc"], seed=0)["acc"]
+    lo_i, hi_i = bootstrap_intervals(item_level, _mean_agg, ["acc"], seed=0)["acc"]
+    assert (hi_c - lo_c) > 2 * (hi_i - lo_i)
+
+
+def test_draw_counts_shape_and_totals():
+    counts = draw_counts(9, 1000, seed=1)
+    assert counts.shape == (1000, 9)
+    assert (counts.sum(axis=1) == 9).all()
+
+
+def test_non_mean_metric_uses_aggregate_and_nan_replicates_are_ignored():
+    recs = [{"subject_id": i, "score": float(i % 2), "abst": i % 3 == 0} for i in range(30)]
+
+    def agg(rs):
+        abst = [r for r in rs if r["abst"]]
+        return {"prec": (sum(r["score"] for r in abst) / len(abst)) if abst else float("nan")}
+
+    (lo, hi), = bootstrap_intervals(recs, agg, ["prec"], seed=0).values()
+    assert 0.0 <= lo <= agg(recs)["prec"] <= hi <= 1.0
+
+
+def test_empty_records_give_no_interval():
+    assert bootstrap_intervals([], _mean_agg, ["acc"]) == {"acc": None}
+
+
+def _e(v, lo, hi, complete=True, higher=True):
+    return {"value": v, "ci_low": lo, "ci_high": hi, "complete": complete, "higher_is_better": higher}
+
+
+def test_ranks_ties_share_a_rank():
+    entries = [_e(0.9, 0.85, 0.95), _e(0.88, 0.80, 0.90), _e(0.5, 0.45, 0.55), _e(0.52, 0.40, 0.60),
+               _e(0.1, 0.0, 0.2)]
+    assert assign_ranks(entries) == [1, 1, 3, 3, 5]
+
+
+def test_ranks_chain_of_overlaps_is_not_transitive():
+    # A overlaps B, B overlaps C, but A lies entirely above C: C is ranked below A only.
+    entries = [_e(0.9, 0.8, 1.0), _e(0.75, 0.6, 0.85), _e(0.5, 0.4, 0.7)]
+    assert assign_ranks(entries) == [1, 1, 2]
+
+
+def test_ranks_lower_is_better_and_incomplete_excluded():
+    entries = [_e(0.1, 0.05, 0.15, higher=False), _e(0.5, 0.4, 0.6, higher=False),
+               _e(0.01, 0.0, 0.02, complete=False, higher=False)]
+    assert assign_ranks(entries) == [1, 2, None]
+
+
+def test_ranks_identical_intervals_tie():
+    assert assign_ranks([_e(0.5, 0.4, 0.6), _e(0.5, 0.4, 0.6)]) == [1, 1]
+
+
+def test_parallel_replicates_equal_serial(monkeypatch):
+    from medbench.scoring import stats
+
+    recs = _records(15, 2, seed=5, clustered=False)
+    serial = bootstrap_intervals(recs, _mean_agg, ["acc"], seed=2, workers=1)
+    monkeypatch.setattr(stats, "PARALLEL_MIN_WORK", 0)
+    assert bootstrap_intervals(recs, _mean_agg, ["acc"], seed=2, workers=2) == serial
