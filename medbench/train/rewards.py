@@ -7,6 +7,7 @@ family's per-item records and aggregate.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -23,7 +24,7 @@ SQL_ANSWER_UNANSWERABLE = -1.0
 FORMAT_BONUS = 0.1
 ICD_INVALID_PENALTY = 0.05
 
-_SQL_BLOCK = re.compile(r"^\s*```sql\s*\n.+?\n\s*```\s*$", re.DOTALL | re.IGNORECASE)
+_SQL_BLOCK = re.compile(r"^\s*```sql[ \t]*\n(?:(?!```).)*\S(?:(?!```).)*\n\s*```\s*$", re.DOTALL | re.IGNORECASE)
 _NULL_ANSWER = re.compile(r"^\s*(```(?:sql)?\s*)?null\s*(```)?\s*$", re.IGNORECASE)
 
 
@@ -65,8 +66,6 @@ def icd_f1_reward(text: str, item: dict, gold: dict) -> float:
 
 def icd_format_reward(text: str) -> float:
     """Valid JSON list of strings (optionally fenced)."""
-    import json
-
     body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
     try:
         value = json.loads(body)
@@ -77,9 +76,8 @@ def icd_format_reward(text: str) -> float:
 
 
 def icd_invalid_code_penalty(text: str) -> float:
-    """−0.05 per predicted code that is not a valid ICD-10-CM code."""
-    import simple_icd_10_cm as cm
-
-    prediction, _ = get_family("icd").parse(text)
-    invalid = sum(1 for code in prediction or [] if not cm.is_valid_item(code))
-    return -ICD_INVALID_PENALTY * invalid
+    """−0.05 per predicted code the ICD scorer counts as invalid (its own `n_invalid`)."""
+    family = get_family("icd")
+    prediction, _ = family.parse(text)
+    record = family.score_item({"item_id": "_"}, {"codes": []}, prediction, None)
+    return -ICD_INVALID_PENALTY * record["n_invalid"]

@@ -47,6 +47,7 @@ class TrainConfig:
     per_device_batch_size: int | None = None
     temperature: float = 1.0
     beta: float = 0.04
+    lr_scheduler: str = "linear"
     train_limit: int | None = None
     dev_limit: int | None = 64
     extra: dict = field(default_factory=dict)
@@ -199,7 +200,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                                  task_type="CAUSAL_LM")
     batch = cfg.per_device_batch_size or max(cfg.num_generations, 2)
     common = dict(seed=cfg.seed, data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-                  logging_steps=1, save_strategy="no", use_cpu=cpu, bf16=False, fp16=False,
+                  logging_steps=1, save_strategy="no", lr_scheduler_type=cfg.lr_scheduler, use_cpu=cpu, bf16=False, fp16=False,
                   disable_tqdm=True, dataloader_num_workers=0)
     log_rows: list[dict] = []
     dev_scores: dict[str, dict] = {}
@@ -224,6 +225,10 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                                  cfg.max_completion_length)
     sft_dir = work / "sft_model"
     model.save_pretrained(sft_dir)
+    tokenizer.save_pretrained(sft_dir)
+    # GRPO starts from (and its KL reference is) the SFT checkpoint: TRL builds the reference
+    # model from the policy's config path, which must therefore be the SFT weights, not the base.
+    model = AutoModelForCausalLM.from_pretrained(sft_dir)
 
     # 2. GRPO with the task's own scorer as reward.
     items = {it["item_id"]: it for it in release.items(cfg.task, "train")}

@@ -398,6 +398,7 @@ class SqlPool:
         pending = deque(range(len(jobs)))
         self.start(len(jobs))
         hard_limit = self.timeout_s + KILL_MARGIN_S
+        restarts_at_start = self.restarts  # a long-lived pool: only this call's restarts count
 
         def finish(i: int, res: dict) -> None:
             results[i] = res
@@ -412,7 +413,7 @@ class SqlPool:
             self._workers[self._workers.index(w)] = self._spawn()
 
         while pending or any(w.job is not None for w in self._workers):
-            if self.restarts > 3 * self.n + len(jobs):  # workers keep dying on start: give up
+            if self.restarts - restarts_at_start > 3 * self.n + len(jobs):  # workers keep dying on start: give up
                 self.close()
                 raise RuntimeError(f"SQL workers for {self.db_path} keep crashing")
             for w in self._workers:
