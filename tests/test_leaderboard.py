@@ -168,3 +168,50 @@ def test_groups_per_release(rel, tmp_path):
     html = (lb / "index.html").read_text()
     assert html.count('<table class="sortable leaderboard">') == 2
     assert "sql · fakebench · test" in html and "sql · otherbench · test" in html
+
+
+def _publish_slowly(lb, result, start, delay_s):
+    """A publisher in its own process: waits for the start signal, then publishes with a slow
+    render (so two unlocked publishers would both read the old folder and one result be lost)."""
+    real = site.render_site
+
+    def slow_render(*a, **kw):
+        import time
+
+        time.sleep(delay_s)
+        return real(*a, **kw)
+
+    site.render_site = slow_render
+    start.wait(30)
+    publish_results(lb, [result])
+
+
+def test_concurrent_publishers_both_land(rel, tmp_path):
+    import multiprocessing as mp
+
+    lb = tmp_path / "lb"
+    publish_results(lb, [])
+    results = [score_file(write_submission(tmp_path / f"{m}.jsonl", rel, model=m, correct=c), benchmark=rel,
+                          leaderboard=lb, publish=False, show_progress=False).result
+               for m, c in (("racer-a", 10), ("racer-b", 12))]
+    ctx = mp.get_context("fork")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_publish_slowly, args=(lb, r, start, 0.5)) for r in results]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    stored = {r["result_id"] for r in load_results(lb)}
+    assert stored == {r["result_id"] for r in results}
+    html = (lb / "index.html").read_text()
+    assert all(f'data-result-id="{r["result_id"]}"' in html for r in results)
+    assert not [p for p in lb.parent.iterdir() if p.name.startswith(".lb.") and p.suffix in (".tmp", ".old")]
+
+
+def test_publish_lock_times_out_with_a_user_error(tmp_path):
+    lb = tmp_path / "lb"
+    with site.publish_lock(lb), pytest.raises(UserError, match="another medbench is publishing"), \
+            site.publish_lock(lb, timeout_s=0.2):
+        pass

@@ -134,3 +134,112 @@ def test_parallel_replicates_equal_serial(monkeypatch):
     serial = bootstrap_intervals(recs, _mean_agg, ["acc"], seed=2, workers=1)
     monkeypatch.setattr(stats, "PARALLEL_MIN_WORK", 0)
     assert bootstrap_intervals(recs, _mean_agg, ["acc"], seed=2, workers=2) == serial
+
+
+# ---------------------------------------------------------------------------------------------
+# The sum path (item_sums + aggregate_sums): intervals identical to aggregate() on resamples
+
+
+def _icd_records(n_patients=12, seed=0):
+    from medbench.tasks.icd.metrics import score_item
+
+    rng = np.random.default_rng(seed)
+    pool = ["I10", "E11.9", "N17.9", "J18.9", "I50.9", "K21.9", "E78.5", "F32.9", "Z79.4", "D64.9",
+            "S030XXA", "R69"]  # the last two: retired / invalid codes
+    recs, k = [], 0
+    for p in range(n_patients):
+        for _ in range(int(rng.integers(1, 4))):
+            gold = sorted(rng.choice(pool[:10], size=int(rng.integers(0, 5)), replace=False).tolist())
+            pred = rng.choice(pool, size=int(rng.integers(0, 8)), replace=False).tolist()
+            recs.append(score_item({"item_id": f"i{k}", "subject_id": p}, {"codes": gold}, pred))
+            k += 1
+    return recs
+
+
+def _sql_records(n_patients=15, seed=0):
+    from medbench.tasks.sql.metrics import make_record
+
+    rng = np.random.default_rng(seed)
+    recs, k = [], 0
+    for p in range(n_patients):
+        for _ in range(int(rng.integers(1, 4))):
+            answerable = rng.random() < 0.7
+            gold = {"answerable": bool(answerable), "sql": "SELECT 1" if answerable else None, "template": "t"}
+            r = rng.random()
+            if r < 0.25:
+                prediction, pred = None, None
+            else:
+                ok = rng.random() < 0.5
+                failed = rng.random() < 0.2
+                pred = {"answer": None if failed else ("x" if ok else "y"), "error": "boom" if failed else None,
+                        "em": bool(ok and rng.random() < 0.5), "token_f1": float(rng.random())}
+                prediction = "SELECT 2"
+            recs.append(make_record({"item_id": f"s{k}", "subject_id": p}, gold, prediction, pred,
+                                    {"answer": "x"} if answerable else None))
+            k += 1
+    return recs
+
+
+def _conversation_records(n_patients=14, seed=0):
+    from medbench.tasks.conversation.facts import FACT_TYPES
+
+    rng = np.random.default_rng(seed)
+    recs = []
+    for p in range(n_patients):
+        for j in range(int(rng.integers(1, 3))):
+            total = {t: int(rng.integers(0, 4)) if t != "microbiology" or p % 5 == 0 else 0 for t in FACT_TYPES}
+            hit = {t: int(rng.integers(0, total[t] + 1)) for t in FACT_TYPES}
+            valid = rng.random() < 0.85
+            rec = {"item_id": f"c{p}-{j}", "subject_id": p, "facts_total": total, "facts_hit": hit,
+                   "invented": int(rng.integers(0, 4)), "grounded": int(rng.integers(0, 6)),
+                   "schema_valid": valid, "chronology_ok": valid and rng.random() < 0.8,
+                   "turns": int(rng.integers(0, 20)) if valid else 0, "correct": bool(rng.random() < 0.5)}
+            if rng.random() < 0.6:
+                rec["judge_accuracy"] = int(rng.integers(1, 6))
+                rec["judge_completeness"] = int(rng.integers(1, 6))
+            recs.append(rec)
+    return recs
+
+
+@pytest.mark.parametrize("family_name,make", [("icd", _icd_records), ("sql", _sql_records),
+                                              ("conversation", _conversation_records)])
+def test_sum_path_equals_aggregate_path_exactly(family_name, make):
+    from medbench.tasks import get_family
+
+    fam = get_family(family_name)
+    recs = make()
+    point = fam.aggregate(recs)
+    metrics = sorted(m for m, v in point.items() if v is not None)
+    slow = bootstrap_intervals(recs, fam.aggregate, metrics, seed=5, point=point)
+    calls = []
+
+    def counting(sample):
+        calls.append(1)
+        return fam.aggregate(sample)
+
+    fast = bootstrap_intervals(recs, counting, metrics, seed=5, point=point,
+                               mean_fields=getattr(fam, "mean_metrics", None),
+                               sum_fields=(fam.item_sums, fam.aggregate_sums))
+    assert calls == []  # every metric took the vectorised path: no aggregate() per replicate
+    assert fast == slow  # bit for bit, every metric
+    assert all(slow[m] is not None for m in metrics)
+
+
+def test_sum_path_distrusts_a_metric_that_disagrees_with_aggregate():
+    recs = _records(10, 2, seed=3, clustered=False)
+
+    def item_sums(r):
+        return {"s": r["score"]}
+
+    def wrong_sums(S, n):  # claims 'acc' but computes something else: must not be used
+        return {"acc": S["s"] / n / 2}
+
+    calls = []
+
+    def agg(sample):
+        calls.append(1)
+        return _mean_agg(sample)
+
+    fast = bootstrap_intervals(recs, agg, ["acc"], seed=1, sum_fields=(item_sums, wrong_sums))
+    assert len(calls) == 1 + 1000  # point estimate + every replicate through aggregate()
+    assert fast == bootstrap_intervals(recs, _mean_agg, ["acc"], seed=1)

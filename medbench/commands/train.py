@@ -28,11 +28,13 @@ from medbench.progress import console
 @click.option("--max-completion-length", type=int, default=128, show_default=True)
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--beta", type=float, default=0.04, show_default=True, help="KL coefficient.")
+@click.option("--lr-scheduler", type=click.Choice(["linear", "constant", "cosine"]), default="linear",
+              show_default=True, help="Learning-rate schedule for both SFT and GRPO.")
 @click.option("--train-limit", type=int, default=None, help="Use only the first N train items.")
 @click.option("--dev-limit", type=int, default=64, show_default=True, help="Dev items for selection.")
 def train(benchmark, task, model, out, sft_epochs, grpo_steps, num_generations, learning_rate,
           sft_learning_rate, batch_size, lora, use_vllm, report_to, seed, max_completion_length,
-          temperature, beta, train_limit, dev_limit) -> None:
+          temperature, beta, lr_scheduler, train_limit, dev_limit) -> None:
     """SFT warm-up then GRPO on a release's train split; rewards are the task's own scorer."""
     from medbench.train.trainer import TrainConfig
     from medbench.train.trainer import train as do_train
@@ -42,7 +44,7 @@ def train(benchmark, task, model, out, sft_epochs, grpo_steps, num_generations, 
                       learning_rate=learning_rate, sft_learning_rate=sft_learning_rate,
                       per_device_batch_size=batch_size, lora=lora, use_vllm=use_vllm,
                       report_to=report_to, seed=seed, max_completion_length=max_completion_length,
-                      temperature=temperature, beta=beta, train_limit=train_limit, dev_limit=dev_limit)
+                      temperature=temperature, beta=beta, lr_scheduler=lr_scheduler, train_limit=train_limit, dev_limit=dev_limit)
     summary = do_train(cfg, echo=lambda m: console.print(f"[yellow]{m}[/]"))
     table = Table(title=f"trained → {summary['out']} (selected: {summary['selected_checkpoint']})")
     for col in ("checkpoint", "dev items", summary["headline_metric"]):

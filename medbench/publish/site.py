@@ -10,9 +10,11 @@ sort orders, fixed number formatting).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from medbench.scoring.stats import assign_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GENERATED = ("index.html", "submissions")  # rebuilt on every publish; everything else is kept
+PUBLISH_LOCK_TIMEOUT_S = 600.0  # how long a publisher waits for another to finish
 MAX_SHOWN_CHARS = 3000  # per cell on item pages; the result file keeps the full value
 
 _ENV: Environment | None = None
@@ -138,12 +141,26 @@ def _chart(rows: list[dict], higher_is_better: bool) -> dict:
             "direction": "higher is better" if higher_is_better else "lower is better"}
 
 
+def _index_metrics(task: str, rows: list) -> list[str]:
+    """The columns of a task's index table: the family's `leaderboard_metrics` when it declares
+    them (ICD has 30+ metrics; every one stays on the submission page), else all of them."""
+    present = {m for r, _ in rows for m in r["metrics"]} - {rows[0][0]["headline"]["name"]}
+    try:
+        from medbench.tasks import get_family
+
+        wanted = getattr(get_family(task), "leaderboard_metrics", None)
+    except Exception:  # a result of a task this install does not know: show everything
+        wanted = None
+    if not wanted:
+        return sorted(present)
+    return [m for m in wanted if m in present]
+
+
 def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
     tables, ranks_by_id = [], {}
     for g in rank_groups(results):
         task, name, sha, split = g["key"]
-        metric_names = sorted({m for r, _ in g["rows"] for m in r["metrics"]}
-                              - {g["rows"][0][0]["headline"]["name"]})
+        metric_names = _index_metrics(task, g["rows"])
         rows = []
         for r, rank in g["rows"]:
             ranks_by_id[r["result_id"]] = rank
@@ -257,6 +274,52 @@ def publish_results(leaderboard: str | Path, new_results: list[dict],
         from medbench.errors import UserError
 
         raise UserError(f"leaderboard path is not a folder: {lb}")
+    # One publisher at a time: each one rebuilds the folder from what it finds, so two at once
+    # would each swap in a copy without the other's result. The whole read-write-render-swap
+    # runs under an exclusive lock on a file beside the folder (inside it, the swap would
+    # replace the lock file itself).
+    with publish_lock(lb):
+        return _publish_locked(lb, new_results, show_progress)
+
+
+@contextlib.contextmanager
+def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOUT_S):
+    """Exclusive inter-process lock (fcntl.flock) for publishing to `leaderboard`.
+
+    Waits up to `timeout_s` for another publisher to finish, then raises UserError. The lock is
+    released by the kernel if the holder dies, so a crashed publisher never blocks the next.
+    """
+    lb = Path(leaderboard)
+    lb.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = lb.parent / f".{lb.name}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no inter-process lock available
+            yield lock_path
+            return
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    from medbench.errors import UserError
+
+                    raise UserError(f"another medbench is publishing to {lb} (lock {lock_path} held "
+                                    f"for more than {timeout_s:g} s)") from None
+                time.sleep(0.05)
+        try:
+            yield lock_path
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> dict[str, int | None]:
     with atomic_dir(lb) as tmp:
         umask = os.umask(0)
         os.umask(umask)

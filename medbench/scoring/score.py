@@ -130,10 +130,13 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     if headline_name not in metrics:
         raise RuntimeError(f"task family '{sub.task}' did not report its headline metric {headline_name}")
     # Intervals for every metric: one aggregate() per replicate yields them all; metrics a family
-    # declares as plain means of a per-item field take numpy's fast path instead.
+    # declares as plain means of a per-item field (`mean_metrics`) or as functions of summed
+    # per-item statistics (`item_sums` + `aggregate_sums`) take numpy's fast paths instead.
     numeric = [m for m, v in metrics.items() if v is not None]
+    sum_fields = (family.item_sums, family.aggregate_sums) \
+        if hasattr(family, "item_sums") and hasattr(family, "aggregate_sums") else None
     intervals = bootstrap_intervals(records, family.aggregate, numeric,
-                                    mean_fields=getattr(family, "mean_metrics", None),
+                                    mean_fields=getattr(family, "mean_metrics", None), sum_fields=sum_fields,
                                     n_resamples=n_resamples, seed=seed, point=metrics, workers=workers)
     head_iv = intervals.get(headline_name)
     header = sub.header

@@ -6,9 +6,18 @@ patients with replacement and takes all of a drawn patient's items together. Ite
 `subject_id` is null form their own one-item cluster.
 
 Metrics that are a plain mean of a per-item field are computed for all replicates at once with
-numpy (per-cluster sums → matrix product with the replicate's draw counts). Any other metric
+numpy (per-cluster sums → matrix product with the replicate's draw counts). So are metrics that
+are any function of sums of per-item statistics (ratios of sums such as micro precision, recall
+and F1, rates, harmonic means of such, macro averages over per-label counts): the family gives
+`item_sums(record) -> {statistic: number}` and `aggregate_sums(sums, n) -> {metric: array}`
+(`SumTable` below), computed on every replicate's summed statistics at once. Any other metric
 goes through the family's own `aggregate()` on the resampled records, so the interval always
-describes the metric actually reported.
+describes the metric actually reported; a vectorised metric whose value on the full sample does
+not equal `aggregate()`'s is also sent down that path.
+
+When the statistics are integers (counts) or dyadic fractions, every sum is exact in float64 in
+any order, and `aggregate_sums` that mirrors `aggregate`'s arithmetic op for op gives exactly
+the replicate values — and so exactly the interval — of the slow path (tests/test_stats.py).
 """
 
 from __future__ import annotations
@@ -100,12 +109,93 @@ def mean_metric_intervals(records: Sequence[dict], fields: dict[str, str], clust
     return out
 
 
+class SumTable:
+    """Summed per-item statistics for a batch of replicates (what `aggregate_sums` receives).
+
+    `table[name]` is a (replicates,) array (zeros for a statistic no item has);
+    `table.group(prefix)` is (suffixes, (replicates, k) array) for every statistic named
+    `prefix + suffix`, columns sorted by suffix (per-label counts, e.g. "code_tp:I10").
+    """
+
+    def __init__(self, sums: np.ndarray, columns: dict[str, int]):
+        self._sums, self._columns = sums, columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        k = self._columns.get(name)
+        return np.zeros(self._sums.shape[0]) if k is None else self._sums[:, k]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._columns
+
+    def group(self, prefix: str) -> tuple[list[str], np.ndarray]:
+        names = sorted(n for n in self._columns if n.startswith(prefix))
+        cols = [self._columns[n] for n in names]
+        return [n[len(prefix):] for n in names], self._sums[:, cols]
+
+
+SUM_PATH_MAX_CELLS = 40_000_000  # clusters × statistics above which the sum path is skipped
+SUM_PATH_CHUNK_CELLS = 4_000_000  # replicates × statistics per aggregate_sums call (memory bound)
+
+
+def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], dict],
+                         aggregate_sums: Callable[[SumTable, np.ndarray], dict], metrics: Sequence[str],
+                         clusters: Clusters, counts: np.ndarray, level: float,
+                         point: dict) -> dict[str, list[float] | None]:
+    """Intervals for metrics that are functions of summed per-item statistics (vectorised).
+
+    Returns only the metrics it could do: those `aggregate_sums` returns whose full-sample value
+    equals `point` (the aggregate() value); the caller sends the rest down the generic path.
+    """
+    columns: dict[str, int] = {}
+    per_item = []
+    for r in records:
+        stats = item_sums(r)
+        for name in stats:
+            if name not in columns:
+                columns[name] = len(columns)
+        per_item.append(stats)
+    if not columns or clusters.n * len(columns) > SUM_PATH_MAX_CELLS:
+        return {}
+    cluster_sums = np.zeros((clusters.n, len(columns)), dtype=np.float64)
+    for c, members in enumerate(clusters.members):
+        row = cluster_sums[c]
+        for i in members:
+            for name, v in per_item[i].items():
+                row[columns[name]] += v
+    # The full sample first: only metrics that reproduce aggregate()'s value are trusted.
+    full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns),
+                          np.array([float(len(records))]))
+    wanted = []
+    for m in metrics:
+        if m not in full:
+            continue
+        got, want = float(np.asarray(full[m])[0]), _as_float(point.get(m))
+        if (math.isnan(got) and math.isnan(want)) or got == want or \
+                (math.isfinite(got) and math.isfinite(want) and abs(got - want) <= 1e-9 * max(1.0, abs(want))):
+            wanted.append(m)
+    if not wanted:
+        return {}
+    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
+    counts_f = counts.astype(np.float64)
+    n_items = counts_f @ sizes
+    step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
+    reps = {m: np.empty(counts.shape[0], dtype=np.float64) for m in wanted}
+    for a in range(0, counts.shape[0], step):
+        b = min(a + step, counts.shape[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns), n_items[a:b])
+        for m in wanted:
+            reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
+    return {m: _percentile_interval(reps[m], _as_float(point.get(m)), level) for m in wanted}
+
+
 def bootstrap_intervals(
     records: Sequence[dict],
     aggregate: Callable[[list[dict]], dict],
     metrics: Sequence[str],
     *,
     mean_fields: dict[str, str] | None = None,
+    sum_fields: tuple[Callable[[dict], dict], Callable[[SumTable, np.ndarray], dict]] | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
@@ -114,9 +204,11 @@ def bootstrap_intervals(
 ) -> dict[str, list[float] | None]:
     """Patient-clustered percentile bootstrap intervals for `metrics`.
 
-    `mean_fields` maps a metric to the per-item field it is the mean of (fast path); every other
-    metric is recomputed with `aggregate` on each replicate. Deterministic for a given seed (the
-    draws are fixed up front, so `workers` only changes speed, never the result).
+    `mean_fields` maps a metric to the per-item field it is the mean of (fast path);
+    `sum_fields` = (item_sums, aggregate_sums) covers metrics that are functions of summed per-item
+    statistics (fast path, `sum_metric_intervals`); every other metric is recomputed with
+    `aggregate` on each replicate. Deterministic for a given seed (the draws are fixed up front,
+    so `workers` only changes speed, never the result).
     """
     if n_resamples < 1:
         raise ValueError("n_resamples must be at least 1")
@@ -128,8 +220,13 @@ def bootstrap_intervals(
     counts = draw_counts(clusters.n, n_resamples, seed)
     point = point if point is not None else aggregate(records)
     fast = {m: f for m, f in (mean_fields or {}).items() if m in metrics}
-    out = mean_metric_intervals(records, fast, clusters, counts, level)
-    slow = [m for m in metrics if out.get(m) is None]
+    out = {m: iv for m, iv in mean_metric_intervals(records, fast, clusters, counts, level).items()
+           if iv is not None}  # None: not a plain mean over every item after all
+    todo = [m for m in metrics if m not in out]
+    if sum_fields is not None and todo:
+        out.update(sum_metric_intervals(records, sum_fields[0], sum_fields[1], todo, clusters, counts,
+                                        level, point))
+    slow = [m for m in metrics if m not in out]
     if slow:
         job = (records, clusters, counts, aggregate, slow)
         n_workers = _worker_count(workers, len(records) * n_resamples)

@@ -31,19 +31,26 @@ def _norm_sql(s: str | None) -> str | None:
     return None if s is None else _norm_ws(s).rstrip(";").lower()
 
 
-def question_pattern(question: str, slots: dict[str, Any]) -> re.Pattern | None:
-    """The train question as a regex whose groups capture each slot value (None if impossible)."""
-    q = _norm_ws(question)
+def question_pattern(question: str, slots: dict[str, Any], normalize: bool = True) -> re.Pattern | None:
+    """The train question as a regex whose groups capture each slot value (None if impossible).
+
+    normalize=False keeps the question's exact whitespace: slot values such as MIMIC drug names
+    carry double or trailing spaces that the gold SQL's literals keep, so a value captured from a
+    whitespace-collapsed question would no longer equal the database value."""
+    q = _norm_ws(question) if normalize else question.strip()
     spans: list[tuple[int, int, str]] = []
     # Longest values first, so a value contained in another does not steal its span.
     for name, value in sorted(slots.items(), key=lambda kv: (-len(str(kv[1])), kv[0])):
-        v = _norm_ws(str(value))
+        v = _norm_ws(str(value)) if normalize else str(value)
         if not v:
             continue
-        for m in re.finditer(re.escape(v), q, flags=re.IGNORECASE):
-            if all(m.end() <= a or m.start() >= b for a, b, _ in spans):
-                spans.append((m.start(), m.end(), name))
-                break
+        # Whole words only ("SC" must not match inside "prescribed"); the exact case before any case.
+        pat = ("(?<!\\w)" if v[0].isalnum() or v[0] == "_" else "") + re.escape(v) + \
+              ("(?!\\w)" if v[-1].isalnum() or v[-1] == "_" else "")
+        found = next((m for flags in (0, re.IGNORECASE) for m in re.finditer(pat, q, flags=flags)
+                      if all(m.end() <= a or m.start() >= b for a, b, _ in spans)), None)
+        if found is not None:
+            spans.append((found.start(), found.end(), name))
     if not spans:
         return None
     spans.sort()
@@ -87,18 +94,20 @@ class Retriever:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.golds = [g for _, g in pairs]
-        self.questions = [_norm_ws(str(it.get("question", ""))) for it, _ in pairs]
+        self.raw_questions = [str(it.get("question", "")) for it, _ in pairs]
+        self.questions = [_norm_ws(q) for q in self.raw_questions]
         self.vec = None
         if self.questions:
             self.vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
             self.matrix = self.vec.fit_transform(self.questions)
-        self.patterns: dict[int, re.Pattern | None] = {}
+        self.patterns: dict[tuple[int, bool], re.Pattern | None] = {}
 
-    def _pattern(self, i: int) -> re.Pattern | None:
-        if i not in self.patterns:
+    def _pattern(self, i: int, normalize: bool) -> re.Pattern | None:
+        if (i, normalize) not in self.patterns:
             g = self.golds[i]
-            self.patterns[i] = question_pattern(g.get("question") or self.questions[i], g.get("slots") or {})
-        return self.patterns[i]
+            self.patterns[i, normalize] = question_pattern(g.get("question") or self.raw_questions[i],
+                                                           g.get("slots") or {}, normalize)
+        return self.patterns[i, normalize]
 
     def answer(self, question: str) -> tuple[str | None, float]:
         """(sql or None, similarity of the nearest train question)."""
@@ -114,18 +123,22 @@ class Retriever:
             g = self.golds[i]
             if not g.get("answerable", True) or not g.get("sql"):
                 continue
-            sql = self._fill(i, q)
+            # Exact whitespace first (keeps values such as "Sodium Chloride 0.9%  Flush" intact),
+            # then the whitespace-collapsed form for questions typed with other spacing.
+            sql = self._fill(i, question.strip(), False)
+            if sql is None:
+                sql = self._fill(i, q, True)
             if sql is not None:
                 return sql, best
         return None, best
 
-    def _fill(self, i: int, q: str) -> str | None:
+    def _fill(self, i: int, q: str, normalize: bool) -> str | None:
         g = self.golds[i]
         slots = g.get("slots") or {}
         sql = g["sql"]
         if not slots:
             return sql  # a question with no slots: its SQL is the answer as is
-        pat = self._pattern(i)
+        pat = self._pattern(i, normalize)
         if pat is None:
             return None
         m = pat.fullmatch(q)
@@ -136,8 +149,8 @@ class Retriever:
             old = slots.get(name)
             if old is None:
                 continue
-            if str(old) == new:
-                continue
+            if str(old) == new or (normalize and _norm_ws(str(old)) == new):
+                continue  # the same value (up to the whitespace the question lost): keep the original
             filled = substitute(sql, old, new)
             if filled is None:
                 return None

@@ -25,7 +25,7 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
     cands = [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]
     i, j = text.find("{"), text.rfind("}")
     if 0 <= i < j:
-        cands.append(text[i:j + 1])
+        cands.append(text[i : j + 1])
     obj = None
     for c in cands:
         try:
@@ -54,6 +54,15 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
 class ConversationFamily:
     name = "conversation"
     headline_metric = "fact_f1"
+    #: columns of the leaderboard's index table (the submission page shows every metric)
+    leaderboard_metrics = [
+        "fact_recall",
+        "invented_entity_rate",
+        "schema_validity",
+        "chronology",
+        "judge_accuracy",
+        "judge_completeness",
+    ]
     higher_is_better = True
     missing_prediction = None
     supports_judge = True
@@ -73,8 +82,9 @@ class ConversationFamily:
     def parse(self, raw_output: str | None) -> tuple[Any, str | None]:
         return parse_output(raw_output)
 
-    def score_items(self, items: list[dict], gold_by_id: dict, predictions_by_id: dict,
-                    ctx: Any = None) -> list[dict]:
+    def score_items(
+        self, items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any = None
+    ) -> list[dict]:
         from medbench.tasks.conversation.metrics import score_items
 
         records = score_items(items, gold_by_id, predictions_by_id, ctx)
@@ -95,6 +105,18 @@ class ConversationFamily:
         from medbench.tasks.conversation.metrics import aggregate
 
         return aggregate(records)
+
+    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
+    # metric is a function of sums of per-item statistics.
+    def item_sums(self, record: dict) -> dict[str, float]:
+        from medbench.tasks.conversation.metrics import item_sums
+
+        return item_sums(record)
+
+    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
+        from medbench.tasks.conversation.metrics import aggregate_sums
+
+        return aggregate_sums(sums, n)
 
 
 def _run_judge(items, predictions_by_id, model, api_base) -> dict:

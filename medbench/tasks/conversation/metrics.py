@@ -115,3 +115,57 @@ def _judge_means(records: list[dict]) -> dict[str, float]:
         if vals:
             out[key] = sum(vals) / len(vals)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The bootstrap's vectorised path: per-item statistics, and every metric from their sums
+
+_JUDGE_KEYS = ("judge_accuracy", "judge_completeness")
+
+
+def item_sums(r: dict) -> dict[str, float]:
+    """One record's additive statistics (what `aggregate_sums` needs)."""
+    out: dict[str, float] = {"invented": r["invented"], "grounded": r["grounded"],
+                             "schema_valid": 1 if r["schema_valid"] else 0,
+                             "chronology_ok": 1 if r["chronology_ok"] else 0,
+                             "turns": r["turns"], "correct": 1 if r["correct"] else 0}
+    for t in FACT_TYPES:
+        out[f"total:{t}"] = r["facts_total"][t]
+        out[f"hit:{t}"] = r["facts_hit"][t]
+    for key in _JUDGE_KEYS:
+        if r.get(key) is not None:
+            out[f"{key}:sum"] = r[key]
+            out[f"{key}:n"] = 1
+    return out
+
+
+def aggregate_sums(S, n):
+    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once; a metric
+    that `aggregate` leaves out of a replicate (no fact of that type, no judge score) is NaN."""
+    import numpy as np
+
+    def div(a, b, empty=0.0):
+        return np.divide(a, b, out=np.full(np.broadcast(a, b).shape, empty), where=b != 0)
+
+    total = {t: S[f"total:{t}"] for t in FACT_TYPES}
+    hit = {t: S[f"hit:{t}"] for t in FACT_TYPES}
+    n_facts, n_hit = sum(total.values()), sum(hit.values())
+    recall = div(n_hit, n_facts)
+    inv = S["invented"]
+    mentions = inv + S["grounded"]
+    inv_rate = div(inv, mentions)
+    one_minus = 1 - inv_rate
+    out = {
+        "fact_f1": div(2 * recall * one_minus, recall + one_minus),
+        "fact_recall": recall,
+        "invented_entity_rate": inv_rate,
+        "schema_validity": S["schema_valid"] / n,
+        "chronology": S["chronology_ok"] / n,
+        "mean_turns": S["turns"] / n,
+        "accuracy": S["correct"] / n,
+    }
+    for t in FACT_TYPES:
+        out[f"recall_{t}"] = div(hit[t], total[t], empty=np.nan)
+    for key in _JUDGE_KEYS:
+        out[key] = div(S[f"{key}:sum"], S[f"{key}:n"], empty=np.nan)
+    return out

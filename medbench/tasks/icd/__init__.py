@@ -13,6 +13,19 @@ from typing import Any
 class IcdFamily:
     name = "icd"
     headline_metric = "micro_f1"
+    #: columns of the leaderboard's index table (the submission page shows every metric)
+    leaderboard_metrics = [
+        "macro_f1",
+        "micro_precision",
+        "micro_recall",
+        "p_at_5",
+        "p_at_8",
+        "r_at_10",
+        "r_at_15",
+        "category_micro_f1",
+        "exact_match",
+        "invalid_code_rate",
+    ]
     higher_is_better = True
     #: the scorer's stand-in for an item with no submitted prediction: nothing predicted.
     missing_prediction: tuple = ()  # an empty ranked list (immutable: shared by every call)
@@ -37,8 +50,9 @@ class IcdFamily:
 
         return parse_output(raw_output)
 
-    def score_items(self, items: list[dict], gold_by_id: dict, predictions_by_id: dict,
-                    ctx: Any = None) -> list[dict]:
+    def score_items(
+        self, items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any = None
+    ) -> list[dict]:
         from medbench.tasks.icd.metrics import score_items
 
         return score_items(items, gold_by_id, predictions_by_id, ctx)
@@ -52,6 +66,18 @@ class IcdFamily:
         from medbench.tasks.icd.metrics import aggregate
 
         return aggregate(records)
+
+    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
+    # metric is a function of sums of per-item statistics.
+    def item_sums(self, record: dict) -> dict[str, float]:
+        from medbench.tasks.icd.metrics import item_sums
+
+        return item_sums(record)
+
+    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
+        from medbench.tasks.icd.metrics import aggregate_sums
+
+        return aggregate_sums(sums, n)
 
 
 FAMILY = IcdFamily()

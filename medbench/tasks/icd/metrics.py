@@ -11,12 +11,20 @@ per resample. Definitions:
 - exact_match = share of items whose valid predicted set equals the gold set;
 - category_micro_f1 = micro F1 on 3-character categories;
 - invalid_code_rate = predicted codes unknown to simple-icd-10-cm / all predicted codes.
+
+Every metric is a function of sums of per-item counts (`item_sums`), so the bootstrap computes
+all replicates at once with `aggregate_sums`, which mirrors `aggregate` op for op: sums of counts
+are exact in any order, R@k sums hits per gold-set size (then divides once per size, in size
+order) and macro averages use `math.fsum`, so both give bit-identical values.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from typing import Any
+
+import numpy as np
 
 from medbench.tasks.icd.parse import category, chapter, dedupe_ranked, is_valid_code
 
@@ -69,6 +77,11 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
             for it in items]
 
 
+def _category_counts(r: dict) -> tuple[int, int, int]:
+    gc, pc = {category(c) for c in r["gold_codes"]}, {category(c) for c in r["pred_codes"]}
+    return len(gc & pc), len(pc - gc), len(gc - pc)
+
+
 def aggregate(records: list[dict]) -> dict[str, float]:
     n = len(records)
     if n == 0:
@@ -88,28 +101,115 @@ def aggregate(records: list[dict]) -> dict[str, float]:
             code_fp[c] += 1
         for c in g - p:
             code_fn[c] += 1
-        gc, pc = {category(c) for c in g}, {category(c) for c in p}
-        ctp += len(gc & pc)
-        cfp += len(pc - gc)
-        cfn += len(gc - pc)
+        a, b, c_ = _category_counts(r)
+        ctp, cfp, cfn = ctp + a, cfp + b, cfn + c_
     labels = set(code_tp) | set(code_fp) | set(code_fn)
     per = [_prf(code_tp[c], code_fp[c], code_fn[c]) for c in labels]
     L = len(per) or 1
     n_pred = sum(r["n_pred"] for r in records)
     out = {
         "micro_f1": mf, "micro_precision": mp, "micro_recall": mr,
-        "macro_f1": sum(x[2] for x in per) / L,
-        "macro_precision": sum(x[0] for x in per) / L,
-        "macro_recall": sum(x[1] for x in per) / L,
+        "macro_f1": math.fsum(x[2] for x in per) / L,
+        "macro_precision": math.fsum(x[0] for x in per) / L,
+        "macro_recall": math.fsum(x[1] for x in per) / L,
         "exact_match": sum(1 for r in records if r["correct"]) / n,
         "category_micro_f1": _prf(ctp, cfp, cfn)[2],
         "invalid_code_rate": (sum(r["n_invalid"] for r in records) / n_pred) if n_pred else 0.0,
         "mean_codes_predicted": n_pred / n,
     }
+    # hits@k summed per gold-set size: R@k = Σ_size (hits of items with that size) / size / n
+    by_size: dict[int, list[int]] = defaultdict(lambda: [0] * MAX_K)
+    hits = [0] * MAX_K
+    for r in records:
+        size = len(r["gold_codes"])
+        for k in range(MAX_K):
+            hits[k] += r["hits_at_k"][k]
+            if size:
+                by_size[size][k] += r["hits_at_k"][k]
     for k in range(1, MAX_K + 1):
-        pk = sum(r["hits_at_k"][k - 1] / k for r in records) / n
-        rk = sum(r["hits_at_k"][k - 1] / len(r["gold_codes"]) for r in records if r["gold_codes"]) / n
+        pk = hits[k - 1] / k / n
+        rk = 0.0
+        for size in sorted(by_size):
+            rk = rk + by_size[size][k - 1] / size
+        rk = rk / n
         out[f"f1_at_{k}"] = _f1(pk, rk)
+        if k in (5, 8, 15):
+            out[f"p_at_{k}"] = pk
+        if k in (10, 15):
+            out[f"r_at_{k}"] = rk
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The bootstrap's vectorised path: per-item statistics, and every metric from their sums
+
+def item_sums(r: dict) -> dict[str, float]:
+    """One record's additive statistics (what `aggregate_sums` needs)."""
+    ctp, cfp, cfn = _category_counts(r)
+    g, p = set(r["gold_codes"]), set(r["pred_codes"])
+    out: dict[str, float] = {"tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "ctp": ctp, "cfp": cfp,
+                             "cfn": cfn, "n_pred": r["n_pred"], "n_invalid": r["n_invalid"],
+                             "correct": 1 if r["correct"] else 0}
+    for c in g | p:  # all three per code that occurs, so the per-code groups align
+        out[f"code_tp:{c}"] = 1 if (c in g and c in p) else 0
+        out[f"code_fp:{c}"] = 1 if (c in p and c not in g) else 0
+        out[f"code_fn:{c}"] = 1 if (c in g and c not in p) else 0
+    size = len(r["gold_codes"])
+    for k in range(MAX_K):
+        out[f"hits:{k}"] = r["hits_at_k"][k]
+        if size:
+            out[f"hits_size:{k}:{size:06d}"] = r["hits_at_k"][k]
+    return out
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b where b != 0, else 0.0 (Python's `a / b if b else 0.0`, elementwise)."""
+    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b != 0)
+
+
+def _prf_v(tp, fp, fn):
+    p = _div(tp, tp + fp)
+    r = _div(tp, tp + fn)
+    return p, r, _f1_v(p, r)
+
+
+def _f1_v(p, r):
+    return _div(2 * p * r, p + r)
+
+
+def _fsum_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.array([math.fsum(row[m].tolist()) for row, m in zip(values, mask)], dtype=np.float64)
+
+
+def aggregate_sums(S: Any, n: np.ndarray) -> dict[str, np.ndarray]:
+    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once."""
+    mp, mr, mf = _prf_v(S["tp"], S["fp"], S["fn"])
+    codes, ctp = S.group("code_tp:")
+    codes_fp, cfp = S.group("code_fp:")
+    codes_fn, cfn = S.group("code_fn:")
+    assert codes == codes_fp == codes_fn
+    present = (ctp + cfp + cfn) > 0
+    L = np.maximum(present.sum(axis=1), 1).astype(np.float64)
+    cp, cr, cf = _prf_v(ctp, cfp, cfn)
+    n_pred = S["n_pred"]
+    out = {
+        "micro_f1": mf, "micro_precision": mp, "micro_recall": mr,
+        "macro_f1": _fsum_rows(cf, present) / L,
+        "macro_precision": _fsum_rows(cp, present) / L,
+        "macro_recall": _fsum_rows(cr, present) / L,
+        "exact_match": S["correct"] / n,
+        "category_micro_f1": _prf_v(S["ctp"], S["cfp"], S["cfn"])[2],
+        "invalid_code_rate": _div(S["n_invalid"], n_pred),
+        "mean_codes_predicted": n_pred / n,
+    }
+    for k in range(1, MAX_K + 1):
+        pk = S[f"hits:{k - 1}"] / k / n
+        sizes, h = S.group(f"hits_size:{k - 1}:")
+        rk = np.zeros_like(pk)
+        for j, size in enumerate(sizes):  # ascending size (zero-padded names sort numerically)
+            rk = rk + h[:, j] / int(size)
+        rk = rk / n
+        out[f"f1_at_{k}"] = _f1_v(pk, rk)
         if k in (5, 8, 15):
             out[f"p_at_{k}"] = pk
         if k in (10, 15):

@@ -17,6 +17,18 @@ from typing import Any
 class SqlFamily:
     name = "sql"
     headline_metric = "rs10"
+    #: columns of the leaderboard's index table (the submission page shows every metric)
+    leaderboard_metrics = [
+        "rs0",
+        "rs5",
+        "rsN",
+        "ex",
+        "valid_sql_rate",
+        "abstention_precision",
+        "abstention_recall",
+        "em",
+        "token_f1",
+    ]
     higher_is_better = True
     #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
     missing_prediction = ""
@@ -39,8 +51,9 @@ class SqlFamily:
 
         return parse_output(raw_output)
 
-    def score_items(self, items: list[dict], gold_by_id: dict, predictions_by_id: dict,
-                    ctx: Any) -> list[dict]:
+    def score_items(
+        self, items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any
+    ) -> list[dict]:
         from medbench.tasks.sql.metrics import score_items
 
         return score_items(items, gold_by_id, predictions_by_id, ctx)
@@ -54,6 +67,18 @@ class SqlFamily:
         from medbench.tasks.sql.metrics import aggregate
 
         return aggregate(records)
+
+    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
+    # metric is a function of sums of per-item statistics.
+    def item_sums(self, record: dict) -> dict[str, float]:
+        from medbench.tasks.sql.metrics import item_sums
+
+        return item_sums(record)
+
+    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
+        from medbench.tasks.sql.metrics import aggregate_sums
+
+        return aggregate_sums(sums, n)
 
 
 FAMILY = SqlFamily()

@@ -46,6 +46,7 @@ from medbench.tasks.sql.normalize import ERROR_ANSWER
 
 SCORER_VERSION = "2"
 RS_PENALTIES = (0, 5, 10)
+TOKEN_F1_GRID = float(1 << 24)
 ANSWER_CHARS = 2000  # answers shown in records are clipped; comparison uses the whole answer
 #: metrics that are plain means of a per-item field (the bootstrap's fast path)
 MEAN_METRICS = {"rs0": "rs0", "rs5": "rs5", "rs10": "rs10"}
@@ -82,6 +83,12 @@ def _is_abstention(prediction: Any) -> bool:
 
 def _answerable(gold: dict) -> bool:
     return bool(gold.get("answerable", gold.get("sql") is not None))
+
+
+def _quantise(x: float) -> float:
+    """A per-item fraction on a 2⁻²⁴ grid (error < 6e-8): sums of such values are exact in any
+    order, so the bootstrap's vectorised sums equal aggregate()'s bit for bit."""
+    return round(x * TOKEN_F1_GRID) / TOKEN_F1_GRID
 
 
 def _clip(answer: str | None) -> str | None:
@@ -206,7 +213,7 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
                            and pred is not None and pred.get("answer") == gold_info["answer"])
             score = 1 if correct else -1
         rec["em"] = bool(not abstained and pred is not None and pred.get("em"))
-        rec["token_f1"] = float((pred or {}).get("token_f1") or 0.0) if not abstained else 0.0
+        rec["token_f1"] = _quantise(float((pred or {}).get("token_f1") or 0.0)) if not abstained else 0.0
     else:
         correct = abstained
         score = 1 if abstained else -1
@@ -353,5 +360,47 @@ def aggregate(records: list[dict]) -> dict[str, float]:
         "em": _pct(em, n_answerable),
         "token_f1": _pct(f1, n_answerable),
         "answerable_share": _pct(n_answerable, n),
+    })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The bootstrap's vectorised path: per-item statistics, and every metric from their sums
+
+def item_sums(r: dict) -> dict[str, float]:
+    """One record's additive statistics (what `aggregate_sums` needs); all exact in float64."""
+    s, answerable, abstained = r["score"], bool(r["answerable"]), bool(r["abstained"])
+    return {
+        "right": 1 if s > 0 else 0, "wrong": 1 if s < 0 else 0,
+        "answerable": 1 if answerable else 0,
+        "correct_answerable": 1 if (answerable and r["correct"]) else 0,
+        "em": 1.0 if (answerable and r.get("em")) else 0.0,
+        "token_f1": (r.get("token_f1") or 0.0) if answerable else 0.0,
+        "unanswerable": 0 if answerable else 1,
+        "abstained": 1 if abstained else 0,
+        "abstained_unanswerable": 1 if (abstained and not answerable) else 0,
+        "answered": 0 if abstained else 1,
+        "executed": 1 if (not abstained and r["executed"]) else 0,
+    }
+
+
+def aggregate_sums(S, n):
+    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once."""
+    import numpy as np
+
+    def pct(num, den):
+        return np.divide(100.0 * num, den, out=np.zeros(np.broadcast(num, den).shape), where=den != 0)
+
+    right, wrong = S["right"], S["wrong"]
+    out = {f"rs{c}": pct(right - c * wrong, n) for c in RS_PENALTIES}
+    out.update({
+        "rsN": pct(right - n * wrong, n),
+        "ex": pct(S["correct_answerable"], S["answerable"]),
+        "valid_sql_rate": pct(S["executed"], S["answered"]),
+        "abstention_precision": pct(S["abstained_unanswerable"], S["abstained"]),
+        "abstention_recall": pct(S["abstained_unanswerable"], S["unanswerable"]),
+        "em": pct(S["em"], S["answerable"]),
+        "token_f1": pct(S["token_f1"], S["answerable"]),
+        "answerable_share": pct(S["answerable"], n),
     })
     return out
