@@ -19,6 +19,7 @@ The merged release is byte-identical to a full build (its params drop `shard`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import UserError
+from medbench.io import check_out_dir
 from medbench.release import TaskOutput, open_release, write_release
 from medbench.tasks import REGISTRY, get_family
 from medbench.tasks.base import SPLITS, split_for_subject
@@ -171,7 +173,8 @@ def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], s
     from medbench.progress import progress_bar
 
     outputs: dict[str, TaskOutput] = {}
-    with tempfile.TemporaryDirectory(prefix="medbench-build-") as tmp, progress_bar() as prog:
+    bar = progress_bar() if show_progress else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="medbench-build-") as tmp, bar as prog:
         for task in tasks:
             tid = prog.add_task(task, total=None) if show_progress else None
             workdir = Path(tmp) / task
@@ -188,6 +191,11 @@ def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], s
     return outputs
 
 
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UserError(f"--name: use letters, digits, '.', '_' or '-' (got {name!r})")
+
+
 def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = None,
                   out: str | Path | None = None, name: str | None = None,
                   tasks: str | Iterable[str] | None = None, cohort: str | Path | None = None,
@@ -196,15 +204,25 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
     """Build a release (or one shard of it). Returns where it went and its manifest."""
     from medbench.store import open_store
 
+    # Everything that does not need the store is checked before it is opened (an ingest shows a
+    # progress bar), so bad input is one line on stderr.
     task_names = parse_tasks(tasks)
     shard_kn = parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
+    if name is not None:
+        _check_name(name)
+    if out is not None:
+        check_out_dir(out)
+    if cohort is not None:
+        from medbench.extract.cohort import read_cohort
+
+        if not read_cohort(cohort):
+            raise UserError(f"cohort {cohort}: no patients listed")
     if store is None:
         store = open_store(mimic_dir, db)
     ids, selection = resolve_patients(store, cohort)
     params: dict[str, Any] = {"seed": int(seed), "tasks": task_names, "patients": selection}
     name = name or default_name(store.fingerprint)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise UserError(f"--name: use letters, digits, '.', '_' or '-' (got {name!r})")
+    _check_name(name)
     if shard_kn is not None:
         k, n = shard_kn
         ids = [s for s in ids if shard_of(s, n) == k]
@@ -212,6 +230,7 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
     if out is None:
         suffix = f".shard-{shard_kn[0]}-of-{shard_kn[1]}" if shard_kn else ""
         out = Path("benchmarks") / f"{name}{suffix}"
+    check_out_dir(out)
     outputs = build_tasks(store, ids, params, task_names, seed, show_progress)
     manifest = write_release(out, name, outputs, params, store.fingerprint)
     return BuildResult(Path(out), manifest)
@@ -244,6 +263,7 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
 
     if not shard_dirs:
         raise UserError("merge-shards: name the shard releases to merge")
+    check_out_dir(out)
     rels = [open_release(d) for d in shard_dirs]
     for r in rels:
         r.verify()

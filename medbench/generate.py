@@ -178,10 +178,9 @@ async def _run_admission(adir: Path, subject_id: int, packet, params: GeneratePa
     return summary, turns
 
 
-def generate_patient(store: Store, subject_id: int, out_dir: str | Path = "output",
-                     params: GenerateParams | None = None, show_progress: bool = True) -> dict:
-    """Generate every selected admission of `subject_id`; returns the patient manifest."""
-    params = params or GenerateParams()
+def check_params(params: GenerateParams) -> None:
+    """UserError for parameters that are wrong whatever the store holds (caps, model string);
+    needs no store, so a CLI can call it before opening (and maybe ingesting) one."""
     for name, v in params.caps.as_dict().items():
         if v is not None and v < 1:
             raise UserError(f"--row-cap-{name} must be at least 1 (got {v})")
@@ -189,6 +188,13 @@ def generate_patient(store: Store, subject_id: int, out_dir: str | Path = "outpu
         from medbench.models.adapter import resolve
 
         resolve(params.model, params.api_base)  # a bad model string fails before any work
+
+
+def generate_patient(store: Store, subject_id: int, out_dir: str | Path = "output",
+                     params: GenerateParams | None = None, show_progress: bool = True) -> dict:
+    """Generate every selected admission of `subject_id`; returns the patient manifest."""
+    params = params or GenerateParams()
+    check_params(params)
     selected, skipped = plan_admissions(store, subject_id, params)
     dest = Path(out_dir) / str(subject_id)
     return asyncio.run(_generate(store, subject_id, dest, params, selected, skipped, show_progress))

@@ -162,6 +162,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def check_out_dir(path: str | os.PathLike, option: str = "--out") -> None:
+    """Fail before any work if `path` cannot become a folder: it, or the nearest existing path
+    above it, is not a folder (a file). Creates nothing."""
+    from medbench.errors import UserError
+
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{option}: {path}: {p} is not a folder")
+
+
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -16,6 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from medbench.errors import UserError
+
 console = Console(stderr=True)
 stdout_console = Console()
 
@@ -37,4 +39,13 @@ def progress_bar(*extra_columns) -> Iterator[Progress]:
         *extra_columns,
     ]
     with Progress(*columns, console=console, transient=False, disable=_disabled()) as progress:
-        yield progress
+        try:
+            yield progress
+        except (UserError, OSError):
+            # Input is checked before a bar opens; an error found only mid-work (a bad value deep in
+            # a CSV, a full disk) must still be the one line on stderr (medbench.cli), so the bar
+            # is cleared rather than left above it.
+            progress.live.transient = True
+            progress.live.stop()
+            progress.disable = True  # so Progress.stop adds no blank line either
+            raise

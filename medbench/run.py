@@ -230,12 +230,74 @@ def _line(item_id: str, family: Any, gen: Generation) -> dict:
     }
 
 
-def run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", concurrency: int = 8,
-        limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
-        api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
-        seed: int | None = None, use_cache: bool = True, retry_limit: int = 3, timeout_s: float = 60.0,
-        progress: Any = None, model_obj: Model | None = None) -> RunSummary:
-    """Run `model` on `task`/`split` of the release at `benchmark`; see the module docstring."""
+@dataclass
+class PreparedRun:
+    """A run whose inputs are all resolved and checked (release, task, items, model, output file,
+    resume header): what `prepare_run` returns. `execute` does the work; it raises no UserError
+    for bad input, so a CLI can open its progress bar between the two."""
+
+    release: Release
+    family: Any
+    items: list[dict]
+    mdl: Model
+    header: dict
+    out_path: Path
+    old_header: dict | None
+    old_lines: list[dict]
+    concurrency: int
+    api_base: str | None
+    gen_params: dict
+    use_cache: bool
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def already_written(self) -> int:
+        written = {ln["item_id"] for ln in self.old_lines}
+        return sum(1 for it in self.items if it["item_id"] in written)
+
+    def execute(self, progress: Any = None) -> RunSummary:
+        """Request every item not yet in the file; `progress(summary, generation)` after each."""
+        out_path, items, mdl = self.out_path, self.items, self.mdl
+        header = self.header
+        if self.old_header is None:
+            atomic_write_text(out_path, canonical_json(header) + "\n")
+        written = {ln["item_id"] for ln in self.old_lines}
+        summary = RunSummary(out=out_path, total=len(items), model_info=mdl.info())
+        pending = [it for it in items if it["item_id"] not in written]
+        summary.skipped = len(items) - len(pending)
+
+        started = time.perf_counter()
+        cache = cache_path() if (self.use_cache and mdl.kind == "api") else None
+        writer = _Writer(out_path, cache)
+        try:
+            asyncio.run(_drive(mdl, self.family, self.release, pending, self.concurrency, self.api_base,
+                               self.gen_params, cache, self.use_cache, writer, summary, progress))
+        finally:
+            writer.close()
+        summary.seconds = time.perf_counter() - started
+
+        _, lines = read_submission(out_path)
+        summary.failed = sum(1 for ln in lines if ln.get("error"))
+        summary.parse_errors = sum(1 for ln in lines if ln.get("parse_error"))
+        by_id = {ln["item_id"]: ln for ln in lines}
+        if all(it["item_id"] in by_id for it in items):
+            # Complete: rewrite in item order (plus any extra ids from a longer earlier run, sorted).
+            order = [it["item_id"] for it in items] + sorted(set(by_id) - {it["item_id"] for it in items})
+            atomic_write_text(out_path, "".join(canonical_json(r) + "\n" for r in
+                                                [header, *(by_id[i] for i in order)]))
+        return summary
+
+
+def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", concurrency: int = 8,
+                limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
+                api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
+                seed: int | None = None, use_cache: bool = True, retry_limit: int = 3,
+                timeout_s: float = 60.0, model_obj: Model | None = None) -> PreparedRun:
+    """Resolve and check every input of a run (UserError on anything wrong); writes nothing but
+    the output file's parent folder."""
     if split not in ("train", "dev", "test"):
         raise UserError(f"--split: '{split}' is not one of train, dev, test")
     if concurrency < 1:
@@ -263,33 +325,21 @@ def run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", con
     if old_header is not None:
         _check_resume(out_path, old_header, header)
         header = old_header  # keep the original created time
-    else:
-        atomic_write_text(out_path, canonical_json(header) + "\n")
-    written = {ln["item_id"] for ln in old_lines}
-    summary = RunSummary(out=out_path, total=len(items), model_info=mdl.info())
-    pending = [it for it in items if it["item_id"] not in written]
-    summary.skipped = len(items) - len(pending)
+    return PreparedRun(release=release, family=family, items=items, mdl=mdl, header=header, out_path=out_path,
+                       old_header=old_header, old_lines=old_lines, concurrency=concurrency, api_base=api_base,
+                       gen_params=gen_params, use_cache=use_cache)
 
-    started = time.perf_counter()
-    cache = cache_path() if (use_cache and mdl.kind == "api") else None
-    writer = _Writer(out_path, cache)
-    try:
-        asyncio.run(_drive(mdl, family, release, pending, concurrency, api_base, gen_params, cache,
-                           use_cache, writer, summary, progress))
-    finally:
-        writer.close()
-    summary.seconds = time.perf_counter() - started
 
-    _, lines = read_submission(out_path)
-    summary.failed = sum(1 for ln in lines if ln.get("error"))
-    summary.parse_errors = sum(1 for ln in lines if ln.get("parse_error"))
-    by_id = {ln["item_id"]: ln for ln in lines}
-    if all(it["item_id"] in by_id for it in items):
-        # Complete: rewrite in item order (plus any extra ids from a longer earlier run, sorted).
-        order = [it["item_id"] for it in items] + sorted(set(by_id) - {it["item_id"] for it in items})
-        atomic_write_text(out_path, "".join(canonical_json(r) + "\n" for r in
-                                            [header, *(by_id[i] for i in order)]))
-    return summary
+def run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", concurrency: int = 8,
+        limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
+        api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
+        seed: int | None = None, use_cache: bool = True, retry_limit: int = 3, timeout_s: float = 60.0,
+        progress: Any = None, model_obj: Model | None = None) -> RunSummary:
+    """Run `model` on `task`/`split` of the release at `benchmark`; see the module docstring."""
+    return prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
+                       api_base=api_base, api_key=api_key, temperature=temperature, max_tokens=max_tokens,
+                       seed=seed, use_cache=use_cache, retry_limit=retry_limit, timeout_s=timeout_s,
+                       model_obj=model_obj).execute(progress)
 
 
 async def _drive(mdl: Model, family: Any, release: Release, pending: list[dict], concurrency: int,

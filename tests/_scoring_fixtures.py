@@ -38,6 +38,7 @@ class FakeFamily:
             ok = pred is not None and pred == gold_by_id[it["item_id"]]["answer"]
             out.append({"item_id": it["item_id"], "subject_id": it["subject_id"], "correct": ok,
                         "score": 1.0 if ok else 0.0, "category": it["category"],
+                        "categories": {"table": gold_by_id[it["item_id"]].get("tables", [])},
                         "abstained": pred is None})
         return out
 
@@ -62,7 +63,8 @@ def make_release(root: Path, name: str = "fakebench", n_patients: int = 6, per_p
             iid = f"sql-{k:04d}"
             items.append({"item_id": iid, "task": "sql", "split": split, "subject_id": 1000 + p,
                           "question": f"question {k}?", "category": f"cat{j % 2}"})
-            gold.append({"item_id": iid, "task": "sql", "answer": f"A{k}"})
+            gold.append({"item_id": iid, "task": "sql", "answer": f"A{k}",
+                         "tables": [["admissions"], ["admissions", "labevents"], []][k % 3]})
             k += 1
     for t in range(2):
         iid = f"sql-train-{t}"

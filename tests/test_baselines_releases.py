@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from medbench.build import build_release
 from medbench.io import atomic_write_json, sha256_file
 from medbench.models import load_model
@@ -27,14 +28,15 @@ from medbench.scoring.submission import SubmissionInvalid, prediction_problem, v
 from medbench.tasks.base import SPLITS, split_for_subject
 from medbench.tasks.icd.parse import is_valid_code, normalize_code
 
-pytestmark = pytest.mark.slow  # two release builds, ~30 runs and scorings: ~30-40 s on 2 cores
+# Two release builds, ~30 runs and scorings: ~35 s on 2 cores. Every test on the releases is slow.
+slow = pytest.mark.slow
 
 TASKS = ("sql", "icd", "conversation")
 BASELINES = [("sql", "abstain"), ("sql", "retrieval"), ("icd", "frequency"), ("icd", "tfidf"),
              ("conversation", "template")]
 RELEASES = ("demo", "synth")
 #: patients per split in each release's cohort (~12-15 patients: fast, yet every split has items)
-PER_SPLIT = {"demo": {"train": 6, "dev": 3, "test": 3}, "synth": {"train": 7, "dev": 4, "test": 4}}
+PER_SPLIT = {"demo": {"train": 6, "dev": 3, "test": 3}, "synth": {"train": 8, "dev": 4, "test": 3}}
 
 
 def _pick(con, sql: str, per_split: dict[str, int]) -> list[int]:
@@ -153,6 +155,7 @@ RUNS = [(rel, task, name, "test") for rel in RELEASES for task, name in BASELINE
     [("synth", task, name, "dev") for task, name in BASELINES]
 
 
+@slow
 @pytest.mark.parametrize("rel,task,name,split", RUNS)
 def test_submission_is_valid_complete_and_typed(outcomes, rel, task, name, split):
     o = outcomes(rel, task, name, split)
@@ -184,6 +187,7 @@ def test_submission_is_valid_complete_and_typed(outcomes, rel, task, name, split
 # ------------------------------------------------------------------ scores show real behaviour
 
 
+@slow
 @pytest.mark.parametrize("rel", RELEASES)
 def test_sql_abstain_scores_the_unanswerable_share(outcomes, rel):
     o = outcomes(rel, "sql", "abstain")
@@ -201,6 +205,7 @@ def test_sql_abstain_scores_the_unanswerable_share(outcomes, rel):
     assert o.result()["headline"]["name"] == "rs10"
 
 
+@slow
 @pytest.mark.parametrize("rel", RELEASES)
 def test_sql_retrieval_beats_abstain(outcomes, rel):
     # Not guaranteed by construction: retrieval can answer unseen test questions wrongly (-10 each
@@ -216,19 +221,20 @@ def test_sql_retrieval_beats_abstain(outcomes, rel):
         assert retrieval["rs10"] > abstain["rs10"]
 
 
+@slow
 @pytest.mark.parametrize("rel", RELEASES)
 def test_sql_retrieval_reproduces_its_train_gold(outcomes, rel):
     """On the train split every question's nearest train question is itself (similarity 1, and
     the threshold is at most 1), so retrieval must return its own gold SQL with its own slot
-    values - or abstain on an unanswerable one: RS and EX are 100. This caught slot values being
-    whitespace-collapsed ('Sodium Chloride 0.9%  Flush') and matched inside words ('SC' in
-    'prescribed')."""
+    values - or abstain on an unanswerable one: RS and EX are 100. On both releases this caught
+    the two bugs pinned down in test_retrieval_keeps_slot_values_verbatim."""
     o = outcomes(rel, "sql", "retrieval", "train")
     m = o.result()["metrics"]
     wrong = [(r["input"], r["prediction"]) for r in o.result()["records"] if r["score"] != 1][:3]
     assert m["rs10"] == 100.0 and m["ex"] == 100.0, wrong
 
 
+@slow
 @pytest.mark.parametrize("name", ["frequency", "tfidf"])
 @pytest.mark.parametrize("rel", RELEASES)
 def test_icd_baselines_predict_valid_codes(outcomes, rel, name):
@@ -243,6 +249,7 @@ def test_icd_baselines_predict_valid_codes(outcomes, rel, name):
         assert all(ln["prediction"] == info["codes"] for ln in o.lines) and len(info["codes"]) == info["k"] > 0
 
 
+@slow
 @pytest.mark.parametrize("rel", RELEASES)
 def test_template_conversation_is_valid_and_grounded(outcomes, rel):
     m = outcomes(rel, "conversation", "template").result()["metrics"]
@@ -286,6 +293,7 @@ def _tampered_copy(src: Path, dest: Path) -> Path:
     return dest
 
 
+@slow
 @pytest.mark.parametrize("rel", RELEASES)
 def test_baselines_never_read_dev_or_test_gold(outcomes, rel, tmp_path, monkeypatch):
     asked: list[tuple[str, str | None]] = []
@@ -310,3 +318,36 @@ def test_baselines_never_read_dev_or_test_gold(outcomes, rel, tmp_path, monkeypa
                 [(ln["item_id"], ln["raw_output"], ln["prediction"]) for ln in honest.lines], (task, name, split)
     # Through the accessor: gold of the train split only, for every baseline (TrainView).
     assert asked and {split for _, split in asked} == {"train"}, sorted(set(asked), key=str)
+
+
+def test_retrieval_keeps_slot_values_verbatim():
+    """Regressions found on these releases: a slot value with a double space was captured
+    whitespace-collapsed (the SQL literal then matched nothing), and a short value ('SC') was
+    aligned inside a word ('prescribed'), so the SQL got the wrong case or nothing matched."""
+    from medbench.models.baselines.sql import Retriever
+
+    def pair(question, slots, sql):
+        return {"question": question}, {"question": question, "slots": slots, "sql": sql, "answerable": True}
+
+    emar = "Count the 'Not Given' entries for {m} of patient {s} in admission {h}."
+    emar_sql = "SELECT count(*) FROM emar WHERE subject_id = {s} AND hadm_id = {h} AND medication = '{m}'"
+    route = "Which drugs were prescribed to patient {s} by the {r} route during admission {h}?"
+    route_sql = "SELECT DISTINCT drug FROM prescriptions WHERE subject_id = {s} AND hadm_id = {h} AND route = '{r}'"
+    r = Retriever([
+        pair(emar.format(m="Sodium Chloride 0.9%  Flush", s=11, h=21),
+             {"medication": "Sodium Chloride 0.9%  Flush", "subject_id": 11, "hadm_id": 21},
+             emar_sql.format(m="Sodium Chloride 0.9%  Flush", s=11, h=21)),
+        pair(route.format(s=12, r="SC", h=22), {"route": "SC", "subject_id": 12, "hadm_id": 22},
+             route_sql.format(s=12, r="SC", h=22)),
+    ])
+    # Its own question gives its own SQL back, byte for byte.
+    assert r.answer(emar.format(m="Sodium Chloride 0.9%  Flush", s=11, h=21))[0] == \
+        emar_sql.format(m="Sodium Chloride 0.9%  Flush", s=11, h=21)
+    assert r.answer(route.format(s=12, r="SC", h=22))[0] == route_sql.format(s=12, r="SC", h=22)
+    # New values are substituted verbatim (inner double space, case).
+    assert r.answer(emar.format(m="Heparin  Flush (10 units/ml)", s=13, h=23))[0] == \
+        emar_sql.format(m="Heparin  Flush (10 units/ml)", s=13, h=23)
+    assert r.answer(route.format(s=14, r="IV", h=24))[0] == route_sql.format(s=14, r="IV", h=24)
+    # A question typed with other spacing still matches (whitespace-collapsed fallback).
+    assert r.answer("Which drugs  were prescribed to patient 15 by the PO route during admission 25?")[0] == \
+        route_sql.format(s=15, r="PO", h=25)

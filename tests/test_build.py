@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _release_schemas import assert_release_matches, problems
 from conftest import assert_one_line_error, run_cli
 
 from medbench.build import build_release, merge_shards, parse_shard, shard_of
@@ -68,6 +69,22 @@ def test_release_contents(full, synth_store):
     assert rel.manifest["tasks"]["icd"]["text_source"]["discharge_note"] > 0
 
 
+def test_release_lines_match_published_schemas(full):
+    """Every line of items.jsonl/gold.jsonl of all three tasks validates against `medbench schema`."""
+    counts = assert_release_matches(full.out)
+    assert set(counts) == {f"{t}/{k}" for t in TASKS.split(",") for k in ("items", "gold")}
+    assert all(n > 0 for n in counts.values())
+    rel = open_release(full.out)
+    # gold can never pass as a public item: the item schemas forbid every field they do not name
+    for task, leak in (("sql", {"answer": "[['1']]"}), ("sql", {"sql": "SELECT 1"}),
+                       ("icd", {"codes": ["I10"]}), ("conversation", {"facts": []})):
+        item = rel.items(task)[0]
+        assert not problems("items", task, item)
+        assert any("additional" in p.lower() for p in problems("items", task, {**item, **leak})), (task, leak)
+    g = next(iter(rel.gold("sql").values()))
+    assert problems("gold", "sql", {**g, "answer": 7})  # types are checked too
+
+
 def test_rebuild_is_byte_identical(full, synth_store, tmp_path):
     again = build_release(store=synth_store, out=tmp_path / "again", tasks="conversation,icd,sql",
                           name="synth", show_progress=False)
@@ -123,6 +140,7 @@ def test_cli_build_demo(demo_dir, tmp_path):
     assert manifest["tasks"]["icd"]["items"] == 123
     assert manifest["params"]["tasks"] == ["icd"]
     assert "icd" in proc.stderr and "123" in proc.stderr  # the summary table
+    assert assert_release_matches(out) == {"icd/items": 123, "icd/gold": 123}
 
 
 def test_cli_errors(demo_dir, tmp_path):

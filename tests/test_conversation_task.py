@@ -103,7 +103,9 @@ def test_metrics_hand_computed():
     both = CONV.aggregate([rec, perfect])
     assert both["fact_recall"] == pytest.approx(5 / 6)
     assert both["invented_entity_rate"] == pytest.approx(1 / 4)  # 1 invented of 4 mentions
-    assert both["schema_validity"] == 1.0 and both["accuracy"] == pytest.approx(1.0)
+    # both pass: valid, chronological, item fact-F1 4/7 and 1 >= CORRECT_F1 (0.5)
+    assert both["schema_validity"] == 1.0 and both["items_passing"] == pytest.approx(1.0)
+    assert "accuracy" not in both
 
 
 def test_invalid_and_out_of_order_conversations():
@@ -117,6 +119,7 @@ def test_invalid_and_out_of_order_conversations():
     assert rec["schema_valid"] and not rec["chronology_ok"] and not rec["correct"]
     m = CONV.aggregate([missing, bad_schema, rec])
     assert m["schema_validity"] == pytest.approx(1 / 3) and m["chronology"] == 0.0
+    assert m["items_passing"] == 0.0
 
 
 @pytest.mark.parametrize("raw,ok", [
@@ -140,11 +143,17 @@ def test_parser_failures_never_raise(raw):
 def test_demo_items(demo_store, tmp_path):
     """The demo has no notes: every admission with a packet is an item (275)."""
     from medbench.build import BuildContext, resolve_patients
+    from medbench.io import canonical_json
     from medbench.models.baselines.template_conversation import generate_conversation
 
     ids, _ = resolve_patients(demo_store, None)
     out = CONV.build(BuildContext(demo_store, ids, {"seed": 0}, tmp_path))
     assert len(out.items) == 275 and out.info["selection"] == "all_admissions"
+    from _release_schemas import assert_records_match
+
+    records = json.loads(canonical_json([out.items, out.gold]))  # as the release files hold them
+    assert assert_records_match("items", "conversation", records[0]) == 275
+    assert assert_records_match("gold", "conversation", records[1]) == 275
     gold = {g["item_id"]: g for g in out.gold}
     for it in out.items:
         assert set(it) == {"item_id", "task", "split", "subject_id", "hadm_id", "packet"}

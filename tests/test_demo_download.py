@@ -233,3 +233,32 @@ def test_unreachable_server_retries_then_fails_naming_the_url(tmp_path):
     url = f"http://127.0.0.1:{port}/"
     with pytest.raises(UserError, match=f"{re.escape(url)}SHA256SUMS.txt: download failed after"):
         demo.download_demo(tmp_path / "out", url, show_progress=False)
+
+
+def test_failed_download_leaves_no_folder_it_created(serve, tmp_path):
+    """Nothing stored changes on failure: folders this run made and left empty are removed; a
+    folder that was there before stays."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    with pytest.raises(UserError, match="download failed"):
+        demo.download_demo(tmp_path / "a" / "b" / "out", url, show_progress=False)
+    assert not (tmp_path / "a").exists()
+    before = tmp_path / "existing"
+    before.mkdir()
+    with pytest.raises(UserError, match="download failed"):
+        demo.download_demo(before, url, show_progress=False)
+    assert before.is_dir() and not any(before.iterdir())
+    # A failure after the listing arrived (the only file fails verification) keeps no empty
+    # subfolder either.
+    base = tmp_path / "server"
+    (base / "hosp").mkdir(parents=True)
+    (base / "hosp" / "x.csv").write_text("a,b\n")
+    (base / "SHA256SUMS.txt").write_text(f"{'0' * 64}  hosp/x.csv\n")
+    srv = serve(base)
+    with pytest.raises(UserError, match="hosp/x.csv: sha256 mismatch"):
+        demo.download_demo(tmp_path / "c" / "out", srv.url, show_progress=False)
+    assert not (tmp_path / "c").exists()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _release_schemas import assert_release_matches, problems
 from conftest import EHRSQL_DIR, assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.skipif(not EHRSQL_DIR.is_dir(), reason=f"shared data not available: {EHRSQL_DIR}")
@@ -66,6 +67,13 @@ def test_manifest_counts_exclusions_and_unanswerable(valid_release):
     assert rel.manifest["files"]["sql/database.sqlite"] == README_DB_SHA256
     tables = json.loads((valid_release / "sql" / "tables.json").read_text())
     assert "prescriptions" in tables[0]["table_names_original"]
+
+
+def test_import_matches_published_schemas(valid_release):
+    counts = assert_release_matches(valid_release)
+    assert counts["sql/items"] == counts["sql/gold"] > 0
+    item = json.loads((valid_release / "sql" / "items.jsonl").read_text().splitlines()[0])
+    assert problems("items", "sql", {**item, "answer": "[['1']]"})
 
 
 def test_import_is_byte_identical(valid_release, tmp_path):

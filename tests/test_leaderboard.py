@@ -94,6 +94,17 @@ def test_submission_page_items_breakdown_and_filter(board):
     assert 'id="only-wrong"' in html and "show only wrong items (17)" in html
     for cat in ("cat0", "cat1", "cat2"):
         assert (f"<td>{cat}</td>" in html) == (cat != "cat2")
+    # a second breakdown by table (SQL: gold["tables"]); an item counts under each table it reads.
+    # Items k = 0..17 read [admissions], [admissions, labevents], [] for k % 3 = 0, 1, 2; only k = 0 is right.
+    assert "<h2>Errors by category</h2>" in html and "<h2>Errors by table</h2>" in html
+    table = html.split("<h2>Errors by table</h2>", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr><td>([^<]*)</td><td class="num">(\d+)</td><td class="num">(\d+)</td>'
+                      r'<td class="num">(\d+)</td>', table)
+    assert rows == [("admissions", "12", "1", "11"), ("(none)", "6", "0", "6"), ("labevents", "6", "0", "6")]
+    assert "counts once under each table" in table
+    # the view: category first, then the records' extra dimensions
+    views = site.breakdowns(r["records"])
+    assert [b["id"] for b in views] == ["category", "table"]
     assert "accuracy" in html and "abstain_rate" in html
     evil = outs[EVIL].result
     page = (lb / "submissions" / f"{evil['result_id']}.html").read_text()

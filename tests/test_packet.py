@@ -118,3 +118,50 @@ def test_extract_packets_cli_matches_single(demo_dir, demo_store, tmp_path):
         assert (out / f"{h}.json").read_text() == packet_json(extract_packet(demo_store, h, caps)) + "\n"
     assert_one_line_error(run_cli("extract-packets", "--mimic-dir", str(demo_dir), "--out", str(out)),
                           "--cohort", "--all")
+
+
+class _CountingDB:
+    """A DuckDB connection or cursor that records every query issued through it."""
+
+    QUERY_METHODS = frozenset({"execute", "executemany", "sql", "query", "read_csv", "read_parquet",
+                               "read_json", "from_query", "table", "view"})
+
+    def __init__(self, obj, log: list[str]):
+        self._obj, self._log = obj, log
+
+    def __getattr__(self, name):
+        attr = getattr(self._obj, name)
+        if name in self.QUERY_METHODS:
+            def query(*args, **kwargs):
+                self._log.append(name)
+                return attr(*args, **kwargs)
+            return query
+        if name == "cursor":
+            return lambda *a, **k: _CountingDB(attr(*a, **k), self._log)
+        return attr
+
+
+def _count_queries(store, hadm_ids: list[int], batch_size: int) -> tuple[int, int]:
+    """(queries issued, packets yielded) by iter_packets over `hadm_ids`."""
+    import copy
+
+    log: list[str] = []
+    counting = copy.copy(store)
+    counting.connect = lambda *a, **k: _CountingDB(store.connect(*a, **k), log)
+    n = sum(1 for _ in iter_packets(counting, hadm_ids, batch_size=batch_size))
+    return len(log), n
+
+
+def test_bulk_extraction_issues_a_fixed_number_of_queries(demo_store):
+    """Set-based extraction: the same number of queries for 3 admissions as for every admission of
+    the demo in one batch (not one per admission); each further batch adds the same fixed number."""
+    ids = [a[1] for a in admissions_of(demo_store)]
+    assert len(ids) > 200
+    big = len(ids)
+    q_small, n_small = _count_queries(demo_store, ids[:3], batch_size=big)
+    q_large, n_large = _count_queries(demo_store, ids, batch_size=big)
+    assert (n_small, n_large) == (3, len(ids))
+    assert q_small > 0  # the counter sees the queries at all
+    assert q_large == q_small, (q_small, q_large)
+    q_two, _ = _count_queries(demo_store, ids, batch_size=(big + 1) // 2)
+    assert q_two == 2 * q_small

@@ -121,8 +121,9 @@ def test_permanent_failure_written_with_error_and_exit_1(tmp_path):
     assert all("HTTP 500" in ln["error"] and ln["prediction"] is None for ln in lines)
 
 
-def _cli(args: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(_cli_cmd(args), check=False, capture_output=True, text=True, timeout=300, env=_env(), **kw)
+def _cli(args: list[str], progress: bool = False, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(_cli_cmd(args), check=False, capture_output=True, text=True, timeout=300,
+                          env=_env(progress), **kw)
 
 
 def _cli_cmd(args: list[str]) -> list[str]:
@@ -132,9 +133,9 @@ def _cli_cmd(args: list[str]) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
-def _env() -> dict:
+def _env(progress: bool = False) -> dict:
     env = dict(os.environ)
-    env["MEDBENCH_NO_PROGRESS"] = "1"
+    env["MEDBENCH_NO_PROGRESS"] = "0" if progress else "1"
     env["PYTHONPATH"] = str(REPO)
     return env
 
@@ -242,6 +243,50 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
                                 f"hf:{tmp_path / 'missing'}"]), "hf:")
     assert_one_line_error(_cli(["run", "--benchmark", str(rel), "--task", "fake", "--model",
                                 f"vllm:{tmp_path}"]), "vllm")
+
+
+def _bad_input_cases(tmp_path: Path, rel: Path) -> list[tuple[list[str], str]]:
+    return [
+        (["--benchmark", str(tmp_path / "nope"), "--task", "fake", "--model", "openai/m"], "not a medbench release"),
+        (["--benchmark", str(rel), "--task", "bogus", "--model", "openai/m"], "unknown task"),
+        (["--benchmark", str(rel), "--task", "fake", "--model", "baseline:nope"], "baseline"),
+        (["--benchmark", str(rel), "--task", "fake", "--model", f"hf:{tmp_path / 'missing'}"], "hf:"),
+        (["--benchmark", str(rel), "--task", "fake", "--model", f"vllm:{tmp_path}"], "vllm"),
+        (["--benchmark", str(rel), "--task", "fake", "--model", "openai/m",
+          "--out", str(tmp_path / "a-file" / "sub.jsonl")], "a-file"),
+    ]
+
+
+def test_bad_inputs_are_one_line_errors_with_progress_on(tmp_path):
+    """The progress bar is on (as for a user): bad input is still exactly one stderr line, exit 2."""
+    rel = make_release(tmp_path, 2)
+    (tmp_path / "a-file").write_text("x")
+    for args, needle in _bad_input_cases(tmp_path, rel):
+        assert_one_line_error(_cli(["run", *args], progress=True), needle)
+
+
+def test_bad_inputs_fail_before_the_progress_bar_opens(tmp_path, monkeypatch):
+    """`medbench run` resolves release, task, model and output file before it opens its bar."""
+    import contextlib
+
+    from medbench.commands import run as run_command
+
+    opened = []
+
+    @contextlib.contextmanager
+    def spy_bar(*a, **k):
+        opened.append(True)
+        raise AssertionError("progress bar opened before the inputs were checked")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(run_command, "progress_bar", spy_bar)
+    rel = make_release(tmp_path, 2)
+    (tmp_path / "a-file").write_text("x")
+    for args, needle in _bad_input_cases(tmp_path, rel):
+        with pytest.raises((UserError, OSError)) as exc:
+            run_command.run_cmd.main(args, standalone_mode=False)
+        assert needle in str(exc.value), (args, exc.value)
+    assert not opened
 
 
 def test_default_out_path_uses_safe_slug(tmp_path, monkeypatch):

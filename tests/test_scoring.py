@@ -58,7 +58,8 @@ def test_score_end_to_end(rel, tmp_path):
                           "latency_s_mean": 0.5}
     rec = r["records"][0]
     assert rec["input"] == {"question": "question 0?", "category": "cat0"}
-    assert rec["gold"] == {"answer": "A0"} and rec["prediction"] == "A0" and rec["correct"] is True
+    assert rec["gold"] == {"answer": "A0", "tables": ["admissions"]}
+    assert rec["prediction"] == "A0" and rec["correct"] is True
     assert r["records"][-1]["correct"] is False
     assert out.published and out.rank == 1
     stored = load_result(tmp_path / "lb" / "results" / f"{r['result_id']}.json")
@@ -208,7 +209,8 @@ def test_prediction_types(task, value, ok):
 
 # ---------------------------------------------------------------- CLI
 
-def test_cli_score_json_and_leaderboard(rel, tmp_path):
+def test_cli_score_json_and_leaderboard(rel, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich's width in the subprocess: one line per table row
     sub = write_submission(tmp_path / "s.jsonl", rel, correct=12)
     proc = run_cli_fake("score", str(sub), "--benchmark", str(rel), "--leaderboard", str(tmp_path / "lb"),
                         "--json")
@@ -218,9 +220,21 @@ def test_cli_score_json_and_leaderboard(rel, tmp_path):
     assert out["headline"]["ci_low"] <= out["headline"]["value"] <= out["headline"]["ci_high"]
     assert out["rank"] == 1 and out["published"].endswith(".html")
     (tmp_path / "lb" / "index.html").unlink()
+    weak = write_submission(tmp_path / "w.jsonl", rel, model="[bold]weak[/i]", correct=2, skip=3)
+    assert run_cli_fake("score", str(weak), "--benchmark", str(rel), "--leaderboard", str(tmp_path / "lb"),
+                        "--no-publish").returncode == 0  # a hostile name never breaks rich output
+    score_file(weak, benchmark=rel, leaderboard=tmp_path / "lb", show_progress=False)
     proc = run_cli_fake("leaderboard", "--dir", str(tmp_path / "lb"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "lb" / "index.html").is_file()
+    # the summary: one row per task/release/split with entries, complete ones, the top model and its CI
+    summary = " ".join(proc.stderr.split())
+    lo, hi = (f"{v:.4f}" for v in (out["headline"]["ci_low"], out["headline"]["ci_high"]))
+    for needle in ("task release split entries complete top model headline 95% CI",
+                   "sql fakebench test 2 1 model-a", f"accuracy ↑ {12 / 18:.4f} [{lo}, {hi}]",
+                   "rendered 2 result(s)"):
+        assert needle in summary, (needle, proc.stderr)
+    assert "weak" not in summary  # incomplete: never the top model
 
 
 def test_cli_invalid_submission_one_line_and_json_problems(rel, tmp_path):
@@ -242,7 +256,9 @@ def test_cli_schema(tmp_path):
     assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "medbench result"
     proc = run_cli_fake("schema", "submission")
     assert proc.returncode == 0 and "schema_version" in proc.stdout
-    assert_one_line_error(run_cli_fake("schema", "nope"), "unknown schema 'nope'", "submission")
+    assert_one_line_error(run_cli_fake("schema", "nope"), "unknown schema 'nope'", "submission",
+                          "items-sql", "gold-sql", "items-icd", "gold-icd", "items-conversation",
+                          "gold-conversation")
 
 
 def test_cli_missing_file(tmp_path):

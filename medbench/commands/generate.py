@@ -39,14 +39,17 @@ def generate_patient(subject_id: int, hadm_id: int | None, model: str, api_base:
                      temperature: float, seed: int, mimic_dir: str | None) -> None:
     """Generate a grounded, chronological conversation for each admission of a patient."""
     from medbench.extract.packet import Caps
-    from medbench.generate import GenerateParams
+    from medbench.generate import GenerateParams, check_params
     from medbench.generate import generate_patient as run
+    from medbench.io import check_out_dir
     from medbench.store import open_store
 
     params = GenerateParams(model=model, api_base=api_base, hadm_id=hadm_id, max_admissions=max_admissions,
                             include_without_discharge=include_without_discharge, retry_limit=retry_limit,
                             max_output_tokens=max_output_tokens, temperature=temperature, seed=seed,
                             caps=Caps(labs=row_cap_labs, radiology=row_cap_radiology, emar=row_cap_emar))
+    check_params(params)  # before the store: opening it may ingest, with a progress bar
+    check_out_dir(out_dir, "--out-dir")
     store = open_store(mimic_dir)
     m = run(store, subject_id, out_dir, params)
     table = Table(title=f"subject {subject_id} ({m['model']}{', baseline' if m['baseline'] else ''}) → {m['out']}")

@@ -38,16 +38,20 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
             max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
             timeout_s: float) -> None:
     """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file)."""
-    from medbench.run import run
+    from medbench.run import prepare_run
 
+    # Every input (release, task, model, output file, resume header) is resolved before the bar
+    # opens, so bad input is one line on stderr with no progress line before it.
+    prepared = prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
+                           api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                           use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s)
     t0 = time.perf_counter()
     with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
                       TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:
-        tid = bar.add_task(f"{task}/{split}", total=None, failed=0, tokens=0, cost="$-", rate="")
+        tid = bar.add_task(f"{task}/{split}", total=prepared.total, completed=prepared.already_written,
+                           failed=0, tokens=0, cost="$-", rate="")
 
         def on_item(s, gen) -> None:
-            if bar.tasks[tid].total is None:
-                bar.update(tid, total=s.total, completed=s.skipped)
             s.failed += gen.error is not None  # live count; recomputed from the file at the end
             dt = time.perf_counter() - t0
             bar.update(tid, advance=1, failed=s.failed,
@@ -55,10 +59,7 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
                        cost="$-" if s.cost_usd is None else f"${s.cost_usd:.4f}",
                        rate=f"{s.done / dt:.1f}/s" if dt > 0 else "")
 
-        summary = run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
-                      api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                      use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
-                      progress=on_item)
+        summary = prepared.execute(progress=on_item)
     table = Table(title=f"medbench run: {model} on {task}/{split}")
     table.add_column("")
     table.add_column("value", justify="right")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from medbench.errors import UserError
@@ -63,7 +64,7 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
 
         click.echo(canonical_json(summary))
         return
-    table = Table(title=f"{r['model']} · {r['task']} · {r['benchmark']['name']} · {r['split']}")
+    table = Table(title=escape(f"{r['model']} · {r['task']} · {r['benchmark']['name']} · {r['split']}"))
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     head = r["headline"]["name"]
@@ -88,7 +89,50 @@ def leaderboard(directory: Path) -> None:
     from medbench.publish import publish_results
 
     ranks = publish_results(directory, [], show_progress=not _disabled())
-    console.print(f"rendered {len(ranks)} result(s) into {directory / 'index.html'}")
+    table = leaderboard_summary(directory)
+    if table is not None:
+        console.print(table)
+    console.print(f"rendered {len(ranks)} result(s) into {escape(str(directory / 'index.html'))}")
+
+
+def leaderboard_summary(directory: Path) -> Table | None:
+    """One row per (task, release, split): entries, complete ones, the top-ranked model with its
+    headline and 95% CI (ties at rank 1 are counted). None when the leaderboard is empty."""
+    from rich import box
+    from rich.text import Text
+
+    from medbench.publish.site import rank_groups
+    from medbench.scoring.results import load_results
+
+    groups = rank_groups(load_results(directory))
+    if not groups:
+        return None
+    # a release is shown by name; its hash only when two releases of one task share the name
+    shas: dict[tuple, set] = {}
+    for g in groups:
+        shas.setdefault(g["key"][:2], set()).add(g["key"][2])
+    table = Table(title=f"leaderboard {escape(str(directory))}", box=box.SIMPLE_HEAD)
+    for col in ("task", "release", "split", "entries", "complete", "top model", "headline", "95% CI"):
+        table.add_column(col, justify="right" if col in ("entries", "complete", "headline", "95% CI") else "left",
+                         overflow="fold")  # narrow terminals wrap cells, never cut them
+    for g in groups:
+        task, name, sha, split = g["key"]
+        rows = g["rows"]  # ranked entries first, best first
+        firsts = [r for r, rank in rows if rank == 1]
+        if firsts:
+            h = firsts[0]["headline"]
+            model = Text(firsts[0]["model"])  # plain text: a model name is never rich markup
+            if len(firsts) > 1:
+                model.append(f" (+{len(firsts) - 1} tied)", style="dim")
+            cells = [model, f"{h['name']} {'↑' if h['higher_is_better'] else '↓'} {_fmt(h['value'])}",
+                     f"[{_fmt(h['ci_low'])}, {_fmt(h['ci_high'])}]"]
+        else:
+            cells = [Text("no complete entry", style="yellow"), "—", "—"]
+        release = name if len(shas[(task, name)]) == 1 else f"{name} ({sha[:8]})"
+        # every cell as plain Text: strings from stored results are never read as rich markup
+        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in (
+            task, release, split, str(len(rows)), str(sum(1 for r, _ in rows if r["complete"])), *cells)))
+    return table
 
 
 def _schemas() -> dict:
@@ -108,13 +152,25 @@ def _schemas() -> dict:
         from medbench.tasks.conversation.schema import conversation_json_schema
         return conversation_json_schema()
 
-    return {"conversation": conversation, "packet": packet, "result": result, "submission": submission}
+    def record(name):
+        def load():
+            from medbench.tasks.schemas import json_schema
+            return json_schema(name)
+        return load
+
+    from medbench.tasks.schemas import MODELS
+
+    return {"conversation": conversation, "packet": packet, "result": result, "submission": submission,
+            **{name: record(name) for name in MODELS}}
 
 
 @click.command()
 @click.argument("name")
 def schema(name: str) -> None:
-    """Print a JSON Schema: submission, result, packet or conversation."""
+    """Print a JSON Schema: submission, result, packet, conversation, items-TASK, gold-TASK.
+
+    items-TASK and gold-TASK (TASK: sql, icd or conversation) describe a release's public
+    `TASK/items.jsonl` and private `TASK/gold.jsonl` lines."""
     schemas = _schemas()
     if name not in schemas:
         raise UserError(f"unknown schema '{name}' (available: {', '.join(sorted(schemas))})")

@@ -182,19 +182,52 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
     return tables, ranks_by_id
 
 
-def breakdown(records: list[dict]) -> list[dict]:
-    """Per category: items, correct, wrong, missing (sorted by most wrong, then name)."""
+def _record_categories(rec: dict, dimension: str | None) -> list[str]:
+    """The groups one record falls in: its `category`, or (dimension given) the string or list of
+    strings under `categories[dimension]` (an item that reads two tables counts under both)."""
+    if dimension is None:
+        return [str(rec.get("category") or "(none)")]
+    cats = rec.get("categories")
+    val = cats.get(dimension) if isinstance(cats, dict) else None
+    vals = val if isinstance(val, list) else [val]
+    out = sorted({str(v) for v in vals if v is not None and v != ""})
+    return out or ["(none)"]
+
+
+def breakdown(records: list[dict], dimension: str | None = None) -> list[dict]:
+    """Per category: items, correct, wrong (sorted by most wrong, then name). `dimension`: one of
+    the records' extra `categories` (e.g. SQL "table", "family") instead of `category`."""
     total, right, wrong = Counter(), Counter(), Counter()
     for rec in records:
-        cat = rec.get("category") or "(none)"
-        total[cat] += 1
-        if rec.get("correct") is True:
-            right[cat] += 1
-        elif rec.get("correct") is False:
-            wrong[cat] += 1
+        for cat in _record_categories(rec, dimension):
+            total[cat] += 1
+            if rec.get("correct") is True:
+                right[cat] += 1
+            elif rec.get("correct") is False:
+                wrong[cat] += 1
     rows = [{"category": c, "n": total[c], "correct": right[c], "wrong": wrong[c],
              "rate": right[c] / total[c] if total[c] else None} for c in total]
     return sorted(rows, key=lambda x: (-x["wrong"], x["category"]))
+
+
+#: headings of the extra breakdowns; a dimension not listed here is shown under its own name
+BREAKDOWN_TITLES = {"family": "template family", "table": "table"}
+
+
+def breakdowns(records: list[dict]) -> list[dict]:
+    """Every error breakdown of a submission page: by `category` first (SQL template, ICD chapter,
+    conversation fact type), then one per key of the records' `categories` (SQL: template family,
+    table), in a fixed order."""
+    dims = sorted({k for rec in records if isinstance(rec.get("categories"), dict)
+                   for k in rec["categories"] if isinstance(k, str)},
+                  key=lambda k: (k not in BREAKDOWN_TITLES, list(BREAKDOWN_TITLES).index(k)
+                                 if k in BREAKDOWN_TITLES else 0, k))
+    out = [{"id": "category", "title": "category", "rows": breakdown(records), "multi": False}]
+    for d in dims:
+        multi = any(isinstance(rec.get("categories"), dict) and isinstance(rec["categories"].get(d), list)
+                    and len(rec["categories"][d]) > 1 for rec in records)
+        out.append({"id": d, "title": BREAKDOWN_TITLES.get(d, d), "rows": breakdown(records, d), "multi": multi})
+    return out
 
 
 def submission_view(r: dict, rank: int | None) -> dict:
@@ -208,7 +241,8 @@ def submission_view(r: dict, rank: int | None) -> dict:
     } for rec in r["records"]]
     n_wrong = sum(1 for rec in r["records"] if rec.get("correct") is False)
     return {"r": r, "rank": rank, "metrics": metrics, "items": items, "n_wrong": n_wrong,
-            "breakdown": breakdown(r["records"]), "tokens": _tokens(r["usage"]),
+            "breakdowns": breakdowns(r["records"]),
+            "tokens": _tokens(r["usage"]),
             "header_json": shown({k: v for k, v in r["header"].items() if k != "type"})}
 
 

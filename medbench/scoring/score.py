@@ -185,6 +185,10 @@ def score_file(path: str | Path, *, benchmark: str | Path | None = None,
                api_base: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
                seed: int = DEFAULT_SEED, show_progress: bool = True) -> ScoreOutcome:
     """validate → score → (publish). Raises SubmissionInvalid before anything is scored or written."""
+    if publish:
+        from medbench.io import check_out_dir
+
+        check_out_dir(leaderboard, "--leaderboard")  # before scoring (and its progress bar)
     sub = validate_submission(path, benchmark)
     result = score(sub, workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
                    n_resamples=n_resamples, seed=seed, show_progress=show_progress)

@@ -208,6 +208,25 @@ def download_demo(out: Path | None = None, base_url: str = DEFAULT_BASE_URL,
     out = Path(out).expanduser() if out else default_out()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
+    # A failed run leaves no folder behind that it made and left empty (downloaded bytes stay,
+    # for the next run to resume from).
+    had_dirs = {out, *(d for d in out.rglob("*") if d.is_dir())} if out.is_dir() else set()
+    made = [d for d in (out, *out.parents) if not d.exists()]  # this run's new folders, deepest first
+    try:
+        return _download_into(out, base_url, allow_missing, show_progress)
+    except BaseException:
+        _prune_new_empty_dirs(out, had_dirs, made)
+        raise
+
+
+def _prune_new_empty_dirs(out: Path, had_dirs: set[Path], made: list[Path]) -> None:
+    new = [d for d in out.rglob("*") if d.is_dir() and d not in had_dirs] if out.is_dir() else []
+    for d in sorted(new, key=lambda p: len(p.parts), reverse=True) + made:
+        with contextlib.suppress(OSError):  # not empty (or already gone): keep it
+            d.rmdir()
+
+
+def _download_into(out: Path, base_url: str, allow_missing: Iterable[str], show_progress: bool) -> dict:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -64,6 +64,8 @@ class ConversationFamily:
         "judge_completeness",
     ]
     higher_is_better = True
+    #: "2": the pass rate at CORRECT_F1 is named `items_passing` (was `accuracy`)
+    scorer_version = "2"
     missing_prediction = None
     supports_judge = True
     #: items depend on one admission (the lexicon on the whole store), so shards concatenate.

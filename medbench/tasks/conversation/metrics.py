@@ -8,8 +8,10 @@ works on any subset:
 - schema_validity, chronology: share of items;
 - fact_recall (micro over facts) and recall_<type> per fact type;
 - invented_entity_rate = invented mentions / (invented + grounded mentions);
-- fact_f1 (headline) = harmonic mean of fact_recall and 1 − invented_entity_rate.
-An item is `correct` when it is schema-valid, chronological and its own fact-F1 is ≥ 0.5.
+- fact_f1 (headline) = harmonic mean of fact_recall and 1 − invented_entity_rate;
+- items_passing: share of items that pass, i.e. are `correct`: schema-valid, chronological and
+  with their own fact-F1 ≥ `CORRECT_F1` (0.5). A pass/fail rate at that threshold, not an accuracy
+  of content (the judge's `judge_accuracy` is that).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from medbench.tasks.conversation.facts import ENTITY_KINDS, FACT_TYPES, mention_text, mentioned
 
+#: an item passes (`correct`, counted by `items_passing`) at this per-item fact-F1 or above
 CORRECT_F1 = 0.5
 
 
@@ -99,7 +102,7 @@ def aggregate(records: list[dict]) -> dict[str, float]:
         "schema_validity": sum(r["schema_valid"] for r in records) / n,
         "chronology": sum(r["chronology_ok"] for r in records) / n,
         "mean_turns": sum(r["turns"] for r in records) / n,
-        "accuracy": sum(r["correct"] for r in records) / n,
+        "items_passing": sum(r["correct"] for r in records) / n,
     }
     for t in FACT_TYPES:
         if total[t]:
@@ -162,7 +165,7 @@ def aggregate_sums(S, n):
         "schema_validity": S["schema_valid"] / n,
         "chronology": S["chronology_ok"] / n,
         "mean_turns": S["turns"] / n,
-        "accuracy": S["correct"] / n,
+        "items_passing": S["correct"] / n,
     }
     for t in FACT_TYPES:
         out[f"recall_{t}"] = div(hit[t], total[t], empty=np.nan)

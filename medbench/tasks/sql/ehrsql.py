@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import UserError
-from medbench.io import canonical_json, sha256_file
+from medbench.io import canonical_json, check_out_dir, sha256_file
 from medbench.release import TaskOutput, write_release
 from medbench.tasks.base import make_item_id
 from medbench.tasks.sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT_S, SqlPool
@@ -157,6 +157,7 @@ def import_ehrsql(ehrsql_dir: str | Path, db: str | Path | None, split: str, out
         db = next((c for c in candidates if c.is_file()), None)
         if db is None:
             raise UserError(f"--db: not given and no mimic_iv.sqlite[.gz] in {ehrsql_dir}")
+    check_out_dir(out)  # before the gold queries run (with a progress bar)
     version, rows, labels, source_answers, needs_chart = _load_split(split_dir)
     mb_split = SPLIT_MAP[split]
     name = name or f"ehrsql2024-{split}"

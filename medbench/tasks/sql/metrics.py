@@ -181,6 +181,16 @@ def gold_side(gold_by_id: dict, ids: list[str], pool_factory, engine: str, relea
 # ---------------------------------------------------------------------------------------------
 # Records
 
+def _categories(gold: dict) -> dict[str, Any]:
+    """The leaderboard's extra breakdowns: the gold query's tables (an item counts once under each
+    table it reads; "(none)" for unanswerable items that read none) and, for medbench builds, the
+    template family. EHRSQL imports have no family (their `template` is already the table set)."""
+    out: dict[str, Any] = {"table": sorted({str(t) for t in gold.get("tables") or []}) or ["(none)"]}
+    if gold.get("family"):
+        out["family"] = str(gold["family"])
+    return out
+
+
 def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold_info: dict | None) -> dict:
     """One item's record from the prediction's execution result and the gold side."""
     answerable = _answerable(gold)
@@ -189,6 +199,8 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
         "item_id": item["item_id"],
         "subject_id": item.get("subject_id"),
         "category": gold.get("template"),
+        # further error-breakdown dimensions of the leaderboard: template family and table(s) read
+        "categories": _categories(gold),
         "answerable": answerable,
         "abstained": abstained,
         "executed": False,
