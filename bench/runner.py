@@ -11,7 +11,7 @@ Rounds alternate to spread machine noise; the best round of each is compared. Th
 cached rerun of the same items gives cached items/s.
 
     .venv/bin/python bench/runner.py [--n 2000] [--rounds 3] [--concurrency 32] [--latency 0.05]
-Prints one JSON object (and a table on stderr).
+Prints one JSON object; exits 1 when medbench is under 0.8x the bare client (issue 5).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,9 @@ async def litellm_loop(url: str, messages: list[list[dict]], concurrency: int) -
     return time.perf_counter() - t0
 
 
+MIN_RATIO = 0.8  # issue 5: medbench run reaches at least 0.8x the bare client's items/s
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -100,6 +104,20 @@ def main() -> None:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="medbench-bench-"))
+    try:
+        result = _bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ok = result["ratio_medbench_vs_bare"] >= MIN_RATIO
+    result["threshold_met"] = ok
+    print(json.dumps(result, indent=2, sort_keys=True))
+    print(f"{'met   ' if ok else 'MISSED'} medbench >= {MIN_RATIO:g}x bare client (issue 5): "
+          f"{result['ratio_medbench_vs_bare']:.3f}x", file=sys.stderr)
+    if not ok:
+        sys.exit(1)
+
+
+def _bench(args: argparse.Namespace, tmp: Path) -> dict:
     os.environ["MEDBENCH_HOME"] = str(tmp / "home")
     os.environ["MEDBENCH_NO_PROGRESS"] = "1"
     from medbench import tasks
@@ -150,7 +168,7 @@ def main() -> None:
         "seconds": {k: [round(x, 3) for x in v] for k, v in times.items() if v},
         "cpu_count": os.cpu_count(),
     }
-    print(json.dumps(result, indent=2, sort_keys=True))
+    return result
 
 
 if __name__ == "__main__":

@@ -127,12 +127,18 @@ def test_render_prompt():
     assert "ADMISSION SUMMARY\nX" in msgs[1]["content"] and "JSON list" in msgs[1]["content"]
 
 
-def test_demo_items(demo_store, tmp_path):
-    """The demo has 123 admissions with ICD-10 diagnoses: one item each, no codes in the input."""
+@pytest.fixture(scope="module")
+def demo_icd(demo_store, tmp_path_factory):
+    """The ICD task built from the demo once for this module (read-only use)."""
     from medbench.build import BuildContext, resolve_patients
 
     ids, _ = resolve_patients(demo_store, None)
-    out = ICD.build(BuildContext(demo_store, ids, {"seed": 0}, tmp_path))
+    return ICD.build(BuildContext(demo_store, ids, {"seed": 0}, tmp_path_factory.mktemp("icd_build")))
+
+
+def test_demo_items(demo_icd):
+    """The demo has 123 admissions with ICD-10 diagnoses: one item each, no codes in the input."""
+    out = demo_icd
     assert len(out.items) == len(out.gold) == 123
     assert out.info["dropped_codes"]["icd9"] > 0 and out.info["dropped_codes"]["invalid"] == 7
     assert out.info["text_source"] == {"discharge_note": 0, "summary": 123}  # the demo has no notes
@@ -148,3 +154,43 @@ def test_demo_items(demo_store, tmp_path):
             assert not re.search(rf"\b{re.escape(code)}\b|\b{code.replace('.', '')}\b", text), code
         for t in g["titles"]:
             assert len(t) < 20 or t.lower() not in text.lower(), t
+
+
+def test_demo_summaries_name_no_gold_diagnosis(demo_icd, demo_store):
+    """No gold diagnosis title - whole, or its head before the first comma - appears in any item's
+    text (case-insensitive, as words), whichever table the words would come from; the demo's
+    "Insulin (Regular) for Hyperkalemia" (gold: Hyperkalemia) is shown as "Insulin (Regular)"."""
+    con = demo_store.connect()
+    try:
+        db_titles = dict(con.execute("SELECT icd_code, long_title FROM d_icd_diagnoses "
+                                     "WHERE icd_version = 10").fetchall())
+    finally:
+        con.close()
+    gold = {g["item_id"]: g for g in demo_icd.gold}
+    checked = 0
+    for it in demo_icd.items:
+        g = gold[it["item_id"]]
+        titles = [*g["titles"], *(db_titles.get(c.replace(".", ""), "") for c in g["codes"])]
+        for t in filter(None, titles):
+            for needle in {t, t.split(",", 1)[0].strip()}:
+                if len(needle) < 4:
+                    continue
+                pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, needle.split())) + r"(?!\w)"
+                assert not re.search(pattern, it["text"], re.IGNORECASE), (it["hadm_id"], needle)
+                checked += 1
+    assert checked > 500
+    leaky = [it for it in demo_icd.items if "Insulin (Regular)" in it["text"]]
+    assert leaky and all("for Hyperkalemia" not in it["text"] for it in leaky)
+
+
+def test_summary_withholds_entries_naming_a_gold_title():
+    from medbench.tasks.icd.build import icd_text
+
+    pk = {"admission": {"admission_type": "URGENT", "discharge_location": "HOME"},
+          "patient": {"gender": "F", "age_at_admission": 70},
+          "prescriptions": [{"drug": "Insulin (Regular) for Hyperkalemia"}, {"drug": "Ketamine (For Intubation)"},
+                            {"drug": "Anemia kit"}, {"drug": "Heparin"}],
+          "procedures": [{"title": "Transfusion for acute  anemia", "chartdate": "2100-01-02"}]}
+    _, text = icd_text(pk, ["Anemia, unspecified", "Hyperkalemia"])
+    assert "Insulin (Regular)\n" in text + "\n" and "Ketamine" in text and "Heparin" in text
+    assert "anemia" not in text.lower() and "hyperkalemia" not in text.lower() and "intubation" not in text.lower()

@@ -37,11 +37,83 @@ def test_gold_sql_as_predictions_scores_perfectly(release, isolated_home):
     assert m["ex"] == 100.0 and m["valid_sql_rate"] == 100.0 and m["em"] == 100.0 and m["token_f1"] == 100.0
     assert m["abstention_precision"] == 100.0 and m["abstention_recall"] == 100.0
     assert [r["item_id"] for r in records] == [it["item_id"] for it in items]
-    # gold is cached per release; a second scoring reads it and agrees record for record
-    cache = isolated_home / "cache" / "gold" / f"{release.sha256}.json"
-    assert cache.is_file()
+    # the gold queries themselves take the release's gold answers: nothing runs, nothing to cache
+    assert not (isolated_home / "cache" / "sql-results" / f"{release.sha256}.json").exists()
     again, _, _ = _score(release, lambda it, g: g["sql"] if g["answerable"] else None)
     assert again == records
+
+
+def _mixed(it, g):
+    """Right, reordered (EM by sqlglot rendering), wrong, failing, hostile and abstaining predictions."""
+    k = int(it["item_id"][-2:], 16) % 6  # item ids end in hex digits
+    if not g["answerable"]:
+        return None if k < 3 else "SELECT count(*) FROM patients"
+    return [g["sql"], g["sql"].replace("SELECT", "select", 1), "SELECT 'certainly not the answer'",
+            "SELECT * FROM no_such_table", "DELETE FROM patients", None][k]
+
+
+def test_result_cache_reuses_executions_and_agrees(release, isolated_home, monkeypatch):
+    """Executed predictions and gold features are cached per release: re-scoring runs nothing,
+    an overlapping submission runs only its new queries, and every record equals a cold scoring."""
+    from medbench.tasks.sql import cache, execute
+
+    executed = []
+    real_map = execute.SqlPool.map
+
+    def counting_map(self, jobs, on_result=None):
+        executed.extend(j["sql"] for j in jobs if j.get("execute", True))
+        return real_map(self, jobs, on_result)
+
+    monkeypatch.setattr(execute.SqlPool, "map", counting_map)
+    cold, items, gold = _score(release, _mixed)
+    n_cold = len(executed)
+    distinct = {p for it in items if (p := _mixed(it, gold[it["item_id"]])) is not None
+                and p != gold[it["item_id"]]["sql"]}
+    assert n_cold == len(distinct) < sum(1 for it in items if _mixed(it, gold[it["item_id"]]) is not None)
+    results = isolated_home / "cache" / "sql-results" / f"{release.sha256}.json"
+    assert results.is_file() and (isolated_home / "cache" / "gold" / f"{release.sha256}.json").is_file()
+    # the hostile statement was refused, and its refusal is what the cache replays
+    deleted = [r for r in cold if r["error"] and r["error"].startswith("refused")]
+    assert deleted and all(not r["executed"] and r["score"] == -1 for r in deleted)
+
+    # all but the few queries with answers too long to keep (they simply run again)
+    from medbench.tasks.sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT_S, prepare_sql
+
+    stored = cache.ResultCache(release, "sqlite")
+    uncached = {q for q in distinct if stored.get(cache.result_key(prepare_sql(q, "sqlite"), "sqlite",
+                                                                    DEFAULT_TIMEOUT_S, DEFAULT_ROW_CAP)) is None}
+    assert len(uncached) < len(distinct) / 10
+    cache.clear_memo()  # as a new process would, read the files
+    executed.clear()
+    again, _, _ = _score(release, _mixed)
+    assert sorted(executed) == sorted(uncached) and again == cold
+
+    def overlapping(it, g):  # a revised submission: every fifth answerable item predicted anew
+        p = _mixed(it, g)
+        return "SELECT 20 + 1" if g["answerable"] and int(it["item_id"][-4:], 16) % 5 == 0 else p
+
+    cache.clear_memo()
+    executed.clear()
+    revised, _, _ = _score(release, overlapping)
+    assert sorted(set(executed) - uncached) == ["SELECT 20 + 1"]  # only the new query text runs
+
+    # a cache written for another release (or engine) is ignored, never trusted
+    other = results.with_name("0" * 64 + ".json")
+    other.write_bytes(results.read_bytes())
+    monkeypatch.setattr(release, "sha256", "0" * 64, raising=False)
+    cache.clear_memo()
+    executed.clear()
+    _score(release, _mixed)
+    assert len(executed) == n_cold
+    monkeypatch.undo()
+
+    # and the records equal a scoring with no cache at all
+    for d in ("gold", "sql-results"):
+        for f in (isolated_home / "cache" / d).glob("*.json"):
+            f.unlink()
+    cache.clear_memo()
+    fresh, _, _ = _score(release, overlapping)
+    assert fresh == revised
 
 
 def test_abstain_everything_scores_the_unanswerable_share(release):

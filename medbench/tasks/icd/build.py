@@ -3,8 +3,13 @@
 Input text: the admission's discharge note(s) with the discharge-diagnosis section (and the
 diagnosis lists under it) cut out, when the admission has a note; otherwise a clinical summary
 rendered from the packet (`prompts/icd_summary.j2`) that leaves out diagnoses, DRG codes and
-notes (radiology impressions name diagnoses). Gold: the dotted codes, sorted, with their
-3-character categories and titles; ICD-9 and unknown codes are dropped and counted.
+notes (radiology impressions name diagnoses). Free text from other tables can still name a
+diagnosis (a prescription "Insulin (Regular) for Hyperkalemia"), so the summary also follows two
+rules: an indication clause ("for <condition>", "(For ...)") is cut from drug names, and any entry
+(or admission field) that mentions one of the admission's gold diagnosis titles - the whole title
+or its head, the part before the first comma ("Anemia" of "Anemia, unspecified") - as words,
+case-insensitively, is left out. Gold: the dotted codes, sorted, with their 3-character
+categories and titles; ICD-9 and unknown codes are dropped and counted.
 """
 
 from __future__ import annotations
@@ -68,9 +73,50 @@ def _distinct(values) -> list[str]:
     return out
 
 
-def summary_context(pk: dict) -> dict[str, Any]:
-    """What icd_summary.j2 shows: no diagnoses, DRGs or notes, by construction."""
+# An indication in a drug name: "Insulin (Regular) for Hyperkalemia", "Ketamine (For Intubation)".
+_INDICATION_RE = re.compile(r"\s*\(\s*for\b[^)]*\)|\s+for\b.*$", re.IGNORECASE)
+MIN_TITLE_HEAD = 4  # shorter heads are too generic to withhold
+
+
+def strip_indication(drug: str | None) -> str | None:
+    """A drug name without its indication clause (which may name the diagnosis)."""
+    if not drug:
+        return drug
+    return _INDICATION_RE.sub("", drug).strip() or None
+
+
+def title_matcher(titles) -> re.Pattern | None:
+    """A case-insensitive, word-bounded pattern for each title and its head (before the first
+    comma); None when there is nothing to withhold."""
+    needles = set()
+    for t in titles:
+        t = " ".join((t or "").split())
+        if not t:
+            continue
+        needles.add(t.lower())
+        head = t.split(",", 1)[0].strip()
+        if len(head) >= MIN_TITLE_HEAD:
+            needles.add(head.lower())
+    if not needles:
+        return None
+    alts = "|".join(re.escape(n).replace(r"\ ", r"\s+") for n in sorted(needles, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alts})(?!\w)", re.IGNORECASE)
+
+
+def summary_context(pk: dict, withhold: re.Pattern | None = None) -> dict[str, Any]:
+    """What icd_summary.j2 shows: no diagnoses, DRGs or notes, by construction; no drug
+    indications; and no entry matching `withhold` (the gold titles, see `title_matcher`)."""
     adm, pat = pk["admission"], pk["patient"]
+
+    def ok(text: Any) -> bool:
+        return withhold is None or not withhold.search(str(text))
+
+    def keep(values) -> list[str]:
+        return [v for v in values if ok(v)]
+
+    def scalar(value: str | None, missing: str) -> str:
+        return (value or missing).lower() if ok(value or "") else "not shown"
+
     labs = []
     seen_labs: set[str] = set()
     for lab in pk.get("labs", []):
@@ -85,30 +131,32 @@ def summary_context(pk: dict) -> dict[str, Any]:
     return {
         "gender": {"F": "female", "M": "male"}.get(pat.get("gender") or "", "unknown sex"),
         "age": pat.get("age_at_admission") if pat.get("age_at_admission") is not None else "unknown",
-        "admission_type": (adm.get("admission_type") or "unknown").lower(),
-        "admission_location": (adm.get("admission_location") or "unknown").lower(),
+        "admission_type": scalar(adm.get("admission_type"), "unknown"),
+        "admission_location": scalar(adm.get("admission_location"), "unknown"),
         "admittime": adm.get("admittime"), "dischtime": adm.get("dischtime"),
         "los_days": _days(adm.get("admittime"), adm.get("dischtime")),
-        "discharge_location": (adm.get("discharge_location") or "not recorded").lower(),
-        "services": _distinct(s.get("curr_service") for s in pk.get("services", [])),
-        "careunits": _distinct(t.get("careunit") for t in pk.get("transfers", [])
-                               if t.get("careunit") not in (None, "UNKNOWN")),
-        "icu_stays": [f"{s.get('first_careunit')}, {s['los']:.1f} days" if s.get("los") is not None
-                      else f"{s.get('first_careunit')}" for s in pk.get("icu_stays", [])],
-        "procedures": _distinct(f"{p['title']} ({p.get('chartdate')})" for p in pk.get("procedures", [])
-                                if p.get("title")),
-        "medications": _distinct(r.get("drug") for r in pk.get("prescriptions", []))[:MAX_SUMMARY_MEDS],
-        "labs": labs[:MAX_SUMMARY_LABS],
-        "micro": micro[:MAX_SUMMARY_MICRO],
+        "discharge_location": scalar(adm.get("discharge_location"), "not recorded"),
+        "services": keep(_distinct(s.get("curr_service") for s in pk.get("services", []))),
+        "careunits": keep(_distinct(t.get("careunit") for t in pk.get("transfers", [])
+                                    if t.get("careunit") not in (None, "UNKNOWN"))),
+        "icu_stays": keep(f"{s.get('first_careunit')}, {s['los']:.1f} days" if s.get("los") is not None
+                          else f"{s.get('first_careunit')}" for s in pk.get("icu_stays", [])),
+        "procedures": keep(_distinct(f"{p['title']} ({p.get('chartdate')})" for p in pk.get("procedures", [])
+                                     if p.get("title"))),
+        "medications": keep(_distinct(strip_indication(r.get("drug"))
+                                      for r in pk.get("prescriptions", [])))[:MAX_SUMMARY_MEDS],
+        "labs": keep(labs)[:MAX_SUMMARY_LABS],
+        "micro": keep(micro)[:MAX_SUMMARY_MICRO],
     }
 
 
-def icd_text(pk: dict) -> tuple[str, str]:
-    """(source, text) for one packet dict."""
+def icd_text(pk: dict, gold_titles=()) -> tuple[str, str]:
+    """(source, text) for one packet dict; `gold_titles` are withheld from a summary."""
     notes = [n["text"] for n in pk.get("discharge_notes", []) if n.get("text")]
     if notes:
         return "discharge_note", "\n\n".join(strip_discharge_diagnosis(t).strip() for t in notes)
-    return "summary", render_template("icd_summary.j2", s=summary_context(pk)).strip()
+    ctx = summary_context(pk, title_matcher(gold_titles))
+    return "summary", render_template("icd_summary.j2", s=ctx).strip()
 
 
 def gold_codes(pk: dict, counters: dict[str, int]) -> tuple[list[str], str | None, dict[str, str]]:
@@ -148,7 +196,8 @@ def build_icd_task(ctx) -> TaskOutput:
         if not codes:
             no_codes += 1
             continue
-        source, text = icd_text(pk)
+        titles = [title(c) or db_titles.get(c, "") for c in codes]
+        source, text = icd_text(pk, [*titles, *db_titles.values()])
         sources[source] += 1
         item_id = make_item_id("icd", pk["hadm_id"], TEMPLATE_VERSION)
         items.append({"item_id": item_id, "task": "icd", "split": split_for_subject(pk["subject_id"]),
@@ -156,7 +205,7 @@ def build_icd_task(ctx) -> TaskOutput:
                       "text": text})
         gold.append({"item_id": item_id, "task": "icd", "codes": codes, "primary_code": primary,
                      "categories": sorted({category(c) for c in codes}),
-                     "titles": [title(c) or db_titles.get(c, "") for c in codes]})
+                     "titles": titles})
     info = {"dropped_codes": counters, "admissions_without_valid_codes": no_codes,
             "text_source": sources}
     return TaskOutput(items=items, gold=gold, info=info)

@@ -263,12 +263,15 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     """Execute one query and, given the gold side, its exact match and token F1.
 
     job: {"sql", "execute": bool = True, "check": bool = True,
-          "gold": {"sql", "tokens", "fingerprint" (may be None)} | None}
+          "gold": {"sql", "tokens", "fingerprint" (may be None)} | None,
+          "golds": [gold as above, with "tokens" None to compute them here | None, ...] | None}
+    With "golds" (one query compared with several items' gold SQL; the scorer deduplicates
+    predictions), the result also carries the query's own "tokens", "content", "parsed" and
+    "fingerprint" (when computed), and "golds": per gold {"em", "token_f1"} plus what was computed
+    for it here ("gold_tokens", "gold_content", "gold_fingerprint"), for the scorer's caches.
     Exact match: equal sqlglot token streams (case-folded; whitespace and comments ignored), else
     equal sqlglot renderings of the two parse trees (normalised identifiers and functions).
     """
-    from medbench.tasks.sql.normalize import sql_fingerprint, token_f1
-
     sql = prepare_sql(job["sql"], engine)
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
     parsed, refusal, tokens, content = parse_select(sql, engine)
@@ -276,18 +279,58 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
         out["error"] = f"refused: {refusal}"
     if job.get("execute", True) and out["error"] is None:
         out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False))
+    own_fp: list[str] = []  # this query's fingerprint, computed at most once
+
+    def fingerprint() -> str:
+        from medbench.tasks.sql.normalize import sql_fingerprint
+
+        if not own_fp:
+            own_fp.append(sql_fingerprint(sql, DIALECTS[engine], parsed))
+        return own_fp[0]
+
     gold = job.get("gold")
     if gold is not None:
-        out["token_f1"] = token_f1(tokens, gold["tokens"])
-        if tokens == gold["tokens"]:
-            out["em"] = True
-        elif parsed is None or content is None or content != gold.get("content"):
-            out["em"] = False  # different identifiers/literals: the renderings cannot be equal
-        else:
-            gfp = gold.get("fingerprint")
-            if gfp is None:
-                gfp = out["gold_fingerprint"] = gold_fingerprint(gold["sql"], engine)
-            out["em"] = sql_fingerprint(sql, DIALECTS[engine], parsed) == gfp
+        out.update(compare_with_gold(tokens, content, parsed is not None, fingerprint, gold, engine))
+    golds = job.get("golds")
+    if golds is not None:
+        results = []
+        for g in golds:
+            if g is None:
+                results.append(None)
+                continue
+            extra = {}
+            if g.get("tokens") is None:
+                gt = gold_tokens(g["sql"], engine)
+                g = {**g, **gt}
+                extra = {"gold_tokens": gt["tokens"], "gold_content": gt["content"]}
+            results.append({**compare_with_gold(tokens, content, parsed is not None, fingerprint, g, engine),
+                            **extra})
+        out.update({"golds": results, "tokens": tokens, "content": content, "parsed": parsed is not None,
+                    "fingerprint": own_fp[0] if own_fp else None})
+    return out
+
+
+def compare_with_gold(tokens: list[str], content: list[str] | None, parsed: bool, fingerprint: Callable[[], str | None],
+                      gold: dict, engine: str) -> dict:
+    """{"em", "token_f1"} of a query (its tokens, content tokens, whether sqlglot parsed it, and
+    its fingerprint on demand) against one gold; "gold_fingerprint" when it had to be computed.
+    `fingerprint()` may return None (not known here): then "em" is None, to be decided elsewhere."""
+    from medbench.tasks.sql.normalize import token_f1
+
+    out: dict[str, Any] = {"token_f1": token_f1(tokens, gold["tokens"])}
+    if tokens == gold["tokens"]:
+        out["em"] = True
+    elif not parsed or content is None or content != gold.get("content"):
+        out["em"] = False  # different identifiers/literals: the renderings cannot be equal
+    else:
+        own = fingerprint()
+        if own is None:
+            out["em"] = None
+            return out
+        gfp = gold.get("fingerprint")
+        if gfp is None:
+            gfp = out["gold_fingerprint"] = gold_fingerprint(gold["sql"], engine)
+        out["em"] = own == gfp
     return out
 
 

@@ -19,27 +19,27 @@ Every metric is a percentage (0–100; RS may be negative):
 `aggregate` needs only the records, so it works on any subset (bootstrap replicates).
 
 Gold answers come from the release's gold records (computed by executing the gold SQL when the
-release was built or imported); a gold record without one is executed here. Gold answers and
-the gold SQL's sqlglot features are cached per release under
-`$MEDBENCH_HOME/cache/gold/<release sha256>.json`, so a second submission skips that work.
+release was built or imported); a gold record without one is executed here. Per release, under
+`$MEDBENCH_HOME/cache/` (`medbench.tasks.sql.cache`): the gold SQL's sqlglot features (computed
+lazily, in the workers, only for items whose prediction needs them) and executed gold answers in
+`gold/`, and every executed predicted query's outcome and features in `sql-results/`, so a
+second submission runs only the queries no earlier submission predicted.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from medbench.config import medbench_home
-from medbench.io import atomic_write_json
+from medbench.tasks.sql.cache import GoldCache, ResultCache, deterministic_error, result_key
 from medbench.tasks.sql.execute import (
     DEFAULT_ROW_CAP,
     DEFAULT_TIMEOUT_S,
     SqlPool,
-    gold_tokens,
+    compare_with_gold,
     prepare_sql,
 )
 from medbench.tasks.sql.normalize import ERROR_ANSWER
@@ -118,64 +118,57 @@ def _close_shared() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Gold side (cached per release)
+# Gold side and executed predictions (cached per release: medbench.tasks.sql.cache)
 
-def _cache_path(release: Any) -> Path | None:
-    sha = getattr(release, "sha256", None)
-    return medbench_home() / "cache" / "gold" / f"{sha}.json" if sha else None
+def gold_answers(gold_by_id: dict, ids: list[str], pool_factory, gold_cache: GoldCache,
+                 on_progress=None) -> dict[str, dict]:
+    """item_id -> {"answer"} for the answerable items among `ids`.
 
-
-_MEMO: dict[str, dict] = {}  # in-process copy: per-item callers (rewards) must not re-read the file
-
-
-def _load_cache(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    if str(path) in _MEMO and path.is_file():
-        return _MEMO[str(path)]
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # a damaged cache is rebuilt, never trusted
-    if not isinstance(data, dict) or data.get("scorer_version") != SCORER_VERSION:
-        return {}
-    items = data.get("items") if isinstance(data.get("items"), dict) else {}
-    _MEMO[str(path)] = items
-    return items
-
-
-def _write_cache(path: Path | None, cache: dict) -> None:
-    if path is not None:
-        atomic_write_json(path, {"scorer_version": SCORER_VERSION, "items": cache}, indent=None)
-        _MEMO[str(path)] = cache
-
-
-def gold_side(gold_by_id: dict, ids: list[str], pool_factory, engine: str, release: Any = None,
-              on_progress=None) -> tuple[dict[str, dict], Path | None]:
-    """item_id -> {"answer", "tokens", "fingerprint"} for answerable gold; cached per release.
-
-    The answer is the gold record's (computed when the release was built); only a gold record
-    without one has its SQL executed (in the sandbox). The fingerprint is filled in lazily by
-    the first prediction that needs it.
+    The answer is the gold record's (computed when the release was built or imported); only a
+    gold record without one has its SQL executed (in the sandbox), once per release: the answer
+    is cached unless the failure might not repeat (time limit, killed worker).
     """
-    path = _cache_path(release)
-    cache = _load_cache(path)
-    todo = [i for i in ids if _answerable(gold_by_id[i]) and i not in cache]
-    if todo:
-        run = [i for i in todo if gold_by_id[i].get("answer") is None]
-        results = pool_factory().map([{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in run]) \
-            if run else []
-        executed = dict(zip(run, results))
-        for i in todo:
-            g = gold_by_id[i]
-            answer = g.get("answer") if i not in executed else (executed[i].get("answer") or ERROR_ANSWER)
-            cache[i] = {"answer": answer, **gold_tokens(g.get("sql") or "", engine), "fingerprint": None}
+    info: dict[str, dict] = {}
+    run = []
+    for i in ids:
+        g = gold_by_id[i]
+        if not _answerable(g):
+            continue
+        answer = g.get("answer") if g.get("answer") is not None else gold_cache.get(i).get("answer")
+        if answer is None:
+            run.append(i)
+        else:
+            info[i] = {"answer": answer}
             if on_progress is not None:
                 on_progress()
-        _write_cache(path, cache)
-    return cache, path
+    if run:
+        results = pool_factory().map([{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in run])
+        for i, res in zip(run, results):
+            info[i] = {"answer": res.get("answer") or ERROR_ANSWER}
+            if res.get("error") is None or deterministic_error(res.get("error")):
+                gold_cache.update(i, answer=info[i]["answer"])
+            if on_progress is not None:
+                on_progress()
+    return info
+
+
+def _gold_spec(gold: dict, cached: dict) -> dict:
+    """The gold side a worker compares a prediction with (tokens None: compute them there)."""
+    return {"sql": gold.get("sql") or "", "tokens": cached.get("tokens"), "content": cached.get("content"),
+            "fingerprint": cached.get("fingerprint")}
+
+
+def _features_from_cache(entry: dict, gold: dict, engine: str) -> dict | None:
+    """EM and token F1 of a cached executed query against one gold, or None when that needs a
+    fingerprint or gold tokens nobody has computed yet (a worker does it)."""
+    if gold.get("tokens") is None:
+        return None
+    tokens, content, parsed = entry.get("tokens") or [], entry.get("content"), bool(entry.get("parsed"))
+    if tokens != gold["tokens"] and parsed and content is not None and content == gold.get("content") \
+            and (entry.get("fingerprint") is None or gold.get("fingerprint") is None):
+        return None
+    res = compare_with_gold(tokens, content, parsed, lambda: entry.get("fingerprint"), gold, engine)
+    return {"em": res["em"], "token_f1": res["token_f1"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +247,11 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
 
     ctx (object or dict) may carry: release (a `medbench.release.Release`), or db_path + engine;
     workers (default: CPU count), timeout_s (default 5), row_cap (default 100,000), show_progress.
+
+    Each distinct predicted query (after preparation) runs once, however many items predict it;
+    a prediction equal to the item's gold SQL takes the gold answer without running. With a
+    release, executed queries and the gold side's sqlglot features are cached per release
+    (`medbench.tasks.sql.cache`), so a later submission runs only queries never seen before.
     """
     release = _get(ctx, "release")
     if _get(ctx, "db_path") is not None:
@@ -280,41 +278,68 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
             own.append(SqlPool(db, engine, workers=workers, timeout_s=timeout_s, row_cap=row_cap))
         return own[0]
 
+    gold_cache = GoldCache(release, engine)
+    results_cache = ResultCache(release, engine)
+    by_id: dict[str, dict] = {}
     try:
-        if to_run:
-            pool_factory().start(len(to_run))  # workers boot while the gold side is prepared
         with _progress(show) as progress:
             n_gold = sum(1 for i in ids if _answerable(gold_by_id[i]))
             gtask = progress.add_task("sql gold (cached per release)", total=n_gold)
-            gold_info, cache_path = gold_side(gold_by_id, ids, pool_factory, engine, release,
-                                              on_progress=lambda *_: progress.advance(gtask))
-            progress.update(gtask, completed=n_gold)
-            ptask = progress.add_task("sql predictions", total=len(to_run))
-            jobs, job_ids, by_id = [], [], {}
+            gold_info = gold_answers(gold_by_id, ids, pool_factory, gold_cache,
+                                     on_progress=lambda *_: progress.advance(gtask))
+            ptask = progress.add_task("sql predictions (cached per release)", total=len(to_run))
+            groups: dict[str, list[str]] = {}  # prepared query -> the items predicting it
             for i in to_run:
-                g = gold_info.get(i) if _answerable(gold_by_id[i]) else None
+                g, pred_sql = gold_info.get(i), predictions_by_id[i]
                 gold_sql = gold_by_id[i].get("sql") or ""
                 if g is not None and g["answer"] != ERROR_ANSWER and \
-                        prepare_sql(predictions_by_id[i], engine) == prepare_sql(gold_sql, engine):
+                        (pred_sql == gold_sql or prepare_sql(pred_sql, engine) == prepare_sql(gold_sql, engine)):
                     # the gold query itself: its answer is the release's (already run in the sandbox)
                     by_id[i] = {"answer": g["answer"], "error": None, "em": True, "token_f1": 1.0}
                     progress.advance(ptask)
                     continue
-                job_ids.append(i)
-                jobs.append({"sql": predictions_by_id[i], "check": True,
-                             "gold": None if g is None else {"sql": gold_sql, "tokens": g["tokens"],
-                                                             "content": g.get("content"),
-                                                             "fingerprint": g["fingerprint"]}})
-            results = pool_factory().map(jobs, on_result=lambda *_: progress.advance(ptask)) if jobs else []
-            by_id.update(zip(job_ids, results))
+                groups.setdefault(prepare_sql(pred_sql, engine), []).append(i)
+            jobs, meta = [], []
+            for prepared, members in groups.items():
+                key = result_key(prepared, engine, timeout_s, row_cap)
+                entry = results_cache.get(key)
+                need = members
+                if entry is not None:  # executed before: only features nobody computed yet remain
+                    need = []
+                    for i in members:
+                        feats = {} if i not in gold_info else \
+                            _features_from_cache(entry, _gold_spec(gold_by_id[i], gold_cache.get(i)), engine)
+                        if feats is None:
+                            need.append(i)
+                        else:
+                            by_id[i] = {"answer": entry.get("answer"), "error": entry.get("error"), **feats}
+                            progress.advance(ptask)
+                    if not need:
+                        continue
+                golds = [_gold_spec(gold_by_id[i], gold_cache.get(i)) if i in gold_info else None for i in need]
+                jobs.append({"sql": predictions_by_id[need[0]], "execute": entry is None, "check": entry is None,
+                             "golds": golds})
+                meta.append((key, need, entry))
+            results = pool_factory().map(jobs, on_result=lambda k, _r: progress.advance(ptask, len(meta[k][1]))) \
+                if jobs else []
     finally:
         for p in own:
             p.close()
-    learned = {i: r["gold_fingerprint"] for i, r in zip(job_ids, results) if r.get("gold_fingerprint")}
-    if learned:  # gold fingerprints computed by workers join the cache for the next submission
-        for i, fp in learned.items():
-            gold_info[i]["fingerprint"] = fp
-        _write_cache(cache_path, gold_info)
+    for (key, need, entry), res in zip(meta, results):
+        if entry is None:
+            results_cache.put(key, res)
+            entry = res
+        else:
+            results_cache.set_fingerprint(key, res.get("fingerprint"))
+        golds = res.get("golds") or [None] * len(need)  # a crashed or killed worker: no features
+        for i, gres in zip(need, golds):
+            if gres is not None:
+                gold_cache.update(i, tokens=gres.get("gold_tokens"), content=gres.get("gold_content"),
+                                  fingerprint=gres.get("gold_fingerprint"))
+            by_id[i] = {"answer": entry.get("answer"), "error": entry.get("error"),
+                        "em": (gres or {}).get("em"), "token_f1": (gres or {}).get("token_f1")}
+    gold_cache.save()
+    results_cache.save()
     return [make_record(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"]),
                         by_id.get(it["item_id"]), gold_info.get(it["item_id"])) for it in items]
 
