@@ -31,7 +31,7 @@ def _score(release, predictions, workers=2):
 def test_gold_sql_as_predictions_scores_perfectly(release, isolated_home):
     from medbench.tasks.sql import FAMILY
 
-    records, items, gold = _score(release, lambda it, g: g["sql"] if g["answerable"] else None)
+    records, items, _ = _score(release, lambda it, g: g["sql"] if g["answerable"] else None)
     m = FAMILY.aggregate(records)
     assert m["rs10"] == 100.0 and m["rs0"] == 100.0 and m["rsN"] == 100.0
     assert m["ex"] == 100.0 and m["valid_sql_rate"] == 100.0 and m["em"] == 100.0 and m["token_f1"] == 100.0
@@ -215,3 +215,30 @@ def test_prompt_lists_schema_and_question_not_gold(release):
     assert item["question"] in user
     if gold["sql"]:
         assert gold["sql"] not in system + user
+
+
+def test_gold_without_stored_answers_runs_once_and_scores_the_same(release, monkeypatch):
+    """A gold record without its answer has its SQL run in the sandbox (in the same batch as the
+    predictions), once per release; the scores equal those from the stored answers."""
+    from medbench.tasks.sql import FAMILY, cache, execute
+
+    items, gold = release.items("sql"), release.gold("sql")
+    preds = {it["item_id"]: _mixed(it, gold[it["item_id"]]) for it in items}
+    stored = FAMILY.score_items(items, gold, preds, {"release": release, "workers": 2})
+    bare = {k: {**g, "answer": None} for k, g in gold.items()}
+    gold_jobs = []
+    real_map = execute.SqlPool.map
+
+    def counting_map(self, jobs, on_result=None):
+        gold_jobs.extend(j for j in jobs if not j.get("check", True) and "golds" not in j)
+        return real_map(self, jobs, on_result)
+
+    monkeypatch.setattr(execute.SqlPool, "map", counting_map)
+    for run in range(2):
+        cache.clear_memo()
+        gold_jobs.clear()
+        again = FAMILY.score_items(items, bare, preds, {"release": release, "workers": 2})
+        keys = ("item_id", "score", "correct", "executed", "em", "token_f1", "pred_answer", "error")
+        assert [{k: r[k] for k in keys} for r in again] == [{k: r[k] for k in keys} for r in stored]
+        needed = sum(1 for i, p in preds.items() if p is not None and gold[i]["answerable"])
+        assert len(gold_jobs) == (needed if run == 0 else 0)

@@ -310,8 +310,8 @@ def publish_results(leaderboard: str | Path, new_results: list[dict],
         raise UserError(f"leaderboard path is not a folder: {lb}")
     # One publisher at a time: each one rebuilds the folder from what it finds, so two at once
     # would each swap in a copy without the other's result. The whole read-write-render-swap
-    # runs under an exclusive lock on a file beside the folder (inside it, the swap would
-    # replace the lock file itself).
+    # runs under an exclusive lock on the folder's parent directory (the folder itself is
+    # swapped out, and a lock file would be litter beside it).
     with publish_lock(lb):
         return _publish_locked(lb, new_results, show_progress)
 
@@ -320,19 +320,21 @@ def publish_results(leaderboard: str | Path, new_results: list[dict],
 def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOUT_S):
     """Exclusive inter-process lock (fcntl.flock) for publishing to `leaderboard`.
 
-    Waits up to `timeout_s` for another publisher to finish, then raises UserError. The lock is
-    released by the kernel if the holder dies, so a crashed publisher never blocks the next.
+    Taken on the leaderboard's parent directory (so publishers to sibling folders also take
+    turns, which costs nothing). Waits up to `timeout_s` for another publisher to finish, then
+    raises UserError. The kernel releases the lock if its holder dies, so a crashed publisher
+    never blocks the next one.
     """
     lb = Path(leaderboard)
-    lb.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = lb.parent / f".{lb.name}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    parent = lb.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
     try:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no inter-process lock available
-            yield lock_path
-            return
+        import fcntl
+    except ImportError:  # not POSIX: no inter-process lock available
+        yield parent
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -342,11 +344,11 @@ def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOU
                 if time.monotonic() > deadline:
                     from medbench.errors import UserError
 
-                    raise UserError(f"another medbench is publishing to {lb} (lock {lock_path} held "
-                                    f"for more than {timeout_s:g} s)") from None
+                    raise UserError(f"another medbench is publishing to {lb} (waited {timeout_s:g} s for "
+                                    f"the lock on {parent})") from None
                 time.sleep(0.05)
         try:
-            yield lock_path
+            yield parent
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

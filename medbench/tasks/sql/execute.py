@@ -274,6 +274,11 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     """
     sql = prepare_sql(job["sql"], engine)
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
+    if not job.get("check", True) and job.get("gold") is None and job.get("golds") is None:
+        # trusted SQL (a release's gold), answer only: no sqlglot pass needed
+        if job.get("execute", True):
+            out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False))
+        return out
     parsed, refusal, tokens, content = parse_select(sql, engine)
     if refusal and job.get("check", True):
         out["error"] = f"refused: {refusal}"

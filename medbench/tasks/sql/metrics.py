@@ -120,13 +120,16 @@ def _close_shared() -> None:
 # ---------------------------------------------------------------------------------------------
 # Gold side and executed predictions (cached per release: medbench.tasks.sql.cache)
 
-def gold_answers(gold_by_id: dict, ids: list[str], pool_factory, gold_cache: GoldCache,
-                 on_progress=None) -> dict[str, dict]:
-    """item_id -> {"answer"} for the answerable items among `ids`.
+def gold_answers(gold_by_id: dict, ids: list[str], gold_cache: GoldCache,
+                 needed: set[str] | None = None) -> tuple[dict[str, dict], list[str]]:
+    """({item_id: {"answer"}} known now, [item_ids whose gold SQL must run]) for the answerable
+    items among `ids`.
 
     The answer is the gold record's (computed when the release was built or imported); only a
-    gold record without one has its SQL executed (in the sandbox), once per release: the answer
-    is cached unless the failure might not repeat (time limit, killed worker).
+    gold record without one has its SQL executed (in the sandbox, by the caller), once per
+    release, and only for the items in `needed` (those with a predicted query; default all): the
+    answer is then cached unless the failure might not repeat (`_gold_executed`). An item whose
+    gold answer is unknown and not needed is left out (its record shows no gold answer).
     """
     info: dict[str, dict] = {}
     run = []
@@ -135,20 +138,17 @@ def gold_answers(gold_by_id: dict, ids: list[str], pool_factory, gold_cache: Gol
         if not _answerable(g):
             continue
         answer = g.get("answer") if g.get("answer") is not None else gold_cache.get(i).get("answer")
-        if answer is None:
-            run.append(i)
-        else:
+        if answer is not None:
             info[i] = {"answer": answer}
-            if on_progress is not None:
-                on_progress()
-    if run:
-        results = pool_factory().map([{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in run])
-        for i, res in zip(run, results):
-            info[i] = {"answer": res.get("answer") or ERROR_ANSWER}
-            if res.get("error") is None or deterministic_error(res.get("error")):
-                gold_cache.update(i, answer=info[i]["answer"])
-            if on_progress is not None:
-                on_progress()
+        elif needed is None or i in needed:
+            run.append(i)
+    return info, run
+
+
+def _gold_executed(i: str, res: dict, gold_cache: GoldCache) -> dict:
+    info = {"answer": res.get("answer") or ERROR_ANSWER, "error": res.get("error")}
+    if res.get("error") is None or deterministic_error(res.get("error")):
+        gold_cache.update(i, answer=info["answer"])
     return info
 
 
@@ -285,21 +285,28 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
         with _progress(show) as progress:
             n_gold = sum(1 for i in ids if _answerable(gold_by_id[i]))
             gtask = progress.add_task("sql gold (cached per release)", total=n_gold)
-            gold_info = gold_answers(gold_by_id, ids, pool_factory, gold_cache,
-                                     on_progress=lambda *_: progress.advance(gtask))
+            gold_info, gold_run = gold_answers(gold_by_id, ids, gold_cache, needed=set(to_run))
+            progress.update(gtask, completed=n_gold - len(gold_run))
+            pending = set(gold_run)
             ptask = progress.add_task("sql predictions (cached per release)", total=len(to_run))
             groups: dict[str, list[str]] = {}  # prepared query -> the items predicting it
+            gold_equal = []  # predicting their gold query, whose answer is still to be computed
             for i in to_run:
                 g, pred_sql = gold_info.get(i), predictions_by_id[i]
                 gold_sql = gold_by_id[i].get("sql") or ""
-                if g is not None and g["answer"] != ERROR_ANSWER and \
+                if (i in pending or (g is not None and g["answer"] != ERROR_ANSWER)) and \
                         (pred_sql == gold_sql or prepare_sql(pred_sql, engine) == prepare_sql(gold_sql, engine)):
-                    # the gold query itself: its answer is the release's (already run in the sandbox)
-                    by_id[i] = {"answer": g["answer"], "error": None, "em": True, "token_f1": 1.0}
-                    progress.advance(ptask)
+                    # the gold query itself: its answer is the release's (run in the sandbox)
+                    if i in pending:
+                        gold_equal.append(i)
+                    else:
+                        by_id[i] = {"answer": g["answer"], "error": None, "em": True, "token_f1": 1.0}
+                        progress.advance(ptask)
                     continue
                 groups.setdefault(prepare_sql(pred_sql, engine), []).append(i)
-            jobs, meta = [], []
+            # one batch: the gold queries to run (if any), then every prediction's query
+            jobs: list[dict] = [{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in gold_run]
+            meta: list[tuple] = [("gold", i, None) for i in gold_run]
             for prepared, members in groups.items():
                 key = result_key(prepared, engine, timeout_s, row_cap)
                 entry = results_cache.get(key)
@@ -307,7 +314,7 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                 if entry is not None:  # executed before: only features nobody computed yet remain
                     need = []
                     for i in members:
-                        feats = {} if i not in gold_info else \
+                        feats = {} if not _answerable(gold_by_id[i]) else \
                             _features_from_cache(entry, _gold_spec(gold_by_id[i], gold_cache.get(i)), engine)
                         if feats is None:
                             need.append(i)
@@ -316,16 +323,26 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                             progress.advance(ptask)
                     if not need:
                         continue
-                golds = [_gold_spec(gold_by_id[i], gold_cache.get(i)) if i in gold_info else None for i in need]
+                golds = [_gold_spec(gold_by_id[i], gold_cache.get(i)) if _answerable(gold_by_id[i]) else None
+                         for i in need]
                 jobs.append({"sql": predictions_by_id[need[0]], "execute": entry is None, "check": entry is None,
                              "golds": golds})
                 meta.append((key, need, entry))
-            results = pool_factory().map(jobs, on_result=lambda k, _r: progress.advance(ptask, len(meta[k][1]))) \
-                if jobs else []
+
+            def advance(k: int, _res: dict) -> None:
+                if meta[k][0] == "gold":
+                    progress.advance(gtask)
+                else:
+                    progress.advance(ptask, len(meta[k][1]))
+
+            results = pool_factory().map(jobs, on_result=advance) if jobs else []
     finally:
         for p in own:
             p.close()
     for (key, need, entry), res in zip(meta, results):
+        if key == "gold":
+            gold_info[need] = _gold_executed(need, res, gold_cache)
+            continue
         if entry is None:
             results_cache.put(key, res)
             entry = res
@@ -338,6 +355,13 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                                   fingerprint=gres.get("gold_fingerprint"))
             by_id[i] = {"answer": entry.get("answer"), "error": entry.get("error"),
                         "em": (gres or {}).get("em"), "token_f1": (gres or {}).get("token_f1")}
+    for i in gold_equal:  # the same query as the gold one just run: the same outcome
+        g = gold_info[i]
+        by_id[i] = {"answer": None if g["answer"] == ERROR_ANSWER else g["answer"],
+                    "error": (g.get("error") or "the query failed") if g["answer"] == ERROR_ANSWER else None,
+                    "em": True, "token_f1": 1.0}
+    for g in gold_info.values():
+        g.pop("error", None)
     gold_cache.save()
     results_cache.save()
     return [make_record(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"]),
