@@ -70,7 +70,18 @@ def cache_key(model: str, api_base: str | None, params: dict, messages: list[dic
 def _cache_connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(path), timeout=30)
-    con.execute("PRAGMA journal_mode=WAL")  # readers and a writer (another run) do not block
+    # WAL lets readers and a writer (another run) proceed together. The mode is stored in the
+    # file, so only the first connection switches it; switching can report "locked" at once
+    # (no busy handler) while another process holds the file, so retry briefly.
+    for attempt in range(100):
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or attempt == 99:
+                raise
+            time.sleep(0.05)
     con.execute("PRAGMA synchronous=NORMAL")
     con.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     return con
@@ -117,8 +128,9 @@ class _Writer:
 
     def _loop(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        con = _cache_connect(self.cache) if self.cache is not None else None
+        con = None
         try:
+            con = _cache_connect(self.cache) if self.cache is not None else None
             stop = False
             while not stop:
                 batch = [self.q.get()]

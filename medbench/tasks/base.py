@@ -59,6 +59,29 @@ def template_sha256(name: str) -> str:
     return hashlib.sha256((PROMPTS_DIR / name).read_bytes()).hexdigest()
 
 
+class MetricsFromModule:
+    """Mixin: `aggregate`, `item_sums`, `aggregate_sums` from the family's metrics module,
+    imported on first use (scoring code stays out of the import path of build and run)."""
+
+    metrics_module: str
+
+    def _metrics(self):
+        import importlib
+
+        return importlib.import_module(self.metrics_module)
+
+    def aggregate(self, records: list[dict]) -> dict[str, float]:
+        return self._metrics().aggregate(records)
+
+    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
+    # metric is a function of sums of per-item statistics.
+    def item_sums(self, record: dict) -> dict[str, float]:
+        return self._metrics().item_sums(record)
+
+    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
+        return self._metrics().aggregate_sums(sums, n)
+
+
 class TaskFamily(Protocol):
     name: str
     headline_metric: str

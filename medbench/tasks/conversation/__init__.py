@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from medbench.tasks.base import MetricsFromModule
+
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
@@ -51,7 +53,8 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
     return obj, None
 
 
-class ConversationFamily:
+class ConversationFamily(MetricsFromModule):
+    metrics_module = "medbench.tasks.conversation.metrics"
     name = "conversation"
     headline_metric = "fact_f1"
     #: columns of the leaderboard's index table (the submission page shows every metric)
@@ -103,22 +106,6 @@ class ConversationFamily:
     def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any = None) -> dict:
         return self.score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
 
-    def aggregate(self, records: list[dict]) -> dict[str, float]:
-        from medbench.tasks.conversation.metrics import aggregate
-
-        return aggregate(records)
-
-    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
-    # metric is a function of sums of per-item statistics.
-    def item_sums(self, record: dict) -> dict[str, float]:
-        from medbench.tasks.conversation.metrics import item_sums
-
-        return item_sums(record)
-
-    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
-        from medbench.tasks.conversation.metrics import aggregate_sums
-
-        return aggregate_sums(sums, n)
 
 
 def _run_judge(items, predictions_by_id, model, api_base) -> dict:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from medbench.tasks.base import MetricsFromModule
 
-class IcdFamily:
+
+class IcdFamily(MetricsFromModule):
+    metrics_module = "medbench.tasks.icd.metrics"
     name = "icd"
     headline_metric = "micro_f1"
     #: columns of the leaderboard's index table (the submission page shows every metric)
@@ -62,22 +65,6 @@ class IcdFamily:
 
         return score_item(item, gold, prediction)
 
-    def aggregate(self, records: list[dict]) -> dict[str, float]:
-        from medbench.tasks.icd.metrics import aggregate
-
-        return aggregate(records)
-
-    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
-    # metric is a function of sums of per-item statistics.
-    def item_sums(self, record: dict) -> dict[str, float]:
-        from medbench.tasks.icd.metrics import item_sums
-
-        return item_sums(record)
-
-    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
-        from medbench.tasks.icd.metrics import aggregate_sums
-
-        return aggregate_sums(sums, n)
 
 
 FAMILY = IcdFamily()

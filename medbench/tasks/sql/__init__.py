@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from medbench.tasks.base import MetricsFromModule
 
-class SqlFamily:
+
+class SqlFamily(MetricsFromModule):
+    metrics_module = "medbench.tasks.sql.metrics"
     name = "sql"
     headline_metric = "rs10"
     #: columns of the leaderboard's index table (the submission page shows every metric)
@@ -63,22 +66,6 @@ class SqlFamily:
 
         return score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
 
-    def aggregate(self, records: list[dict]) -> dict[str, float]:
-        from medbench.tasks.sql.metrics import aggregate
-
-        return aggregate(records)
-
-    # The bootstrap's vectorised path (medbench.scoring.stats.sum_metric_intervals): every
-    # metric is a function of sums of per-item statistics.
-    def item_sums(self, record: dict) -> dict[str, float]:
-        from medbench.tasks.sql.metrics import item_sums
-
-        return item_sums(record)
-
-    def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
-        from medbench.tasks.sql.metrics import aggregate_sums
-
-        return aggregate_sums(sums, n)
 
 
 FAMILY = SqlFamily()
