@@ -200,13 +200,16 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
                   out: str | Path | None = None, name: str | None = None,
                   tasks: str | Iterable[str] | None = None, cohort: str | Path | None = None,
                   shard: str | tuple[int, int] | None = None, seed: int = 0,
-                  show_progress: bool = True, store=None) -> BuildResult:
+                  show_progress: bool = True, store=None,
+                  sql_max_per_patient: int | None = None) -> BuildResult:
     """Build a release (or one shard of it). Returns where it went and its manifest."""
     from medbench.store import open_store
 
     # Everything that does not need the store is checked before it is opened (an ingest shows a
     # progress bar), so bad input is one line on stderr.
     task_names = parse_tasks(tasks)
+    if sql_max_per_patient is not None and sql_max_per_patient < 1:
+        raise UserError(f"--sql-per-patient must be at least 1 (got {sql_max_per_patient})")
     shard_kn = parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
     if name is not None:
         _check_name(name)
@@ -221,6 +224,8 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
         store = open_store(mimic_dir, db)
     ids, selection = resolve_patients(store, cohort)
     params: dict[str, Any] = {"seed": int(seed), "tasks": task_names, "patients": selection}
+    if sql_max_per_patient is not None:  # absent by default, so default releases keep their bytes
+        params["sql_max_per_patient"] = int(sql_max_per_patient)
     name = name or default_name(store.fingerprint)
     _check_name(name)
     if shard_kn is not None:

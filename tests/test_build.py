@@ -151,3 +151,23 @@ def test_cli_errors(demo_dir, tmp_path):
     assert_one_line_error(run_cli("merge-shards", str(tmp_path / "nope"), "--out", str(tmp_path / "m"),
                                   cwd=tmp_path), "not a medbench release")
     assert not (tmp_path / "x").exists()
+
+
+def test_sql_per_patient_caps_answerable_items(synth_store, full, tmp_path):
+    """--sql-per-patient bounds release size; unanswerable share stays >= 15%, recorded in params."""
+    capped = build_release(store=synth_store, out=tmp_path / "capped", tasks="sql", name="synth",
+                           show_progress=False, sql_max_per_patient=5)
+    assert capped.manifest["params"]["sql_max_per_patient"] == 5
+    rel = open_release(capped.out)
+    gold = rel.gold("sql")
+    per_patient: dict[int, int] = {}
+    for item in rel.items("sql"):
+        if gold[item["item_id"]]["answerable"]:
+            per_patient[item["subject_id"]] = per_patient.get(item["subject_id"], 0) + 1
+    assert per_patient and max(per_patient.values()) <= 5
+    n_unanswerable = sum(1 for g in gold.values() if not g["answerable"])
+    assert n_unanswerable / len(gold) >= 0.15
+    assert len(gold) < open_release(full.out).manifest["tasks"]["sql"]["items"]
+    with pytest.raises(UserError, match="sql-per-patient"):
+        build_release(store=synth_store, out=tmp_path / "bad", tasks="sql", show_progress=False,
+                      sql_max_per_patient=0)

@@ -39,12 +39,15 @@ def _summary(result, title: str) -> None:
 @click.option("--shard", default=None, metavar="K/N",
               help="Build only shard K of N (patients by a stable hash); join with merge-shards.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every generator.")
-def build(mimic_dir, db, out, name, tasks, cohort, shard, seed) -> None:
+@click.option("--sql-per-patient", type=int, default=None,
+              help="Cap answerable SQL questions per patient (deterministic sample; default: one per "
+                   "applicable template, ~80).")
+def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient) -> None:
     """Build a versioned, reproducible benchmark release (public items, private gold)."""
     from medbench.build import build_release
 
     result = build_release(mimic_dir=mimic_dir, db=db, out=out, name=name, tasks=tasks, cohort=cohort,
-                           shard=shard, seed=seed)
+                           shard=shard, seed=seed, sql_max_per_patient=sql_per_patient)
     _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
 
 
