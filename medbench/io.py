@@ -151,8 +151,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if path.exists() and _exchange(tmp, path):
+        # One atomic step: `path` is now the new folder and `tmp` holds the old one.
+        _fsync_dir(path.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     old = None
-    if path.exists():
+    if path.exists():  # no atomic exchange here: a crash between the two renames leaves `.old`
         old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
         os.rmdir(old)
         os.replace(path, old)
@@ -160,6 +165,30 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux renameat2(RENAME_EXCHANGE); False if unsupported."""
+    import ctypes
+    import ctypes.util
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # filesystem or kernel without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def check_out_dir(path: str | os.PathLike, option: str = "--out") -> None:

@@ -1,0 +1,57 @@
+"""Atomic writes and canonical JSON: the guarantees every command's output rests on."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from medbench.io import atomic_dir, atomic_write_json, atomic_write_text, canonical_json
+
+
+def test_atomic_dir_replaces_whole_folder_and_leaves_nothing_beside_it(tmp_path):
+    target = tmp_path / "release"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("old")
+        (tmp / "stale.txt").write_text("gone after the swap")
+    with atomic_dir(target) as tmp:
+        (tmp / "a.txt").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert (target / "a.txt").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["release"]
+    assert oct(os.stat(target).st_mode & 0o777) != oct(0o700)  # readable like a plain mkdir
+
+
+def test_atomic_dir_failure_keeps_previous_folder(tmp_path):
+    target = tmp_path / "leaderboard"
+    with atomic_dir(target) as tmp:
+        (tmp / "index.html").write_text("v1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "index.html").write_text("half-written v2")
+            raise RuntimeError("crash while rendering")
+    assert (target / "index.html").read_text() == "v1"
+    assert [p.name for p in tmp_path.iterdir()] == ["leaderboard"]
+
+
+def test_atomic_file_write_failure_keeps_previous_file(tmp_path):
+    path = tmp_path / "manifest.json"
+    atomic_write_json(path, {"v": 1})
+    before = path.read_bytes()
+
+    class Boom:
+        def model_dump(self, mode="json"):
+            raise RuntimeError("cannot serialise")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_json(path, {"v": Boom()})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+    atomic_write_text(path, "x")
+    assert path.read_text() == "x"
+
+
+def test_canonical_json_is_machine_independent():
+    a = canonical_json({"b": 1.0000004, "a": [0.1 + 0.2, -0.0, float("nan")], "c": "é"})
+    b = canonical_json({"c": "é", "a": [0.3, 0.0, None], "b": 1.0})
+    assert a == b == '{"a":[0.3,0.0,null],"b":1.0,"c":"é"}'
