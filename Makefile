@@ -52,6 +52,8 @@ demo: venv
 	$(MB) extract-packets --cohort cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv --out output/packets
 	$(MB) generate-patient --subject-id $$(sed -n 2p cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv | cut -d, -f1) --out-dir output/conversations
 	$(MB) build --name $(DEMO_NAME) --cohort cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv --out benchmarks/$(DEMO_NAME)
+	@# fresh baseline runs each time: a rebuilt release (new medbench version) must not resume old files
+	rm -f submissions/*__$(DEMO_NAME)__*__$(DEMO_SPLIT).jsonl
 	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task sql --model baseline:abstain --split $(DEMO_SPLIT)
 	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task sql --model baseline:retrieval --split $(DEMO_SPLIT)
 	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task icd --model baseline:frequency --split $(DEMO_SPLIT)
