@@ -10,14 +10,14 @@ numpy (per-cluster sums → matrix product with the replicate's draw counts). So
 are any function of sums of per-item statistics (ratios of sums such as micro precision, recall
 and F1, rates, harmonic means of such, macro averages over per-label counts): the family gives
 `item_sums(record) -> {statistic: number}` and `aggregate_sums(sums, n) -> {metric: array}`
-(`SumTable` below), computed on every replicate's summed statistics at once. Any other metric
-goes through the family's own `aggregate()` on the resampled records, so the interval always
-describes the metric actually reported; a vectorised metric whose value on the full sample does
-not equal `aggregate()`'s is also sent down that path.
+(`medbench.tasks.sums.SumTable`), computed on every replicate's summed statistics at once. The
+built-in families define `aggregate()` as that same formula on one sample, so a reported metric
+and its interval share one implementation. Any other metric (a family without sums) goes
+through the family's own `aggregate()` on the resampled records; a vectorised metric whose value
+on the full sample does not equal `aggregate()`'s is also sent down that path.
 
 When the statistics are integers (counts) or dyadic fractions, every sum is exact in float64 in
-any order, and `aggregate_sums` that mirrors `aggregate`'s arithmetic op for op gives exactly
-the replicate values — and so exactly the interval — of the slow path (tests/test_stats.py).
+any order, so the vectorised replicates equal the slow path's exactly (tests/test_stats.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from medbench.tasks.sums import SumTable
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -107,30 +109,6 @@ def mean_metric_intervals(records: Sequence[dict], fields: dict[str, str], clust
         point = float(vals.mean()) if len(vals) else None
         out[metric] = _percentile_interval(reps, point, level)
     return out
-
-
-class SumTable:
-    """Summed per-item statistics for a batch of replicates (what `aggregate_sums` receives).
-
-    `table[name]` is a (replicates,) array (zeros for a statistic no item has);
-    `table.group(prefix)` is (suffixes, (replicates, k) array) for every statistic named
-    `prefix + suffix`, columns sorted by suffix (per-label counts, e.g. "code_tp:I10").
-    """
-
-    def __init__(self, sums: np.ndarray, columns: dict[str, int]):
-        self._sums, self._columns = sums, columns
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        k = self._columns.get(name)
-        return np.zeros(self._sums.shape[0]) if k is None else self._sums[:, k]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._columns
-
-    def group(self, prefix: str) -> tuple[list[str], np.ndarray]:
-        names = sorted(n for n in self._columns if n.startswith(prefix))
-        cols = [self._columns[n] for n in names]
-        return [n[len(prefix):] for n in names], self._sums[:, cols]
 
 
 SUM_PATH_MAX_CELLS = 40_000_000  # clusters × statistics above which the sum path is skipped

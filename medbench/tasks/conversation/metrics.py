@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from medbench.tasks.sums import aggregate_from_sums
 from medbench.tasks.conversation.facts import ENTITY_KINDS, FACT_TYPES, mention_text, mentioned
 
 #: an item passes (`correct`, counted by `items_passing`) at this per-item fact-F1 or above
@@ -85,39 +86,9 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
 
 
 def aggregate(records: list[dict]) -> dict[str, float]:
-    n = len(records)
-    if not n:
-        return {}
-    total = {t: sum(r["facts_total"][t] for r in records) for t in FACT_TYPES}
-    hit = {t: sum(r["facts_hit"][t] for r in records) for t in FACT_TYPES}
-    n_facts, n_hit = sum(total.values()), sum(hit.values())
-    recall = n_hit / n_facts if n_facts else 0.0
-    inv = sum(r["invented"] for r in records)
-    mentions = inv + sum(r["grounded"] for r in records)
-    inv_rate = inv / mentions if mentions else 0.0
-    out = {
-        "fact_f1": _f1(recall, 1 - inv_rate),
-        "fact_recall": recall,
-        "invented_entity_rate": inv_rate,
-        "schema_validity": sum(r["schema_valid"] for r in records) / n,
-        "chronology": sum(r["chronology_ok"] for r in records) / n,
-        "mean_turns": sum(r["turns"] for r in records) / n,
-        "items_passing": sum(r["correct"] for r in records) / n,
-    }
-    for t in FACT_TYPES:
-        if total[t]:
-            out[f"recall_{t}"] = hit[t] / total[t]
-    out.update(_judge_means(records))  # only when scored with --judge
-    return out
-
-
-def _judge_means(records: list[dict]) -> dict[str, float]:
-    out = {}
-    for key in ("judge_accuracy", "judge_completeness"):
-        vals = [r[key] for r in records if r.get(key) is not None]
-        if vals:
-            out[key] = sum(vals) / len(vals)
-    return out
+    """Every metric of the sample: `aggregate_sums` on the summed `item_sums` (one formula per
+    metric, shared with the bootstrap; medbench.tasks.sums)."""
+    return aggregate_from_sums(records, item_sums, aggregate_sums)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,11 +21,11 @@ order) and macro averages use `math.fsum`, so both give bit-identical values.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
 
+from medbench.tasks.sums import aggregate_from_sums
 from medbench.tasks.icd.parse import category, chapter, dedupe_ranked, is_valid_code
 
 MAX_K = 15
@@ -83,61 +83,9 @@ def _category_counts(r: dict) -> tuple[int, int, int]:
 
 
 def aggregate(records: list[dict]) -> dict[str, float]:
-    n = len(records)
-    if n == 0:
-        return {}
-    tp = sum(r["tp"] for r in records)
-    fp = sum(r["fp"] for r in records)
-    fn = sum(r["fn"] for r in records)
-    mp, mr, mf = _prf(tp, fp, fn)
-    # Per-code counts for macro averages and per-category counts for the hierarchical F1.
-    code_tp, code_fp, code_fn = Counter(), Counter(), Counter()
-    ctp = cfp = cfn = 0
-    for r in records:
-        g, p = set(r["gold_codes"]), set(r["pred_codes"])
-        for c in g & p:
-            code_tp[c] += 1
-        for c in p - g:
-            code_fp[c] += 1
-        for c in g - p:
-            code_fn[c] += 1
-        a, b, c_ = _category_counts(r)
-        ctp, cfp, cfn = ctp + a, cfp + b, cfn + c_
-    labels = set(code_tp) | set(code_fp) | set(code_fn)
-    per = [_prf(code_tp[c], code_fp[c], code_fn[c]) for c in labels]
-    L = len(per) or 1
-    n_pred = sum(r["n_pred"] for r in records)
-    out = {
-        "micro_f1": mf, "micro_precision": mp, "micro_recall": mr,
-        "macro_f1": math.fsum(x[2] for x in per) / L,
-        "macro_precision": math.fsum(x[0] for x in per) / L,
-        "macro_recall": math.fsum(x[1] for x in per) / L,
-        "exact_match": sum(1 for r in records if r["correct"]) / n,
-        "category_micro_f1": _prf(ctp, cfp, cfn)[2],
-        "invalid_code_rate": (sum(r["n_invalid"] for r in records) / n_pred) if n_pred else 0.0,
-        "mean_codes_predicted": n_pred / n,
-    }
-    # hits@k summed per gold-set size: R@k = Σ_size (hits of items with that size) / size / n
-    by_size: dict[int, list[int]] = defaultdict(lambda: [0] * MAX_K)
-    hits = [0] * MAX_K
-    for r in records:
-        size = len(r["gold_codes"])
-        for k in range(MAX_K):
-            hits[k] += r["hits_at_k"][k]
-            if size:
-                by_size[size][k] += r["hits_at_k"][k]
-    for k in range(1, MAX_K + 1):
-        pk = hits[k - 1] / k / n
-        rk = 0.0
-        for size in sorted(by_size):
-            rk = rk + by_size[size][k - 1] / size
-        rk = rk / n
-        out[f"f1_at_{k}"] = _f1(pk, rk)
-        if k in (5, 8, 15):
-            out[f"p_at_{k}"] = pk
-        if k in (10, 15):
-            out[f"r_at_{k}"] = rk
-    return out
+    """Every metric of the sample: `aggregate_sums` on the summed `item_sums` (one formula per
+    metric, shared with the bootstrap; medbench.tasks.sums)."""
+    return aggregate_from_sums(records, item_sums, aggregate_sums)
 
 
 # ---------------------------------------------------------------------------------------------

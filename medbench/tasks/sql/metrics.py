@@ -34,6 +34,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medbench.tasks.sums import aggregate_from_sums
 from medbench.tasks.sql.cache import GoldCache, ResultCache, deterministic_error, result_key
 from medbench.tasks.sql.execute import (
     DEFAULT_ROW_CAP,
@@ -384,45 +385,9 @@ def _pct(num: float, den: float) -> float:
 
 
 def aggregate(records: list[dict]) -> dict[str, float]:
-    """Every SQL metric (module docstring) from records alone; percentages."""
-    n = len(records)
-    right = wrong = 0
-    n_answerable = n_correct_answerable = 0
-    n_answered = n_executed = 0
-    n_abstained = n_abstained_unans = n_unans = 0
-    em = f1 = 0.0
-    for r in records:
-        s = r["score"]
-        if s > 0:
-            right += 1
-        elif s < 0:
-            wrong += 1
-        if r["answerable"]:
-            n_answerable += 1
-            n_correct_answerable += 1 if r["correct"] else 0
-            em += 1.0 if r.get("em") else 0.0
-            f1 += r.get("token_f1") or 0.0
-        else:
-            n_unans += 1
-        if r["abstained"]:
-            n_abstained += 1
-            if not r["answerable"]:
-                n_abstained_unans += 1
-        else:
-            n_answered += 1
-            n_executed += 1 if r["executed"] else 0
-    out = {f"rs{c}": _pct(right - c * wrong, n) for c in RS_PENALTIES}
-    out.update({
-        "rsN": _pct(right - n * wrong, n),
-        "ex": _pct(n_correct_answerable, n_answerable),
-        "valid_sql_rate": _pct(n_executed, n_answered),
-        "abstention_precision": _pct(n_abstained_unans, n_abstained),
-        "abstention_recall": _pct(n_abstained_unans, n_unans),
-        "em": _pct(em, n_answerable),
-        "token_f1": _pct(f1, n_answerable),
-        "answerable_share": _pct(n_answerable, n),
-    })
-    return out
+    """Every metric of the sample: `aggregate_sums` on the summed `item_sums` (one formula per
+    metric, shared with the bootstrap; medbench.tasks.sums)."""
+    return aggregate_from_sums(records, item_sums, aggregate_sums)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""Metrics as functions of summed per-item statistics: one formula per metric.
+
+A family's metrics module defines `item_sums(record) -> {statistic: number}` (additive) and
+`aggregate_sums(table, n) -> {metric: array}` over a `SumTable` whose rows are samples. The
+family's `aggregate(records)` is that formula on one row (`aggregate_from_sums`), and the
+bootstrap (medbench.scoring.stats) evaluates the same formula on every replicate at once — so a
+metric and its confidence interval can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+class SumTable:
+    """Summed per-item statistics, one row per sample (what `aggregate_sums` receives).
+
+    `table[name]` is a (rows,) array (zeros for a statistic no item has);
+    `table.group(prefix)` is (suffixes, (rows, k) array) for every statistic named
+    `prefix + suffix`, columns sorted by suffix (per-label counts, e.g. "code_tp:I10").
+    """
+
+    def __init__(self, sums: np.ndarray, columns: dict[str, int]):
+        self._sums, self._columns = sums, columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        k = self._columns.get(name)
+        return np.zeros(self._sums.shape[0]) if k is None else self._sums[:, k]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._columns
+
+    def group(self, prefix: str) -> tuple[list[str], np.ndarray]:
+        names = sorted(n for n in self._columns if n.startswith(prefix))
+        cols = [self._columns[n] for n in names]
+        return [n[len(prefix):] for n in names], self._sums[:, cols]
+
+
+def aggregate_from_sums(records: Sequence[dict], item_sums: Callable[[dict], dict],
+                        aggregate_sums: Callable[[SumTable, np.ndarray], dict]) -> dict[str, float]:
+    """`aggregate(records)`: the metrics of one sample; a NaN metric (undefined here) is left out."""
+    if not records:
+        return {}
+    columns: dict[str, int] = {}
+    totals: list[float] = []
+    for r in records:
+        for name, v in item_sums(r).items():
+            if name not in columns:
+                columns[name] = len(columns)
+                totals.append(0.0)
+            totals[columns[name]] += v
+    table = SumTable(np.array([totals], dtype=np.float64).reshape(1, len(columns)), columns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = aggregate_sums(table, np.array([float(len(records))]))
+    out = {}
+    for name, v in values.items():
+        x = float(np.asarray(v)[0])
+        if not math.isnan(x):
+            out[name] = x
+    return out
