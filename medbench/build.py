@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -62,6 +63,7 @@ class BuildContext:
     workdir: Path  # scratch folder for task files (e.g. the SQL database); removed afterwards
     seed: int = 0
     progress: TaskProgress = field(default_factory=TaskProgress)
+    packets: PacketSpool | None = None  # shared by every family of one build
 
     def admissions(self) -> list[tuple]:
         """(subject_id, hadm_id, admittime, dischtime) of the build's patients, in a stable order."""
@@ -69,11 +71,43 @@ class BuildContext:
 
         return admissions_of(self.store, self.subject_ids) if self.subject_ids else []
 
-    def iter_packets(self, hadm_ids: Iterable[int]) -> Iterator:
-        """Packets of these admissions in ascending hadm_id order, by the bulk extractor."""
-        from medbench.extract.packet import iter_packets
+    def iter_packet_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
+        """Packets (plain JSON data) of these admissions in ascending hadm_id order."""
+        spool = self.packets or PacketSpool(self.store, self.workdir / "packets.jsonl")
+        return spool.iter_dicts(hadm_ids)
 
-        return iter_packets(self.store, hadm_ids)
+
+class PacketSpool:
+    """Packets extracted once per build (bulk extractor) and shared by the families that need
+    them (icd, conversation): JSON lines in the build's scratch folder, indexed by hadm_id, so
+    memory stays bounded and no admission is extracted twice."""
+
+    def __init__(self, store, path: Path):
+        self.store, self.path = store, Path(path)
+        self.offsets: dict[int, int] = {}
+        self.requested: set[int] = set()  # includes ids that have no packet
+
+    def iter_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
+        from medbench.extract.packet import iter_packets, packet_json
+
+        ids = sorted({int(h) for h in hadm_ids})
+        missing = [h for h in ids if h not in self.requested]
+        self.requested.update(missing)
+        if missing:
+            with open(self.path, "ab") as f:
+                for packet in iter_packets(self.store, missing):
+                    line = packet_json(packet)
+                    self.offsets[int(packet.hadm_id)] = f.tell()
+                    f.write(line.encode("utf-8") + b"\n")
+                    if len(missing) == len(ids):  # nothing spooled before: stream as we go
+                        yield json.loads(line)
+            if len(missing) == len(ids):
+                return
+        with open(self.path, "rb") as f:
+            for h in ids:
+                if h in self.offsets:
+                    f.seek(self.offsets[h])
+                    yield json.loads(f.readline())
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -168,24 +202,24 @@ def _as_output(task: str, result: Any) -> TaskOutput:
 
 
 def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], seed: int,
-                show_progress: bool = True) -> dict[str, TaskOutput]:
+                scratch: Path, show_progress: bool = True) -> dict[str, TaskOutput]:
     """Run each family's builder over `subject_ids`, one progress bar per task."""
     from medbench.progress import progress_bar
 
     outputs: dict[str, TaskOutput] = {}
     bar = progress_bar() if show_progress else contextlib.nullcontext()
-    with tempfile.TemporaryDirectory(prefix="medbench-build-") as tmp, bar as prog:
+    with bar as prog:
+        tmp = Path(scratch)
+        packets = PacketSpool(store, tmp / "packets.jsonl")
         for task in tasks:
             tid = prog.add_task(task, total=None) if show_progress else None
             workdir = Path(tmp) / task
             workdir.mkdir()
             ctx = BuildContext(store=store, subject_ids=subject_ids, params=params, workdir=workdir,
-                               seed=seed, progress=TaskProgress(prog if show_progress else None, tid))
-            out = _as_output(task, get_family(task).build(ctx))
-            # Task files may live in workdir, which is deleted on exit: read them in now.
-            out.files = {rel: (src if isinstance(src, bytes) else Path(src).read_bytes())
-                         for rel, src in out.files.items()}
-            outputs[task] = out
+                               seed=seed, progress=TaskProgress(prog if show_progress else None, tid),
+                               packets=packets)
+            # Task files may live in workdir: the caller keeps `scratch` until the release is written.
+            outputs[task] = _as_output(task, get_family(task).build(ctx))
             if show_progress:
                 prog.update(tid, completed=prog.tasks[tid].total or 1, total=prog.tasks[tid].total or 1)
     return outputs
@@ -236,8 +270,9 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
         suffix = f".shard-{shard_kn[0]}-of-{shard_kn[1]}" if shard_kn else ""
         out = Path("benchmarks") / f"{name}{suffix}"
     check_out_dir(out)
-    outputs = build_tasks(store, ids, params, task_names, seed, show_progress)
-    manifest = write_release(out, name, outputs, params, store.fingerprint)
+    with tempfile.TemporaryDirectory(prefix="medbench-build-") as scratch:
+        outputs = build_tasks(store, ids, params, task_names, seed, Path(scratch), show_progress)
+        manifest = write_release(out, name, outputs, params, store.fingerprint)
     return BuildResult(Path(out), manifest)
 
 
@@ -327,9 +362,11 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
         if selection != base_params.get("patients"):
             raise UserError("merge-shards: the patient selection differs from the shards' "
                             "(pass the same --cohort CSV the shards were built with)")
-        outputs.update(build_tasks(store, ids, base_params, rebuild, int(base_params.get("seed", 0)),
-                                   show_progress))
-    manifest = write_release(out, first["name"], outputs, base_params, first["source_fingerprint"])
+    with tempfile.TemporaryDirectory(prefix="medbench-build-") as scratch:
+        if rebuild:
+            outputs.update(build_tasks(store, ids, base_params, rebuild, int(base_params.get("seed", 0)),
+                                       Path(scratch), show_progress))
+        manifest = write_release(out, first["name"], outputs, base_params, first["source_fingerprint"])
     return BuildResult(Path(out), manifest)
 
 

@@ -333,7 +333,6 @@ TEMPLATE_VERSION = "conversation-v1"
 def build_conversation_task(ctx):
     """One item per admission with a packet; when the store has discharge notes, only admissions
     that have one (the conversation is meant to be grounded in a full record)."""
-    from medbench.extract.packet import packet_dict
     from medbench.release import TaskOutput
     from medbench.tasks.base import make_item_id, split_for_subject
 
@@ -344,9 +343,8 @@ def build_conversation_task(ctx):
     items, gold = [], []
     skipped = 0
     fact_counts = {t: 0 for t in FACT_TYPES}
-    for packet in ctx.iter_packets([a[1] for a in adms]):
+    for pk in ctx.iter_packet_dicts([a[1] for a in adms]):
         ctx.progress.advance()
-        pk = packet_dict(packet)
         if need_note and not pk.get("discharge_notes"):
             skipped += 1
             continue

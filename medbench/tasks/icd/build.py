@@ -181,7 +181,6 @@ def gold_codes(pk: dict, counters: dict[str, int]) -> tuple[list[str], str | Non
 
 
 def build_icd_task(ctx) -> TaskOutput:
-    from medbench.extract.packet import packet_dict
 
     adms = ctx.admissions()
     ctx.progress.start(len(adms))
@@ -189,9 +188,8 @@ def build_icd_task(ctx) -> TaskOutput:
     sources = {"discharge_note": 0, "summary": 0}
     no_codes = 0
     items, gold = [], []
-    for packet in ctx.iter_packets([a[1] for a in adms]):
+    for pk in ctx.iter_packet_dicts([a[1] for a in adms]):
         ctx.progress.advance()
-        pk = packet_dict(packet)
         codes, primary, db_titles = gold_codes(pk, counters)
         if not codes:
             no_codes += 1
