@@ -72,18 +72,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+# Read once at import: os.umask can only be read by setting it, which would race with files
+# created by other threads (the runner's writer thread, sqlite) if done on every write.
+_UMASK = _read_umask()
+
+
 def _default_mode(is_dir: bool) -> int:
     """Permissions a plain open()/mkdir() would give; mkstemp/mkdtemp use 0600/0700."""
-    return (0o777 if is_dir else 0o666) & ~_umask()
+    return (0o777 if is_dir else 0o666) & ~_UMASK
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -104,7 +109,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -153,7 +158,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise
     if path.exists() and _exchange(tmp, path):
         # One atomic step: `path` is now the new folder and `tmp` holds the old one.
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
         return
     old = None
@@ -162,7 +167,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.rmdir(old)
         os.replace(path, old)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

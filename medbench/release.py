@@ -19,7 +19,7 @@ from typing import Any
 
 from medbench import __version__
 from medbench.errors import UserError
-from medbench.io import atomic_dir, atomic_write_json, canonical_json, sha256_bytes, sha256_file
+from medbench.io import atomic_dir, atomic_write_json, canonical_json, read_jsonl, sha256_bytes, sha256_file
 from medbench.tasks.base import SPLITS
 
 MANIFEST = "manifest.json"
@@ -108,12 +108,12 @@ class Release:
         return self.path / task
 
     def items(self, task: str, split: str | None = None) -> list[dict]:
-        rows = _read_jsonl(self.task_dir(task) / "items.jsonl")
+        rows = read_jsonl(self.task_dir(task) / "items.jsonl")
         return [r for r in rows if split is None or r["split"] == split]
 
     def gold(self, task: str, split: str | None = None) -> dict[str, dict]:
         """item_id -> gold record. Callers that are models/baselines may only ask for 'train'."""
-        rows = _read_jsonl(self.task_dir(task) / "gold.jsonl")
+        rows = read_jsonl(self.task_dir(task) / "gold.jsonl")
         if split is not None:
             ids = {i["item_id"] for i in self.items(task, split)}
             rows = [r for r in rows if r["item_id"] in ids]
@@ -128,10 +128,6 @@ class Release:
             if sha256_file(p) != digest:
                 raise UserError(f"release {self.path}: file {rel} does not match its manifest sha256")
 
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def open_release(path: str | Path) -> Release:

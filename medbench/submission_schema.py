@@ -77,13 +77,19 @@ def submission_json_schema() -> dict:
     return schema
 
 
+_ADAPTERS: dict[str, TypeAdapter] = {}  # built once per task: the validator runs per line
+
+
 def prediction_error(task: str, prediction: Any) -> str | None:
     """Why `prediction` is not a valid prediction for `task` (None when it is, or task unknown)."""
     typ = PREDICTION_TYPES.get(task)
     if typ is None:
         return None
+    adapter = _ADAPTERS.get(task)
+    if adapter is None:
+        adapter = _ADAPTERS[task] = TypeAdapter(typ)
     try:
-        TypeAdapter(typ).validate_python(prediction, strict=True)
+        adapter.validate_python(prediction, strict=True)
     except ValidationError as e:
         first = e.errors()[0]
         return f"prediction: {first['msg']}"

@@ -296,7 +296,6 @@ Packet = create_model(
     **{key: (list[model], []) for key, model in _ROW_MODELS.items()},  # type: ignore[valid-type]
 )
 
-SECTION_KEYS = tuple(_ROW_MODELS)
 
 
 def packet_json_schema() -> dict:

@@ -381,8 +381,3 @@ def _add_usage(result: CallResult, att: Attempt) -> None:
         result.completion_tokens = (result.completion_tokens or 0) + att.completion_tokens
     if att.cost_usd is not None:
         result.cost_usd = (result.cost_usd or 0.0) + att.cost_usd
-
-
-def complete(model: str, messages: list[dict], **kwargs: Any) -> CallResult:
-    """Synchronous convenience wrapper (scripts, REPL); library code should await `acomplete`."""
-    return asyncio.run(acomplete(model, messages, **kwargs))

@@ -39,8 +39,6 @@ def env() -> Environment:
         _ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                            keep_trailing_newline=True)
-        _ENV.filters["num"] = fmt_num
-        _ENV.filters["shown"] = shown
     return _ENV
 
 
@@ -356,10 +354,7 @@ def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOU
 
 
 def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> dict[str, int | None]:
-    with atomic_dir(lb) as tmp:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a published site must be readable
+    with atomic_dir(lb) as tmp:  # atomic_dir gives the folder plain mkdir permissions
         if lb.is_dir():
             _carry_over(lb, tmp)
         (tmp / RESULTS_DIR).mkdir(exist_ok=True)

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 
 from medbench import __version__, config
 from medbench.errors import UserError
-from medbench.io import atomic_write_bytes, sha256_file
+from medbench.io import atomic_write_bytes, fsync_dir, sha256_file
 
 DEFAULT_BASE_URL = "https://physionet.org/files/mimic-iv-demo/2.2/"
 DEFAULT_DIR_NAME = "mimic-iv-demo-2.2"
@@ -306,10 +306,7 @@ def _download_one(base_url: str, out: Path, rel: str, digest: str, on_bytes) -> 
         got = _sha256_or_none(part)
         if got == digest:
             os.replace(part, dest)
-            with contextlib.suppress(OSError):
-                fd = os.open(dest.parent, os.O_RDONLY)
-                os.fsync(fd)
-                os.close(fd)
+            fsync_dir(dest.parent)
             if corrupt:
                 return STATUS_REFETCHED
             return STATUS_RESUMED if resumed else STATUS_DOWNLOADED

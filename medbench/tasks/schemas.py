@@ -6,7 +6,7 @@ record per line, in the shapes below. The builders are `tasks/sql/build.py` and
 
 Every model forbids extra fields: for public items that is the guarantee that no gold field
 (`answer`, `sql`, `codes`, `facts`, ...) can pass the published schema. `medbench schema
-items-<task>` / `gold-<task>` prints them (`json_schemas()`); tests validate every line of built
+items-<task>` / `gold-<task>` prints them (`json_schema(name)`); tests validate every line of built
 releases against the printed schemas.
 """
 
@@ -143,8 +143,3 @@ def json_schema(name: str) -> dict:
     """The JSON Schema (draft 2020-12) of one record kind, e.g. 'items-sql'."""
     doc = MODELS[name].model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **doc}
-
-
-def record_schema(kind: str, task: str) -> dict:
-    """kind: 'items' or 'gold'."""
-    return json_schema(f"{kind}-{task}")

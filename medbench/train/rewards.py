@@ -44,9 +44,32 @@ def sql_format_reward(text: str) -> float:
 
 def sql_correctness_reward(text: str, item: dict, gold: dict, ctx: Any) -> float:
     """1.0 right answer, 0.1 executes but wrong, 0 fails; unanswerable: abstain 1.0, answer −1."""
+    return sql_correctness_rewards([text], [item], [gold], ctx)[0]
+
+
+def sql_correctness_rewards(texts: list[str], items: list[dict], golds: list[dict], ctx: Any) -> list[float]:
+    """`sql_correctness_reward` for a batch (a GRPO step: several completions per item), scored
+    with as few calls of the SQL scorer as item ids allow (each call needs distinct ids)."""
     family = get_family("sql")
-    prediction, _ = family.parse(text)
-    record = family.score_item(item, gold, prediction, ctx)
+    out: list[float] = [0.0] * len(texts)
+    rounds: list[list[int]] = []  # round r holds each item's r-th completion
+    seen: dict[str, int] = {}
+    for k, item in enumerate(items):
+        r = seen.get(item["item_id"], 0)
+        seen[item["item_id"]] = r + 1
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(k)
+    for ks in rounds:
+        preds = {items[k]["item_id"]: family.parse(texts[k])[0] for k in ks}
+        records = family.score_items([items[k] for k in ks], {items[k]["item_id"]: golds[k] for k in ks},
+                                     preds, ctx)
+        for k, record in zip(ks, records, strict=True):
+            out[k] = _sql_reward(record, golds[k])
+    return out
+
+
+def _sql_reward(record: dict, gold: dict) -> float:
     if not gold.get("answerable", gold.get("sql") is not None):
         return SQL_ABSTAIN_UNANSWERABLE if record.get("abstained") else SQL_ANSWER_UNANSWERABLE
     if record.get("abstained"):

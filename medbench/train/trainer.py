@@ -7,7 +7,6 @@ never read. Rewards are the plain functions of `medbench.train.rewards`.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 from medbench import __version__
 from medbench.errors import UserError
-from medbench.io import atomic_write_json, atomic_write_text, canonical_json
+from medbench.io import atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from medbench.release import Release, open_release
 from medbench.tasks import get_family
 from medbench.train import rewards
@@ -84,8 +83,9 @@ def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold
 
     if task == "sql":
         def sql_correctness(prompts, completions, item_id, **kwargs):
-            return [rewards.sql_correctness_reward(rewards.completion_text(c), items[i], gold[i], ctx)
-                    for c, i in zip(completions, item_id, strict=True)]
+            return rewards.sql_correctness_rewards([rewards.completion_text(c) for c in completions],
+                                                   [items[i] for i in item_id], [gold[i] for i in item_id],
+                                                   ctx)
 
         def sql_format(prompts, completions, **kwargs):
             return [rewards.sql_format_reward(rewards.completion_text(c)) for c in completions]
@@ -108,7 +108,7 @@ def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold
 def scoring_context(task: str, release: Release) -> Any:
     """The context the family's scorer needs (SQL: the release database, time limits)."""
     if task == "sql":  # the release's own read-only database, one sandboxed worker
-        return {"release": release, "workers": 1, "show_progress": False}
+        return {"release": release, "workers": 1, "show_progress": False, "shared_pool": True}
     return None
 
 
@@ -272,7 +272,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     tokenizer.save_pretrained(final)
     if (work / "adapter").exists():
         shutil.copytree(work / "adapter", final / "adapter")
-    _write_log(final / "training_log.jsonl", log_rows)
+    atomic_write_jsonl(final / "training_log.jsonl", log_rows)
     config = {**asdict(cfg), "use_vllm_effective": use_vllm, "medbench_version": __version__,
               "benchmark_name": release.name, "benchmark_sha256": release.sha256,
               "train_items": len(train_rows), "selected_checkpoint": selected,
@@ -284,9 +284,9 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                "grpo_reward_last": _mean_reward(log_rows, first=False)}
     atomic_write_json(final / "train_summary.json", summary)
     atomic_write_text(final / "README.md", _model_card(cfg, config, summary, release))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(final, out)
+    with atomic_dir(out) as staged:  # the previous model stays whole until the swap
+        for p in final.iterdir():
+            os.replace(p, staged / p.name)
     shutil.rmtree(work, ignore_errors=True)
     return {**summary, "out": str(out)}
 
@@ -302,9 +302,6 @@ def _mean_reward(rows: list[dict], first: bool, k: int = 5) -> float | None:
     part = vals[:k] if first else vals[-k:]
     return sum(part) / len(part)
 
-
-def _write_log(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(canonical_json(r) + "\n" for r in rows))
 
 
 def _model_card(cfg: TrainConfig, config: dict, summary: dict, release: Release) -> str:
@@ -336,6 +333,3 @@ def _model_card(cfg: TrainConfig, config: dict, summary: dict, release: Release)
               f"Evaluate: `medbench run --benchmark {cfg.benchmark} --task {cfg.task} --model hf:{cfg.out}`", ""]
     return "\n".join(lines)
 
-
-def dumps_summary(summary: dict) -> str:
-    return json.dumps(summary, indent=2, sort_keys=True)

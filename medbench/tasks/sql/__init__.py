@@ -35,9 +35,7 @@ class SqlFamily(MetricsFromModule):
     higher_is_better = True
     #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
     missing_prediction = ""
-    scorer_version = "1"
-    #: metrics that are plain means of a per-item field (the bootstrap's fast path)
-    mean_metrics = {"rs0": "rs0", "rs5": "rs5", "rs10": "rs10"}
+    scorer_version = "2"
 
     def build(self, ctx: Any):
         from medbench.tasks.sql.build import build_sql_task

@@ -45,12 +45,9 @@ from medbench.tasks.sql.execute import (
 )
 from medbench.tasks.sql.normalize import ERROR_ANSWER
 
-SCORER_VERSION = "2"
 RS_PENALTIES = (0, 5, 10)
 TOKEN_F1_GRID = float(1 << 24)
 ANSWER_CHARS = 2000  # answers shown in records are clipped; comparison uses the whole answer
-#: metrics that are plain means of a per-item field (the bootstrap's fast path)
-MEAN_METRICS = {"rs0": "rs0", "rs5": "rs5", "rs10": "rs10"}
 
 
 def _get(ctx: Any, name: str, default: Any = None) -> Any:
@@ -247,7 +244,8 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
     """Score a batch: predicted SQL runs in parallel sandboxed workers; records in item order.
 
     ctx (object or dict) may carry: release (a `medbench.release.Release`), or db_path + engine;
-    workers (default: CPU count), timeout_s (default 5), row_cap (default 100,000), show_progress.
+    workers (default: CPU count), timeout_s (default 5), row_cap (default 100,000), show_progress,
+    shared_pool (reuse one long-lived worker across calls, for many small batches).
 
     Each distinct predicted query (after preparation) runs once, however many items predict it;
     a prediction equal to the item's gold SQL takes the gold answer without running. With a
@@ -269,7 +267,9 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
     ids = [it["item_id"] for it in items]
     to_run = [i for i in ids if not _is_abstention(predictions_by_id.get(i))
               and isinstance(predictions_by_id.get(i), str)]
-    single = len(items) <= 1
+    # One item, or a caller that scores many small batches (GRPO rewards): reuse one long-lived
+    # worker instead of starting a pool per call.
+    single = len(items) <= 1 or bool(_get(ctx, "shared_pool", False))
     own: list[SqlPool] = []
 
     def pool_factory() -> SqlPool:
@@ -379,9 +379,6 @@ def score_one(pred_sql: str | None, gold: dict, db_path: str | os.PathLike, engi
 
 # ---------------------------------------------------------------------------------------------
 # Aggregate
-
-def _pct(num: float, den: float) -> float:
-    return 100.0 * num / den if den else 0.0
 
 
 def aggregate(records: list[dict]) -> dict[str, float]:
