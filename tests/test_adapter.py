@@ -51,8 +51,9 @@ def test_429_then_success_is_retried_and_recorded():
 
 @pytest.mark.parametrize("fault", ["500", "timeout", "truncated", "invalid_json", "drop"])
 def test_transient_faults_are_retried(fault):
-    with FakeOpenAIServer(script=[fault], responder=scripted("ok"), hang_s=2) as srv:
-        r = call("hosted_vllm/my-model", srv, timeout_s=0.3)
+    # hang_s well above timeout_s, and timeout_s far above a normal reply even on a loaded machine
+    with FakeOpenAIServer(script=[fault], responder=scripted("ok"), hang_s=4) as srv:
+        r = call("hosted_vllm/my-model", srv, timeout_s=1.5)
     assert r.ok and r.text == "ok" and len(r.attempts) == 2
     assert r.attempts[0].error
     assert r.cost_usd is None  # an unpriced model has unknown cost, never a made-up 0

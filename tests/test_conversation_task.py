@@ -122,13 +122,13 @@ def test_invalid_and_out_of_order_conversations():
     assert m["items_passing"] == 0.0
 
 
-@pytest.mark.parametrize("raw,ok", [
-    ('{"turns": [{"timestamp": "2150-01-01 09:00:00", "speaker": "doctor", "text": "hi"}]}', True),
-    ('```json\n{"turns": [{"timestamp": "2150-01-01 09:00", "speaker": "nurse", "text": "hi"}]}\n```', True),
-    (('Sure! {"conversation": {"turns": [{"timestamp": "2150-01-01 09:00:00", "speaker": "doctor", '
-      '"text": "x"}]}} Done.'), True),
+@pytest.mark.parametrize("raw", [
+    '{"turns": [{"timestamp": "2150-01-01 09:00:00", "speaker": "doctor", "text": "hi"}]}',
+    '```json\n{"turns": [{"timestamp": "2150-01-01 09:00", "speaker": "nurse", "text": "hi"}]}\n```',
+    ('Sure! {"conversation": {"turns": [{"timestamp": "2150-01-01 09:00:00", "speaker": "doctor", '
+     '"text": "x"}]}} Done.'),
 ])
-def test_parser_valid(raw, ok):
+def test_parser_valid(raw):
     conv, err = parse_output(raw)
     assert err is None and isinstance(conv, dict) and conv["turns"]
 

@@ -98,11 +98,10 @@ def test_discharge_note_path(demo_dir, tmp_path):
 
 
 def test_synthetic_discharge_path(tmp_path):
-    synth = pytest.importorskip("medbench.store.synth")
-    if not hasattr(synth, "generate"):
-        pytest.skip("medbench.store.synth.generate is not available yet")
+    from medbench.store.synth import generate
+
     src = tmp_path / "synth"
-    synth.generate(src, patients=10, seed=3)
+    generate(src, patients=10, seed=3)
     store = ingest(src, tmp_path / "s.duckdb", show_progress=False)
     con = store.connect()
     subject = con.execute("SELECT subject_id FROM discharge GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()[0]

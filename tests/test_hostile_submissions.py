@@ -115,7 +115,12 @@ def test_lone_surrogates_and_deep_nesting_are_rejected(env):
 
 
 def test_header_only_is_scored_as_incomplete(env):
-    assert _attempt(env, canonical_json(env["header"]).encode() + b"\n", name="empty-model.jsonl")
+    path = env["root"] / "empty-model.jsonl"
+    path.write_bytes(canonical_json(env["header"]).encode() + b"\n")
+    outcome = score_file(path, benchmark=env["rel"], leaderboard=env["lb"], show_progress=False)
+    result = outcome.result
+    assert not result["complete"] and result["n_missing"] == len(env["ids"]) == result["n_items"]
+    assert outcome.rank is None  # incomplete entries are shown but never ranked
 
 
 @pytest.mark.parametrize("name,data,needle", [

@@ -19,7 +19,9 @@ def test_atomic_dir_replaces_whole_folder_and_leaves_nothing_beside_it(tmp_path)
     assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
     assert (target / "a.txt").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["release"]
-    assert oct(os.stat(target).st_mode & 0o777) != oct(0o700)  # readable like a plain mkdir
+    (tmp_path / "plain").mkdir()  # the same permissions as a plain mkdir (mkdtemp would give 0700)
+    assert os.stat(target).st_mode & 0o777 == os.stat(tmp_path / "plain").st_mode & 0o777
+    (tmp_path / "plain").rmdir()
 
 
 def test_atomic_dir_failure_keeps_previous_folder(tmp_path):

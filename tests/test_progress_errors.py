@@ -41,6 +41,7 @@ def test_build_out_through_a_file_fails_before_building(demo_dir, tmp_path):
     proc = run_cli("build", "--mimic-dir", str(demo_dir), "--db", str(tmp_path / "s.duckdb"), "--tasks", "icd",
                    "--out", str(tmp_path / "a-file" / "rel"), env={"MEDBENCH_NO_PROGRESS": "0"})
     assert_one_line_error(proc, "is not a folder")
+    assert not (tmp_path / "s.duckdb").exists()  # refused before the store was built
 
 
 @pytest.mark.parametrize("case", ["build-cohort-csv", "extract-out", "generate-out", "generate-model"])

@@ -242,10 +242,7 @@ def test_templates_are_well_formed():
 
 @pytest.fixture(scope="module")
 def synth_store(tmp_path_factory):
-    try:
-        from medbench.store.synth import generate
-    except ImportError:
-        pytest.skip("synthetic generator not available")
+    from medbench.store.synth import generate
     from medbench.store import ingest
 
     tmp = tmp_path_factory.mktemp("synth")

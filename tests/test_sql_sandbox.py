@@ -166,22 +166,24 @@ def test_dead_or_hung_worker_costs_only_its_item(sqlite_db):
     with SqlPool(sqlite_db, "sqlite", workers=1, timeout_s=TIMEOUT_S) as pool:
         pool.map([{"sql": good}])  # worker started and ready
 
-        def freeze():  # a hung worker: it ignores its own time limit, the pool must kill it
-            time.sleep(0.3)
-            os.kill(pool._workers[0].process.pid, signal.SIGSTOP)
+        def when_busy(sig):  # signal the worker as soon as it holds the endless query
+            def go():
+                deadline = time.monotonic() + 10
+                while pool._workers[0].job is None and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                os.kill(pool._workers[0].process.pid, sig)
+            threading.Thread(target=go, daemon=True).start()
 
-        threading.Thread(target=freeze, daemon=True).start()
+        # a hung worker: it ignores its own time limit, the pool must kill it
+
+        when_busy(signal.SIGSTOP)
         start = time.monotonic()
         results = pool.map([{"sql": endless}, {"sql": good}])
         assert time.monotonic() - start < TIMEOUT_S + 2 * MARGIN_S + 5
         assert results[0]["answer"] is None and "killed" in results[0]["error"]
         assert results[1]["answer"] == "[['94']]"
 
-        def crash():
-            time.sleep(0.3)
-            os.kill(pool._workers[0].process.pid, signal.SIGKILL)
-
-        threading.Thread(target=crash, daemon=True).start()
+        when_busy(signal.SIGKILL)
         results = pool.map([{"sql": endless}, {"sql": good}])
         assert results[0]["answer"] is None and "crashed" in results[0]["error"]
         assert results[1]["answer"] == "[['94']]"
