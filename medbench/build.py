@@ -33,7 +33,7 @@ from medbench.errors import UserError
 from medbench.io import check_out_dir
 from medbench.release import TaskOutput, open_release, write_release
 from medbench.tasks import REGISTRY, get_family
-from medbench.tasks.base import SPLITS, split_for_subject
+from medbench.tasks.base import SPLITS, split_for_subject, stable_bucket
 
 DEFAULT_TASKS = ("sql", "icd", "conversation")
 
@@ -140,8 +140,7 @@ def parse_shard(spec: str | None) -> tuple[int, int] | None:
 
 def shard_of(subject_id: int, n: int) -> int:
     """1-based shard of a patient among n (stable, independent of the train/dev/test split)."""
-    h = int(hashlib.sha256(f"medbench-shard|{int(subject_id)}".encode()).hexdigest()[:8], 16)
-    return h % n + 1
+    return stable_bucket("medbench-shard", int(subject_id), n) + 1
 
 
 def _ids_digest(ids: list[int]) -> str:

@@ -23,7 +23,15 @@ from typing import Any
 
 from medbench import __version__
 from medbench.errors import UserError
-from medbench.extract.packet import DEFAULT_CAPS, Caps, admissions_of, iter_packets, packet_dict, packet_json
+from medbench.extract.packet import (
+    DEFAULT_CAPS,
+    Caps,
+    admissions_of,
+    check_caps,
+    iter_packets,
+    packet_dict,
+    packet_json,
+)
 from medbench.io import atomic_dir, canonical_json, sha256_bytes, sha256_file
 from medbench.store import Store
 from medbench.tasks.conversation.prompt import prompt_record, render_conversation_prompt
@@ -181,9 +189,7 @@ async def _run_admission(adir: Path, subject_id: int, packet, params: GeneratePa
 def check_params(params: GenerateParams) -> None:
     """UserError for parameters that are wrong whatever the store holds (caps, model string);
     needs no store, so a CLI can call it before opening (and maybe ingesting) one."""
-    for name, v in params.caps.as_dict().items():
-        if v is not None and v < 1:
-            raise UserError(f"--row-cap-{name} must be at least 1 (got {v})")
+    check_caps(params.caps)
     if not params.is_template:
         from medbench.models.adapter import resolve
 

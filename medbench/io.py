@@ -22,16 +22,21 @@ from typing import Any
 FLOAT_DIGITS = 6
 
 
+def normalise_float(x: float | None) -> float | None:
+    """The one float rule: FLOAT_DIGITS places, NaN/inf as null, and -0.0 as 0.0 (so both
+    serialise the same); integral floats stay floats (3.0)."""
+    if x is None or math.isnan(x) or math.isinf(x):
+        return None
+    r = round(x, FLOAT_DIGITS)
+    return 0.0 if r == 0 else r
+
+
 def _normalise(obj: Any) -> Any:
     """Make a JSON-ready value machine-independent: fixed float precision, ISO timestamps."""
     if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
         return obj
     if isinstance(obj, float):
-        if math.isnan(obj) or math.isinf(obj):
-            return None
-        r = round(obj, FLOAT_DIGITS)
-        # -0.0 and 0.0 must serialise the same; integral floats stay floats (e.g. 3.0).
-        return 0.0 if r == 0 else r
+        return normalise_float(obj)
     if isinstance(obj, dict):
         return {str(k): _normalise(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

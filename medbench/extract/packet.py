@@ -16,7 +16,6 @@ whether the table exists in this MIMIC copy (absent optional tables give empty s
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from medbench.errors import UserError
-from medbench.io import FLOAT_DIGITS
+from medbench.io import normalise_float
 from medbench.store import Store
 
 PACKET_VERSION = 1
@@ -330,14 +329,6 @@ def _sql_expr(expr: str, kind: str) -> str:
     return expr
 
 
-def _float(v: float | None) -> float | None:
-    """medbench.io's float rule (6 places, no NaN/inf, no -0.0), applied once at assembly."""
-    if v is None or math.isnan(v) or math.isinf(v):
-        return None
-    r = round(v, FLOAT_DIGITS)
-    return 0.0 if r == 0 else r
-
-
 _IDS_CTE = "WITH ids AS (SELECT DISTINCT unnest(?::BIGINT[]) AS hadm_id) "
 
 
@@ -426,7 +417,7 @@ def _assemble(sections: list[_Section], caps: Caps, adm_row: tuple, rows: dict[s
         for item in items:
             for f in floats:
                 if item[f] is not None:
-                    item[f] = _float(item[f])
+                    item[f] = normalise_float(item[f])
         data[sec.key] = items
         if sec.key == "vitals":
             total = sum(r[3] for r in sec_rows)
@@ -440,7 +431,7 @@ def _assemble(sections: list[_Section], caps: Caps, adm_row: tuple, rows: dict[s
     return Packet.model_validate(data)
 
 
-def _check_caps(caps: Caps) -> None:
+def check_caps(caps: Caps) -> None:
     for name, v in caps.as_dict().items():
         if v is not None and v < 1:
             raise UserError(f"--row-cap-{name} must be at least 1 (got {v})")
@@ -450,7 +441,7 @@ def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAP
                  batch_size: int = BATCH_SIZE) -> Iterator[BaseModel]:
     """Packets for `hadm_ids`, in ascending hadm_id order, with a fixed number of queries per
     batch (one per section), whatever the batch's size. Unknown hadm_ids are a UserError."""
-    _check_caps(caps)
+    check_caps(caps)
     ids = sorted({int(h) for h in hadm_ids})
     sections = _sections(store)
     con = store.connect()

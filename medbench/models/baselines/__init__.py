@@ -11,13 +11,13 @@ JSON list, conversation JSON), and the runner parses it with the task family's o
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 from medbench.errors import UserError
 from medbench.models import Generation, Model
+from medbench.tasks.base import stable_bucket
 
 
 class TrainView:
@@ -45,8 +45,7 @@ class TrainView:
 
 def tuning_fold(subject_id: Any) -> bool:
     """True for the ~20% of train subjects held out to tune thresholds (stable hash)."""
-    h = hashlib.sha256(f"medbench-tune|{subject_id}".encode()).hexdigest()
-    return int(h[:8], 16) % 5 == 0
+    return stable_bucket("medbench-tune", subject_id, 5) == 0
 
 
 def split_train(pairs: list[tuple[dict, dict]]) -> tuple[list, list]:
