@@ -32,7 +32,7 @@ from medbench.extract.packet import (
     packet_dict,
     packet_json,
 )
-from medbench.io import atomic_dir, canonical_json, sha256_bytes, sha256_file
+from medbench.io import atomic_dir, canonical_json, sha256_bytes, tree_sha256
 from medbench.store import Store
 from medbench.tasks.conversation.prompt import prompt_record, render_conversation_prompt
 from medbench.tasks.conversation.schema import Conversation, validate_conversation
@@ -260,8 +260,7 @@ async def _generate(store: Store, subject_id: int, dest: Path, params: GenerateP
                 "reason": (s["error"] if s else a["reason"]),
                 "n_turns": s["n_turns"] if s else 0,
             })
-        files = {p.relative_to(tmp).as_posix(): sha256_file(p)
-                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = tree_sha256(tmp)
         manifest = {
             "subject_id": subject_id, "medbench_version": __version__,
             "model": "template" if params.is_template else params.model, "baseline": params.is_template,

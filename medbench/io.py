@@ -69,6 +69,12 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def tree_sha256(root: str | os.PathLike) -> dict[str, str]:
+    """{relative posix path: sha256} of every file under `root`, sorted (manifests)."""
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

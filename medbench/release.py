@@ -19,7 +19,7 @@ from typing import Any
 
 from medbench import __version__
 from medbench.errors import UserError
-from medbench.io import atomic_dir, atomic_write_json, canonical_json, read_jsonl, sha256_bytes, sha256_file
+from medbench.io import atomic_dir, atomic_write_json, jsonl_lines, read_jsonl, sha256_bytes, sha256_file, tree_sha256
 from medbench.tasks.base import SPLITS
 
 MANIFEST = "manifest.json"
@@ -52,7 +52,6 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
     """Write a complete release atomically; returns the manifest."""
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        files: dict[str, str] = {}
         task_info: dict[str, dict] = {}
         for task, out in sorted(tasks.items()):
             tdir = tmp / task
@@ -61,7 +60,7 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
             if [i["item_id"] for i in items] != [g["item_id"] for g in gold]:
                 raise ValueError(f"task {task}: items and gold do not list the same item ids")
             for fname, records in (("items.jsonl", items), ("gold.jsonl", gold)):
-                data = "".join(canonical_json(r) + "\n" for r in records).encode("utf-8")
+                data = "".join(jsonl_lines(records)).encode("utf-8")
                 (tdir / fname).write_bytes(data)
             for rel, src in sorted(out.files.items()):
                 dest = tdir / rel
@@ -71,9 +70,7 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
                 else:
                     shutil.copyfile(src, dest)
             task_info[task] = {**out.info, "counts": split_counts(items), "items": len(items)}
-        for p in sorted(tmp.rglob("*")):
-            if p.is_file():
-                files[p.relative_to(tmp).as_posix()] = sha256_file(p)
+        files = tree_sha256(tmp)
         manifest = {
             "name": name,
             "release_format": RELEASE_FORMAT,

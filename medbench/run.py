@@ -35,7 +35,7 @@ from typing import Any
 from medbench import __version__
 from medbench.config import medbench_home
 from medbench.errors import UserError
-from medbench.io import atomic_write_text, canonical_json, sha256_bytes
+from medbench.io import atomic_write_jsonl, atomic_write_text, canonical_json, sha256_bytes
 from medbench.models import Generation, Model, load_model
 from medbench.release import Release, open_release
 from medbench.submission_schema import SCHEMA_VERSION
@@ -298,8 +298,7 @@ class PreparedRun:
         if all(it["item_id"] in by_id for it in items):
             # Complete: rewrite in item order (plus any extra ids from a longer earlier run, sorted).
             order = [it["item_id"] for it in items] + sorted(set(by_id) - {it["item_id"] for it in items})
-            atomic_write_text(out_path, "".join(canonical_json(r) + "\n" for r in
-                                                [header, *(by_id[i] for i in order)]))
+            atomic_write_jsonl(out_path, [header, *(by_id[i] for i in order)])
         return summary
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medbench.tasks.sums import SumTable
+from medbench.tasks.sums import SumTable, item_statistics
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -124,14 +124,7 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
     Returns only the metrics it could do: those `aggregate_sums` returns whose full-sample value
     equals `point` (the aggregate() value); the caller sends the rest down the generic path.
     """
-    columns: dict[str, int] = {}
-    per_item = []
-    for r in records:
-        stats = item_sums(r)
-        for name in stats:
-            if name not in columns:
-                columns[name] = len(columns)
-        per_item.append(stats)
+    columns, per_item = item_statistics(records, item_sums)
     if not columns or clusters.n * len(columns) > SUM_PATH_MAX_CELLS:
         return {}
     cluster_sums = np.zeros((clusters.n, len(columns)), dtype=np.float64)

@@ -39,20 +39,31 @@ class SumTable:
         return [n[len(prefix):] for n in names], self._sums[:, cols]
 
 
+def item_statistics(records: Sequence[dict], item_sums: Callable[[dict], dict]
+                    ) -> tuple[dict[str, int], list[dict[str, float]]]:
+    """(column index of every statistic, in first-seen order; each record's statistics)."""
+    columns: dict[str, int] = {}
+    per_item = []
+    for r in records:
+        stats = item_sums(r)
+        for name in stats:
+            if name not in columns:
+                columns[name] = len(columns)
+        per_item.append(stats)
+    return columns, per_item
+
+
 def aggregate_from_sums(records: Sequence[dict], item_sums: Callable[[dict], dict],
                         aggregate_sums: Callable[[SumTable, np.ndarray], dict]) -> dict[str, float]:
     """`aggregate(records)`: the metrics of one sample; a NaN metric (undefined here) is left out."""
     if not records:
         return {}
-    columns: dict[str, int] = {}
-    totals: list[float] = []
-    for r in records:
-        for name, v in item_sums(r).items():
-            if name not in columns:
-                columns[name] = len(columns)
-                totals.append(0.0)
-            totals[columns[name]] += v
-    table = SumTable(np.array([totals], dtype=np.float64).reshape(1, len(columns)), columns)
+    columns, per_item = item_statistics(records, item_sums)
+    totals = np.zeros((1, len(columns)), dtype=np.float64)
+    for stats in per_item:
+        for name, v in stats.items():
+            totals[0, columns[name]] += v
+    table = SumTable(totals, columns)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = aggregate_sums(table, np.array([float(len(records))]))
     out = {}
