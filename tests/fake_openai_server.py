@@ -9,7 +9,8 @@ loop in a background thread, so a fixed latency costs no thread per request.
         ...
         srv.counts[prompt_hash(messages)]  # how many requests this prompt received
 
-Faults (what real endpoints do): "429", "500", "timeout" (hold the request for `hang_s`),
+Faults (what real endpoints do): "429", "500", "401", "404", "400", "context" (a 400 naming
+the context length), "timeout" (hold the request for `hang_s`),
 "truncated" (promise more body bytes than sent, then close), "invalid_json" (a 200 whose body
 is not JSON), "drop" (close the connection without a response). They come from `script` first
 (one entry per request, None = answer normally), then at `fault_rate` from `faults`, drawn with
@@ -35,7 +36,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-FAULTS = ("429", "500", "timeout", "truncated", "invalid_json", "drop")
+FAULTS = ("429", "500", "timeout", "truncated", "invalid_json", "drop", "401", "404", "400", "context")
+#: Client-error faults: status and OpenAI-style error body (what vLLM / OpenAI send).
+_CLIENT_FAULTS = {
+    "401": (401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                            "code": "invalid_api_key"}}),
+    "404": (404, {"error": {"message": "The model `m` does not exist.", "type": "NotFoundError"}}),
+    "400": (400, {"error": {"message": "temperature: must be at most 2", "type": "BadRequestError"}}),
+    "context": (400, {"error": {"message": "This model's maximum context length is 8 tokens. However, you "
+                                           "requested 90 tokens.", "type": "BadRequestError",
+                                "code": "context_length_exceeded"}}),
+}
 
 
 def prompt_hash(messages: list[dict]) -> str:
@@ -50,7 +61,7 @@ def default_responder(body: dict) -> str:
 
 
 def _reason(status: int) -> str:
-    return {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+    return {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error"}.get(status, "Unknown")
 
 
@@ -235,6 +246,11 @@ class FakeOpenAIServer:
             return True
         if fault == "500":
             self._send(writer, 500, b'{"error": {"message": "internal error", "type": "server"}}')
+            await writer.drain()
+            return True
+        if fault in _CLIENT_FAULTS:
+            status, payload = _CLIENT_FAULTS[fault]
+            self._send(writer, status, json.dumps(payload).encode("utf-8"))
             await writer.drain()
             return True
         if fault == "invalid_json":

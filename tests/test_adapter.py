@@ -69,7 +69,7 @@ def test_retry_limit_bounds_attempts():
 def test_client_error_is_not_retried():
     with FakeOpenAIServer() as srv:
         r = asyncio.run(acomplete("openai/m", MSGS, api_base=srv.url + "/nowhere", retry_limit=5))
-    assert not r.ok and "404" in r.error and len(r.attempts) == 1
+    assert not r.ok and r.error.startswith("not_found (HTTP 404)") and len(r.attempts) == 1
 
 
 def test_invalid_json_then_valid_goes_through_repair():
@@ -118,3 +118,53 @@ def test_extract_json_variants():
     assert extract_json('Answer: {"a": 3} done') == {"a": 3}
     with pytest.raises(ValueError):
         extract_json("no json here")
+
+
+@pytest.mark.parametrize(("fault", "cls", "attempts"), [
+    ("401", "auth", 1), ("404", "not_found", 1), ("400", "bad_request", 1), ("context", "context_length", 1),
+    ("429", "rate_limit", 3), ("500", "server_error", 3), ("drop", "connection", 3),
+    ("truncated", "connection", 3), ("invalid_json", "invalid_output", 3), ("timeout", "timeout", 3),
+])
+def test_every_failure_is_classified_with_the_provider_message(fault, cls, attempts):
+    with FakeOpenAIServer(fault_rate=1.0, faults=(fault,), hang_s=3) as srv:
+        r = call("hosted_vllm/m", srv, retry_limit=2, timeout_s=1.0)
+        assert srv.n_requests == attempts  # auth / not found / bad request / context: never retried
+    assert not r.ok and r.error_class == cls and r.error.startswith(f"{cls}")
+    from medbench.models.adapter import error_class
+    assert error_class(r.error) == cls
+    provider_text = {"401": "Incorrect API key provided", "404": "does not exist", "400": "must be at most 2",
+                     "context": "maximum context length", "429": "rate limited", "500": "internal error"}
+    if fault in provider_text:
+        assert provider_text[fault] in r.error
+        assert f"(HTTP {400 if fault == 'context' else int(fault)})" in r.error  # the server's real status
+
+
+def test_missing_api_key_is_auth_without_a_made_up_status(monkeypatch):
+    # litellm wraps the OpenAI client's "Missing credentials" as an InternalServerError "500"; no
+    # request ever left the machine, so the item must say auth and carry no HTTP status.
+    for var in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(var, raising=False)
+    r = asyncio.run(acomplete("openai/gpt-4.1-mini", MSGS, retry_limit=3))
+    assert not r.ok and r.error_class == "auth" and len(r.attempts) == 1
+    assert "HTTP" not in r.error and "500" not in r.error and "Missing credentials" in r.error
+    from medbench.models.adapter import explain_failure
+    line = explain_failure("openai/gpt-4.1-mini", None, None, "auth", r.error)
+    assert line.startswith("OPENAI_API_KEY is not set") and "\n" not in line
+
+
+@pytest.mark.parametrize(("model", "var"), [("hosted_vllm/my-model", "HOSTED_VLLM_API_BASE"),
+                                            ("ollama/llama3", "OLLAMA_API_BASE")])
+def test_self_hosted_model_without_api_base_is_a_user_error(model, var, monkeypatch):
+    from medbench.errors import UserError
+    from medbench.models import load_model
+    from medbench.models.adapter import resolve
+
+    monkeypatch.delenv(var, raising=False)
+    resolve.cache_clear()
+    with pytest.raises(UserError) as e:
+        load_model(model)
+    assert "--api-base" in str(e.value) and var in str(e.value) and "\n" not in str(e.value)
+    monkeypatch.setenv(var, "http://127.0.0.1:9/v1")
+    resolve.cache_clear()
+    assert resolve(model).api_base == "http://127.0.0.1:9/v1" and resolve(model).fast == (model[:6] != "ollama")
+    resolve.cache_clear()

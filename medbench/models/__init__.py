@@ -24,6 +24,7 @@ class Generation:
 
     text: str | None
     error: str | None = None
+    error_class: str | None = None  # adapter.ERROR_CLASSES, for API models
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
@@ -71,6 +72,7 @@ class ApiModel(Model):
 
         r = await acomplete(self.spec, messages, api_base=self.api_base, api_key=self.api_key, **self.kw)
         return Generation(text=r.text if r.ok else None, error=None if r.ok else r.error,
+                          error_class=None if r.ok else r.error_class,
                           prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
                           cost_usd=r.cost_usd, latency_s=r.latency_s, requests=len(r.attempts))
 

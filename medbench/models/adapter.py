@@ -44,6 +44,10 @@ from pydantic import BaseModel, Field
 #: Providers that speak the OpenAI chat-completions protocol at a base URL (the fast path).
 OPENAI_COMPATIBLE = frozenset({"openai", "hosted_vllm", "litellm_proxy", "lm_studio", "llamafile",
                                "text-completion-openai"})
+#: Self-hosted providers: the base URL must be given (--api-base) or set in this variable.
+_NEEDS_BASE = {"hosted_vllm": "HOSTED_VLLM_API_BASE", "ollama": "OLLAMA_API_BASE", "ollama_chat": "OLLAMA_API_BASE"}
+_EXAMPLE_BASE = {"hosted_vllm": "http://localhost:8000/v1", "ollama": "http://localhost:11434",
+                 "ollama_chat": "http://localhost:11434"}
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 BACKOFF_CAP_S = 20.0
 
@@ -74,6 +78,7 @@ class CallResult(BaseModel):
     text: str | None = None
     parsed: dict[str, Any] | None = None
     error: str | None = None
+    error_class: str | None = None  # one of ERROR_CLASSES when not ok
     attempts: list[Attempt] = Field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -119,6 +124,15 @@ def resolve(model: str, api_base: str | None = None, api_key: str | None = None)
     except Exception as e:
         raise UserError(f"model '{model}': litellm cannot resolve a provider ({str(e).splitlines()[0]}); "
                         "use litellm's form, e.g. openai/gpt-4.1-mini or hosted_vllm/NAME with --api-base") from None
+    env_base = _NEEDS_BASE.get(provider)
+    if env_base is not None:
+        # A self-hosted server has no default address: never fall through to OpenAI's endpoint
+        # (hosted_vllm) or guess localhost (ollama).
+        api_base = api_base or os.environ.get(env_base) or None
+        if api_base is None:
+            raise UserError(f"model '{model}': a {provider} model needs the server's address: pass --api-base "
+                            f"(e.g. {_EXAMPLE_BASE[provider]}) or set {env_base}")
+        dyn_base = api_base
     base = api_base or dyn_base
     key = api_key or dyn_key
     fast = provider in OPENAI_COMPATIBLE and base is not None
@@ -180,20 +194,75 @@ def _client(base: str, key: str):
 
 
 # --------------------------------------------------------------------------- errors
+#: Every failed request gets one of these classes; the item's `error` reads "<class>: <message>".
+ERROR_CLASSES = ("auth", "not_found", "bad_request", "context_length", "rate_limit", "server_error",
+                 "timeout", "connection", "invalid_output")
+#: Retrying cannot help: the same request fails the same way (a run stops early on these).
+NON_RETRYABLE = frozenset({"auth", "not_found", "bad_request"})
+#: Also never retried (the prompt is too long for this model), but it depends on the item.
+NOT_RETRIED = NON_RETRYABLE | {"context_length"}
+
+_CONTEXT_RE = re.compile(r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|"
+                         r"input is too long|reduce the length|max_tokens.*exceed|exceeds? the (model'?s )?"
+                         r"(maximum|limit)", re.IGNORECASE)
+_AUTH_RE = re.compile(r"missing credentials|api[ _-]?key|unauthori[sz]ed|authenticat|permission denied|"
+                      r"invalid token|forbidden", re.IGNORECASE)
+_NAME_CLASS = (  # exception class names of openai / litellm / httpx, most specific first
+    ("ContextWindowExceeded", "context_length"), ("Authentication", "auth"), ("PermissionDenied", "auth"),
+    ("NotFound", "not_found"), ("RateLimit", "rate_limit"), ("Timeout", "timeout"),
+    ("UnprocessableEntity", "bad_request"), ("BadRequest", "bad_request"),
+    ("Connect", "connection"), ("RemoteProtocol", "connection"), ("ReadError", "connection"),
+    ("WriteError", "connection"), ("NetworkError", "connection"), ("RemoteDisconnected", "connection"),
+    ("ServiceUnavailable", "server_error"), ("InternalServer", "server_error"), ("BadGateway", "server_error"),
+)
+
+
+def error_class(error: str | None) -> str | None:
+    """The class recorded at the start of an item's `error` (None for no error, "other" if unknown)."""
+    if not error:
+        return None
+    m = re.match(r"[a-z_]+", error)
+    return m.group(0) if m and m.group(0) in ERROR_CLASSES else "other"
+
+
 class _CallError(Exception):
     def __init__(self, message: str, status: int | None, retryable: bool, retry_after: float | None = None,
-                 raw: Any = None):
+                 raw: Any = None, cls: str = "server_error"):
         super().__init__(message)
         self.status, self.retryable, self.retry_after, self.raw = status, retryable, retry_after, raw
+        self.cls = cls
 
 
-def _classify(e: BaseException) -> _CallError:
-    """Map any transport/provider exception to (message, status, retryable)."""
-    if isinstance(e, _CallError):
-        return e
+def _provider_message(e: BaseException) -> str:
+    """The provider's own message: the JSON body's error.message when there is one, else str(e)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        m = inner.get("message") if isinstance(inner, dict) else inner
+        if isinstance(m, str) and m.strip():
+            return " ".join(m.split())[:500]
+    msg = " ".join(str(e).split())
+    # litellm prefixes "litellm.InternalServerError: InternalServerError: OpenAIException - "
+    msg = re.sub(r"^(litellm\.\w+: )?(\w+: )?(\w+Exception - )?", "", msg)
+    return msg[:500] or type(e).__name__
+
+
+def _real_status(e: BaseException) -> int | None:
+    """The HTTP status of a response the server actually sent; None when the status was made up
+    by a client library (litellm wraps local faults such as a missing key as "500")."""
+    if type(e).__module__.split(".")[0] == "litellm":
+        return None
     status = getattr(e, "status_code", None)
     if status is None:
         status = getattr(getattr(e, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _classify(e: BaseException) -> _CallError:
+    """Map any transport/provider exception to a class, the provider's message and retryability."""
+    if isinstance(e, _CallError):
+        return e
+    status = _real_status(e)
     retry_after = None
     headers = getattr(getattr(e, "response", None), "headers", None)
     if headers is not None:
@@ -202,19 +271,71 @@ def _classify(e: BaseException) -> _CallError:
         except (TypeError, ValueError):
             retry_after = None
     name = type(e).__name__
-    msg = " ".join(str(e).split())[:500] or name
+    msg = _provider_message(e)
+    cls = None
     if isinstance(status, int) and status >= 400:
-        return _CallError(f"HTTP {status}: {msg}", status, status in RETRY_STATUS or status >= 500, retry_after)
-    if isinstance(e, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in name:
-        return _CallError(f"timeout: {msg}", None, True)
-    if isinstance(e, (json.JSONDecodeError, ValueError)) and not isinstance(e, pydantic.ValidationError):
-        return _CallError(f"unreadable response body ({name}): {msg}", None, True)
-    if isinstance(e, (ConnectionError, OSError)) or any(
-            s in name for s in ("Connection", "Protocol", "ReadError", "RemoteDisconnected", "Network")):
-        return _CallError(f"connection error ({name}): {msg}", None, True)
-    # Unknown provider exception classes: litellm maps most transport faults to APIError-like
-    # classes carrying a status; without one we treat it as transient once more.
-    return _CallError(f"{name}: {msg}", None, "APIError" in name or "ServiceUnavailable" in name)
+        if status in (401, 403):
+            cls = "auth"
+        elif status == 404:
+            cls = "not_found"
+        elif status == 413:
+            cls = "context_length"
+        elif status == 429:
+            cls = "rate_limit"
+        elif status == 408:
+            cls = "timeout"
+        elif status in RETRY_STATUS or status >= 500:
+            cls = "server_error"
+        else:
+            cls = "bad_request"
+    if cls is None:
+        names = " ".join(c.__name__ for c in type(e).__mro__)
+        cls = next((c for key, c in _NAME_CLASS if key in names), None)
+    if cls is None:
+        if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
+            cls = "timeout"
+        elif isinstance(e, (json.JSONDecodeError, ValueError)) and not isinstance(e, pydantic.ValidationError):
+            cls, msg = "invalid_output", f"unreadable response body ({name}): {msg}"
+        elif isinstance(e, (ConnectionError, OSError)) or "Protocol" in name:
+            cls = "connection"
+    if cls in ("server_error", None) and status is None and _AUTH_RE.search(msg):
+        cls = "auth"  # e.g. litellm's "Missing credentials" for an unset key, wrapped as a 500
+    if cls == "bad_request" and _CONTEXT_RE.search(msg):
+        cls = "context_length"
+    if cls is None:
+        # Unknown provider exception classes: litellm maps most transport faults to APIError-like
+        # classes; without a status we treat it as transient once more.
+        cls, msg = "server_error", f"{name}: {msg}"
+    where = f" (HTTP {status})" if status is not None else ""
+    return _CallError(f"{cls}{where}: {msg}", status, cls not in NOT_RETRIED, retry_after, cls=cls)
+
+
+def explain_failure(model: str, api_base: str | None, api_key: str | None, cls: str, message: str) -> str:
+    """One line naming the cause of a non-retryable failure and how to fix it (for an early stop)."""
+    try:
+        route = resolve(model, api_base, api_key)
+    except Exception:
+        route = None
+    where = (route.api_base if route is not None else None) or api_base or \
+        (f"{route.provider}'s default endpoint" if route is not None else "the provider's endpoint")
+    detail = message.split(":", 1)[1].strip() if ":" in message else message
+    if cls == "auth":
+        missing: list[str] = []
+        if not api_key and (route is None or not route.fast or route.api_key in (None, "EMPTY")):
+            try:
+                missing = list(_lm().validate_environment(model).get("missing_keys") or [])
+            except Exception:
+                missing = []
+        if missing:
+            return (f"{' / '.join(missing)} is not set: export it (or pass the key another way) and rerun "
+                    f"({model}: {detail})")
+        return f"{model}: the API key was rejected at {where}: check the key and its permissions ({detail})"
+    if cls == "not_found":
+        name = route.model_name if route is not None else model
+        return (f"model {name} not found at {where}: check --model (the server's /v1/models lists what it "
+                f"serves) and --api-base ({detail})")
+    return (f"{model}: every request was rejected as a bad request at {where}: check --model, --api-base "
+            f"and the generation options ({detail})")
 
 
 # --------------------------------------------------------------------------- one request
@@ -234,8 +355,8 @@ async def _send(route: Route, model: str, messages: list[dict], params: dict, ti
         choice = resp.choices[0]
         text = choice.message.content
     except (AttributeError, IndexError, TypeError):
-        raise _CallError("response has no choices[0].message", None, True,
-                         raw=_dump(resp)) from None
+        raise _CallError("invalid_output: response has no choices[0].message", None, True,
+                         raw=_dump(resp), cls="invalid_output") from None
     usage = getattr(resp, "usage", None)
     pt = getattr(usage, "prompt_tokens", None) if usage is not None else None
     ct = getattr(usage, "completion_tokens", None) if usage is not None else None
@@ -345,7 +466,7 @@ async def acomplete(model: str, messages: list[dict], *, api_base: str | None = 
                 result.attempts.append(att)
                 if not err.retryable or retry == retry_limit:
                     why = "" if not err.retryable else f" after {retry + 1} attempts"
-                    result.error = f"{err}{why}"
+                    result.error, result.error_class = f"{err}{why}", err.cls
                     result.latency_s = time.perf_counter() - started
                     return result
                 delay = min(BACKOFF_CAP_S, backoff_base_s() * (2 ** retry))
@@ -363,7 +484,8 @@ async def acomplete(model: str, messages: list[dict], *, api_base: str | None = 
             break
         att.error = problem
         if repairs >= retry_limit:
-            result.error = f"output failed validation after {repairs} repair rounds: {problem}"
+            result.error = f"invalid_output: failed validation after {repairs} repair rounds: {problem}"
+            result.error_class = "invalid_output"
             break
         repairs += 1
         kind = "repair"
