@@ -2,8 +2,9 @@
 
 - Resume: the output file is the record of progress. A rerun reads it, checks its header is the
   same run (model, task, split, release sha256, params, medbench version; else UserError), drops
-  a torn last line, and requests only items not yet written. Items already written - including
-  ones written with an error - are never requested again (delete the file to retry them).
+  a torn last line, and requests only items not yet written successfully: lines that carry an
+  `error` are dropped from the file and their items requested again (`retry_errors=False`,
+  `--no-retry-errors`, keeps them). Successful items are never requested again.
 - Durability: lines go to a writer thread that appends, flushes and fsyncs; lines that arrive
   together share one fsync (group commit), so fsync never blocks the event loop. When every
   item is in the file it is rewritten atomically in item order, so a finished file does not
@@ -12,8 +13,13 @@
   sha256 of (model, api_base, params, messages); only successful outputs are stored. A cached
   line keeps the usage/cost/latency of the call that produced it (the submission describes the
   output, not this rerun); the run summary counts cached items separately.
-- Faults: an item whose call fails after the adapter's retries is written with its `error` and
-  the run goes on; `RunSummary.failed` counts such lines in the whole file (the CLI exits 1).
+- Faults: an item whose call fails after the adapter's retries is written with its `error`
+  ("<class>: <provider message>", see `adapter.ERROR_CLASSES`) and the run goes on;
+  `RunSummary.failed` counts such lines in the whole file and `RunSummary.outcomes` breaks them
+  down by class (the CLI exits 1). Early stop: when `stop_after` (5) items in a row fail with the
+  same non-retryable class (auth, not found, bad request), no further item is requested; the
+  lines written so far stay in the file and `execute` raises a UserError naming the cause and
+  the fix (exit 2), e.g. "OPENAI_API_KEY is not set".
 """
 
 from __future__ import annotations
@@ -208,6 +214,9 @@ class RunSummary:
     skipped: int = 0  # already in the file (resume)
     done: int = 0  # written this run
     failed: int = 0  # lines with an error, whole file
+    retried: int = 0  # lines with an error from an earlier run, requested again
+    outcomes: dict = field(default_factory=dict)  # "ok" / "parse error" / "failed: <class>" -> lines, whole file
+    stopped: tuple | None = None  # (error class, error message) when the run stopped early
     parse_errors: int = 0  # lines with a parse error, whole file
     cached: int = 0
     requests: int = 0
@@ -260,24 +269,40 @@ class PreparedRun:
     api_base: str | None
     gen_params: dict
     use_cache: bool
+    retry_errors: bool = True
+    stop_after: int = 5
 
     @property
     def total(self) -> int:
         return len(self.items)
 
+    def _keep(self) -> set[str]:
+        """Item ids whose line in the file stands (not requested again)."""
+        last = {ln["item_id"]: ln for ln in self.old_lines}
+        return {i for i, ln in last.items() if not (self.retry_errors and ln.get("error"))}
+
     @property
     def already_written(self) -> int:
-        written = {ln["item_id"] for ln in self.old_lines}
+        written = self._keep()
         return sum(1 for it in self.items if it["item_id"] in written)
 
     def execute(self, progress: Any = None) -> RunSummary:
         """Request every item not yet in the file; `progress(summary, generation)` after each."""
         out_path, items, mdl = self.out_path, self.items, self.mdl
         header = self.header
+        summary = RunSummary(out=out_path, total=len(items), model_info=mdl.info())
         if self.old_header is None:
             atomic_write_text(out_path, canonical_json(header) + "\n")
+        elif self.retry_errors:
+            # Lines with an error are dropped (atomically) before their items are requested
+            # again, so the file never holds two lines for one item.
+            by_id = {ln["item_id"]: ln for ln in self.old_lines}
+            kept = [ln for ln in by_id.values() if not ln.get("error")]
+            if len(kept) != len(self.old_lines):
+                summary.retried = len(by_id) - len(kept)
+                atomic_write_jsonl(out_path, [header, *kept])
+                self.old_lines = kept
         written = {ln["item_id"] for ln in self.old_lines}
-        summary = RunSummary(out=out_path, total=len(items), model_info=mdl.info())
         pending = [it for it in items if it["item_id"] not in written]
         summary.skipped = len(items) - len(pending)
 
@@ -286,15 +311,26 @@ class PreparedRun:
         writer = _Writer(out_path, cache)
         try:
             asyncio.run(_drive(mdl, self.family, self.release, pending, self.concurrency, self.api_base,
-                               self.gen_params, cache, self.use_cache, writer, summary, progress))
+                               self.gen_params, cache, self.use_cache, writer, summary, progress,
+                               stop_after=self.stop_after))
         finally:
             writer.close()
         summary.seconds = time.perf_counter() - started
 
         _, lines = read_submission(out_path)
-        summary.failed = sum(1 for ln in lines if ln.get("error"))
-        summary.parse_errors = sum(1 for ln in lines if ln.get("parse_error"))
         by_id = {ln["item_id"]: ln for ln in lines}
+        summary.failed = sum(1 for ln in by_id.values() if ln.get("error"))
+        summary.parse_errors = sum(1 for ln in by_id.values() if ln.get("parse_error"))
+        summary.outcomes = outcome_counts(by_id.values())
+        if summary.stopped is not None:
+            from medbench.models.adapter import explain_failure
+
+            cls, message = summary.stopped
+            why = explain_failure(getattr(mdl, "spec", "") or str(header.get("model")),
+                                  getattr(mdl, "api_base", None), getattr(mdl, "api_key", None), cls, message)
+            raise UserError(f"run stopped: {self.stop_after} items in a row failed with '{cls}': {why}; the "
+                            f"{len(by_id)} items written so far are kept in {out_path} (fix it and rerun "
+                            "the same command)")
         if all(it["item_id"] in by_id for it in items):
             # Complete: rewrite in item order (plus any extra ids from a longer earlier run, sorted).
             order = [it["item_id"] for it in items] + sorted(set(by_id) - {it["item_id"] for it in items})
@@ -302,11 +338,24 @@ class PreparedRun:
         return summary
 
 
+def outcome_counts(lines: Any) -> dict[str, int]:
+    """Submission lines -> {"ok", "parse error", "failed: <error class>"} -> count (sorted keys)."""
+    from medbench.models.adapter import error_class
+
+    counts: dict[str, int] = {}
+    for ln in lines:
+        key = (f"failed: {error_class(ln['error'])}" if ln.get("error")
+               else "parse error" if ln.get("parse_error") else "ok")
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", concurrency: int = 8,
                 limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
                 api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                 seed: int | None = None, use_cache: bool = True, retry_limit: int = 3,
-                timeout_s: float = 60.0, model_obj: Model | None = None) -> PreparedRun:
+                timeout_s: float = 60.0, model_obj: Model | None = None, retry_errors: bool = True,
+                stop_after: int = 5) -> PreparedRun:
     """Resolve and check every input of a run (UserError on anything wrong); writes nothing but
     the output file's parent folder."""
     if split not in ("train", "dev", "test"):
@@ -338,26 +387,38 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
         header = old_header  # keep the original created time
     return PreparedRun(release=release, family=family, items=items, mdl=mdl, header=header, out_path=out_path,
                        old_header=old_header, old_lines=old_lines, concurrency=concurrency, api_base=api_base,
-                       gen_params=gen_params, use_cache=use_cache)
+                       gen_params=gen_params, use_cache=use_cache, retry_errors=retry_errors,
+                       stop_after=stop_after)
 
 
 def run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", concurrency: int = 8,
         limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
         api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
         seed: int | None = None, use_cache: bool = True, retry_limit: int = 3, timeout_s: float = 60.0,
-        progress: Any = None, model_obj: Model | None = None) -> RunSummary:
+        progress: Any = None, model_obj: Model | None = None, retry_errors: bool = True) -> RunSummary:
     """Run `model` on `task`/`split` of the release at `benchmark`; see the module docstring."""
     return prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                        api_base=api_base, api_key=api_key, temperature=temperature, max_tokens=max_tokens,
                        seed=seed, use_cache=use_cache, retry_limit=retry_limit, timeout_s=timeout_s,
-                       model_obj=model_obj).execute(progress)
+                       model_obj=model_obj, retry_errors=retry_errors).execute(progress)
 
 
 async def _drive(mdl: Model, family: Any, release: Release, pending: list[dict], concurrency: int,
                  api_base: str | None, gen_params: dict, cache: Path | None, use_cache: bool,
-                 writer: _Writer, summary: RunSummary, progress: Any) -> None:
+                 writer: _Writer, summary: RunSummary, progress: Any, stop_after: int = 5) -> None:
+    from medbench.models.adapter import NON_RETRYABLE
+
+    streak: list = [None, 0]  # (error class, items in a row failing with it)
+
     def record(item: dict, gen: Generation, cache_row: tuple[str, str] | None = None) -> None:
         writer.put(canonical_json(_line(item["item_id"], family, gen)) + "\n", cache_row)
+        cls = gen.error_class if gen.error else None
+        if cls in NON_RETRYABLE:
+            streak[:] = [cls, streak[1] + 1 if streak[0] == cls else 1]
+            if streak[1] >= stop_after > 0 and summary.stopped is None:
+                summary.stopped = (cls, gen.error)
+        else:
+            streak[:] = [None, 0]
         summary.done += 1
         summary.cached += gen.cached
         summary.requests += gen.requests
@@ -388,6 +449,8 @@ async def _drive(mdl: Model, family: Any, release: Release, pending: list[dict],
 
         async def worker() -> None:
             for item, messages, key in it:  # a shared iterator: each item taken by one worker
+                if summary.stopped is not None:
+                    return
                 try:
                     gen = await mdl.agenerate(messages, item)
                 except Exception as e:  # the adapter does not raise; anything else is a bug, kept per item

@@ -118,7 +118,73 @@ def test_permanent_failure_written_with_error_and_exit_1(tmp_path):
     assert proc.returncode == 1, proc.stderr
     _, lines = read(out)
     assert len(lines) == 5
-    assert all("HTTP 500" in ln["error"] and ln["prediction"] is None for ln in lines)
+    assert all(ln["error"].startswith("server_error (HTTP 500): internal error") and ln["prediction"] is None
+               for ln in lines)
+    # the summary counts outcomes by class; the last stderr line says how many and how to retry
+    assert "failed: server_error" in proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("error: 5 of 5 items failed (server_error 5); rerun the same "
+                                            "command to request them again (--no-retry-errors keeps them)")
+
+
+def test_rerun_after_total_failure_requests_only_the_errored_items_once(tmp_path):
+    # First run: the server fails 100% of requests. Second run (the same command): 0%.
+    rel = make_release(tmp_path, 12)
+    out = tmp_path / "sub.jsonl"
+    args = ["run", "--benchmark", str(rel), "--task", "fake", "--model", "openai/m", "--out", str(out),
+            "--retry-limit", "1", "--concurrency", "3"]
+    with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=("500",)) as srv:
+        first = _cli([*args, "--api-base", srv.url])
+        base = srv.url
+    assert first.returncode == 1 and all(ln["error"] for ln in read(out)[1])
+    host, port = base.split("//")[1].split("/")[0].split(":")
+    with FakeOpenAIServer(responder=responder, port=int(port)) as srv:  # same URL: the same command
+        kept = _cli([*args, "--api-base", base, "--no-retry-errors"])
+        assert kept.returncode == 1 and srv.n_requests == 0  # --no-retry-errors keeps the errored lines
+        second = _cli([*args, "--api-base", base])
+        assert second.returncode == 0, second.stderr
+        assert srv.n_requests == 12 and sorted(srv.counts.values()) == [1] * 12  # one request per item
+        third = _cli([*args, "--api-base", base])
+        assert third.returncode == 0 and srv.n_requests == 12  # successful items: never again
+    header, lines = read(out)
+    SubmissionHeader.model_validate(header)
+    assert [ln["item_id"] for ln in lines] == [f"fake-{i:04d}" for i in range(12)]
+    assert all(ln["error"] is None and ln["prediction"] == f"ans:question number {int(ln['item_id'][5:])}"
+               for ln in lines)
+
+
+@pytest.mark.parametrize(("fault", "expect"), [
+    ("404", "model m not found at http://127.0.0.1:"),
+    ("401", "the API key was rejected at http://127.0.0.1:"),
+])
+def test_non_retryable_failures_stop_the_run_early(tmp_path, fault, expect):
+    rel = make_release(tmp_path, 40)
+    out = tmp_path / "sub.jsonl"
+    with FakeOpenAIServer(responder=responder, fault_rate=1.0, faults=(fault,), latency_s=0.01) as srv:
+        proc = _cli(["run", "--benchmark", str(rel), "--task", "fake", "--model", "hosted_vllm/m",
+                     "--api-base", srv.url, "--out", str(out), "--concurrency", "2"])
+        n = srv.n_requests
+    assert proc.returncode == 2
+    assert_one_line_error(proc)
+    assert expect in proc.stderr and "5 items in a row failed" in proc.stderr, proc.stderr
+    _, lines = read(out)
+    assert 5 <= n == len(lines) <= 6  # one request per item (not retried); items done are kept
+    assert all(ln["error"].startswith(("not_found", "auth")) for ln in lines)
+
+
+def test_missing_openai_key_stops_with_the_fix(tmp_path):
+    # The README's hosted example with no key: no request leaves the machine; exit 2 names the fix.
+    rel = make_release(tmp_path, 30)
+    out = tmp_path / "sub.jsonl"
+    env = {k: v for k, v in _env().items() if k not in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL",
+                                                          "OPENAI_API_BASE")}
+    proc = subprocess.run(_cli_cmd(["run", "--benchmark", str(rel), "--task", "fake", "--model",
+                                    "openai/gpt-4.1-mini", "--out", str(out)]),
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2
+    assert_one_line_error(proc)
+    assert "OPENAI_API_KEY is not set" in proc.stderr and "HTTP 500" not in proc.stderr
+    _, lines = read(out)
+    assert 5 <= len(lines) < 30 and all(ln["error"].startswith("auth: ") for ln in lines)
 
 
 def _cli(args: list[str], progress: bool = False, **kw) -> subprocess.CompletedProcess:

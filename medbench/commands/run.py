@@ -29,6 +29,8 @@ from medbench.progress import console, progress_bar
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Max output tokens.")
 @click.option("--seed", type=int, default=None)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache.")
+@click.option("--retry-errors/--no-retry-errors", default=True, show_default=True,
+              help="On resume, request again the items whose line in the file carries an error.")
 @click.option("--retry-limit", type=click.IntRange(min=0, max=20), default=3, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Per-request timeout in seconds.")
@@ -36,15 +38,17 @@ from medbench.progress import console, progress_bar
 def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: str, concurrency: int,
             limit: int | None, out: Path | None, api_base: str | None, temperature: float,
             max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
-            timeout_s: float) -> None:
-    """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file)."""
+            timeout_s: float, retry_errors: bool) -> None:
+    """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file);
+    exit 2 when the first items all fail with the same non-retryable error (e.g. no API key)."""
     from medbench.run import prepare_run
 
     # Every input (release, task, model, output file, resume header) is resolved before the bar
     # opens, so bad input is one line on stderr with no progress line before it.
     prepared = prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                            api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                           use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s)
+                           use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
+                           retry_errors=retry_errors)
     t0 = time.perf_counter()
     with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
                       TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:
@@ -65,6 +69,7 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
     table.add_column("value", justify="right")
     for label, value in (
         ("items", summary.total), ("already written (resumed)", summary.skipped),
+        ("errored lines requested again", summary.retried),
         ("written this run", summary.done), ("from cache", summary.cached),
         ("HTTP requests", summary.requests),
         ("failed (in file)", summary.failed), ("parse errors (in file)", summary.parse_errors),
@@ -74,8 +79,19 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
     ):
         table.add_row(label, str(value))
     console.print(table)
+    outcomes = Table(title="items in the file by outcome")
+    outcomes.add_column("outcome")
+    outcomes.add_column("items", justify="right")
+    for label, n in summary.outcomes.items():
+        outcomes.add_row(label, str(n))
+    console.print(outcomes)
     console.print(f"submission: {summary.out}")
     if summary.failed:
+        classes = ", ".join(f"{k.split(': ', 1)[1]} {n}" for k, n in summary.outcomes.items()
+                            if k.startswith("failed: "))
+        click.echo(f"error: {summary.failed} of {sum(summary.outcomes.values())} "
+                   f"items failed ({classes}); rerun the same command to request them again "
+                   "(--no-retry-errors keeps them)", err=True)
         ctx.exit(1)
 
 
