@@ -43,11 +43,14 @@ def trained(tmp_path_factory):
     proc = run_cli("train", "--benchmark", str(release), "--model", str(tiny), "--out", str(out),
                    "--use-vllm", *TRAIN_ARGS, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = sorted(out.iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("run_")  # --out/run_<timestamp>/
+    out = runs[0]
     return {"root": root, "release": release, "tiny": tiny, "out": out, "env": env, "output": " ".join((proc.stdout + proc.stderr).split())}
 
 
 def _log(out):
-    return [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
 def test_grpo_reward_rises(trained):
@@ -65,9 +68,9 @@ def test_grpo_reward_rises(trained):
 def test_artifacts(trained):
     out = trained["out"]
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "training_log.jsonl", "medbench_train_config.json", "README.md"):
+                 "train_log.jsonl", "medbench_train_config.json", "README.md",
+                 "sft/trainer_state.json", "grpo/trainer_state.json", "sft_model/model.safetensors"):
         assert (out / name).is_file(), name
-    assert not any(p.name.startswith(f".{out.name}.work") for p in out.parent.iterdir())
     rows = _log(out)
     assert any(r["phase"] == "sft" and "loss" in r for r in rows)
     grpo = [r for r in rows if r["phase"] == "grpo" and "reward" in r]
@@ -103,11 +106,27 @@ def test_lora_short_run(trained, tmp_path):
     proc = run_cli("train", "--benchmark", str(trained["release"]), "--model", str(trained["tiny"]),
                    "--out", str(out), "--task", "sql", "--lora", "--sft-epochs", "0.25", "--train-limit", "8",
                    "--grpo-steps", "2", "--num-generations", "2", "--batch-size", "2",
-                   "--max-completion-length", "4", "--dev-limit", "2", env=trained["env"], timeout=300)
+                   "--max-completion-length", "4", "--dev-limit", "2", "--report-to", "tensorboard",
+                   env=trained["env"], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    (out,) = out.iterdir()
+    # tensorboard event files stay in the run folder, one set per phase
+    for phase in ("sft", "grpo"):
+        assert list((out / phase).rglob("events.out.tfevents.*")), phase
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert (out / "model.safetensors").is_file()  # merged weights load as a plain model
     assert json.loads((out / "medbench_train_config.json").read_text())["lora"] is True
+
+
+def test_report_to_wandb_without_wandb_is_one_line_error(trained, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    proc = run_cli("train", "--benchmark", str(trained["release"]), "--task", "sql", "--model",
+                   str(trained["tiny"]), "--out", str(tmp_path / "o"), "--report-to", "wandb", env=trained["env"])
+    assert_one_line_error(proc, "--report-to wandb", "not installed")
+    assert not (tmp_path / "o").exists()
 
 
 def test_bad_input_is_one_line_error(trained, tmp_path):

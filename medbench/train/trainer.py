@@ -3,12 +3,17 @@
 Data: the release's train split only; dev is used for model selection (the better of the SFT
 and GRPO checkpoints by the task's headline metric) and reported in the model card; test is
 never read. Rewards are the plain functions of `medbench.train.rewards`.
+
+Outputs: every run gets its own folder `--out/run_<UTC timestamp>/` (like EHR-R1's
+`results/<model>/run_<timestamp>/`), kept whole, nothing deleted: the final model (loadable
+as `hf:<that folder>`), `train_log.jsonl`, `medbench_train_config.json`, `train_summary.json`,
+the model card, and per phase (`sft/`, `grpo/`) the trainer's state and, with `--report-to`,
+its event files; `sft_model/` is the SFT checkpoint (and `adapter/` the LoRA adapter).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +21,7 @@ from typing import Any
 
 from medbench import __version__
 from medbench.errors import UserError
-from medbench.io import atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text
+from medbench.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from medbench.release import Release, open_release
 from medbench.tasks import get_family
 from medbench.train import rewards
@@ -113,7 +118,7 @@ def scoring_context(task: str, release: Release) -> Any:
 
 
 class _LogCollector:
-    """Collects TRL's per-step logs (loss, rewards, KL, completion length) for training_log.jsonl."""
+    """Collects TRL's per-step logs (loss, rewards, KL, completion length) for train_log.jsonl."""
 
     def __init__(self, phase: str):
         from transformers import TrainerCallback
@@ -159,11 +164,33 @@ def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: i
     return {"n": len(items), "metrics": family.aggregate(records)}
 
 
+def _require_reporter(report_to: str) -> None:
+    """`--report-to X` needs package X; say so in one line rather than fail inside transformers."""
+    import importlib.util
+
+    if report_to != "none" and importlib.util.find_spec(report_to) is None:
+        hint = "it is in the train extra: pip install -e '.[train]'" if report_to == "tensorboard" else \
+            f"pip install {report_to}, or use --report-to tensorboard / none"
+        raise UserError(f"--report-to {report_to}: the {report_to} package is not installed ({hint})")
+
+
+def run_dir_for(out: str | os.PathLike) -> Path:
+    """A new, unused `out/run_<UTC timestamp>` folder name (a suffix when two start in one second)."""
+    stamp = time.strftime("run_%Y%m%d_%H%M%S", time.gmtime())
+    base = Path(out)
+    path, n = base / stamp, 1
+    while path.exists() or path.is_symlink():
+        n += 1
+        path = base / f"{stamp}_{n}"
+    return path
+
+
 def train(cfg: TrainConfig, echo=print) -> dict:
-    """Run SFT then GRPO; write model, tokenizer, log, config and model card to cfg.out."""
+    """Run SFT then GRPO; write model, tokenizer, log, config and model card to cfg.out/run_<ts>/."""
     if cfg.task not in TASKS:
         raise UserError(f"--task must be one of {', '.join(TASKS)} (got {cfg.task!r})")
     _require_train_extra()
+    _require_reporter(cfg.report_to)
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -183,8 +210,9 @@ def train(cfg: TrainConfig, echo=print) -> dict:
         if not use_vllm:
             echo(f"--use-vllm: {why}; using plain transformers generation instead")
     torch.manual_seed(cfg.seed)
-    work = out.with_name(f".{out.name}.work")
-    shutil.rmtree(work, ignore_errors=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out: {out} exists and is not a folder")
+    work = run_dir_for(out)
     work.mkdir(parents=True)
     started = time.time()
     cpu = not torch.cuda.is_available()
@@ -217,6 +245,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                                                           for r in train_rows]),
                          peft_config=peft_config, callbacks=[sft_log.callback])
         sft.train()
+        sft.save_state()  # trainer_state.json beside the phase's event files
         model = sft.model
         if cfg.lora:  # GRPO trains a fresh adapter on top of the merged SFT weights
             model = model.merge_and_unload()
@@ -249,6 +278,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     )
     if cfg.grpo_steps > 0:
         grpo.train()
+        grpo.save_state()
     model = grpo.model
     if cfg.lora and hasattr(model, "merge_and_unload"):
         model.save_pretrained(work / "adapter")
@@ -266,16 +296,14 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     if grpo_score is not None and sft_score is not None and sign * sft_score > sign * grpo_score:
         selected = "sft"
         model = AutoModelForCausalLM.from_pretrained(sft_dir)
-    final = work / "final"
+    final = work  # the run folder is the model folder
     model.save_pretrained(final)
     tokenizer.padding_side = "left"
     tokenizer.save_pretrained(final)
-    if (work / "adapter").exists():
-        shutil.copytree(work / "adapter", final / "adapter")
-    atomic_write_jsonl(final / "training_log.jsonl", log_rows)
+    atomic_write_jsonl(final / "train_log.jsonl", log_rows)
     config = {**asdict(cfg), "use_vllm_effective": use_vllm, "medbench_version": __version__,
               "benchmark_name": release.name, "benchmark_sha256": release.sha256,
-              "train_items": len(train_rows), "selected_checkpoint": selected,
+              "train_items": len(train_rows), "selected_checkpoint": selected, "run_dir": str(work),
               "device": "cpu" if cpu else torch.cuda.get_device_name(0)}
     atomic_write_json(final / "medbench_train_config.json", config)
     summary = {"dev_scores": dev_scores, "selected_checkpoint": selected, "headline_metric": head,
@@ -284,11 +312,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                "grpo_reward_last": _mean_reward(log_rows, first=False)}
     atomic_write_json(final / "train_summary.json", summary)
     atomic_write_text(final / "README.md", _model_card(cfg, config, summary, release))
-    with atomic_dir(out) as staged:  # the previous model stays whole until the swap
-        for p in final.iterdir():
-            os.replace(p, staged / p.name)
-    shutil.rmtree(work, ignore_errors=True)
-    return {**summary, "out": str(out)}
+    return {**summary, "out": str(work)}
 
 
 def _grpo_rewards(rows: list[dict]) -> list[float]:
@@ -330,6 +354,6 @@ def _model_card(cfg: TrainConfig, config: dict, summary: dict, release: Release)
         lines.append(f"| {name} | {res['n']} | {metrics} |")
     lines += ["", f"GRPO mean reward, first 5 steps: {summary['grpo_reward_first']}; "
               f"last 5 steps: {summary['grpo_reward_last']}.", "",
-              f"Evaluate: `medbench run --benchmark {cfg.benchmark} --task {cfg.task} --model hf:{cfg.out}`", ""]
+              f"Evaluate: `medbench run --benchmark {cfg.benchmark} --task {cfg.task} --model hf:{config.get('run_dir', cfg.out)}`", ""]
     return "\n".join(lines)
 
