@@ -13,7 +13,7 @@ DEMO_NAME     ?= demo
 DEMO_PATIENTS ?= 60
 DEMO_SPLIT    ?= test
 
-.PHONY: all venv demo test test-fast browser clean lint
+.PHONY: all venv demo demo-clean test test-fast browser clean lint
 
 all: test
 
@@ -46,22 +46,36 @@ lint: venv
 
 # The main job end to end on the embedded default (synthetic MIMIC-IV with notes):
 # data → cohort → packets → conversation → benchmark → baseline runs → scores → leaderboard.
+# Writes only under $(DEMO_BENCH), $(DEMO_SUBS) and $(DEMO_OUT) (plus the store cache under
+# $$MEDBENCH_HOME), deletes nothing, and is idempotent: a second run rebuilds the same release,
+# resumes the same submission files (nothing requested again, bytes unchanged) and so republishes
+# the same results, once each. `make demo-clean` removes exactly those demo folders.
+DEMO_BENCH := benchmarks/$(DEMO_NAME)
+DEMO_SUBS  := submissions/$(DEMO_NAME)
+DEMO_OUT   := output/$(DEMO_NAME)
+DEMO_COHORT := $(DEMO_OUT)/cohort_top$(DEMO_PATIENTS).csv
+DEMO_RUNS  := sql:baseline:abstain sql:baseline:retrieval icd:baseline:frequency icd:baseline:tfidf \
+              conversation:baseline:template
+
 demo: venv
 	$(MB) ingest
-	$(MB) build-cohort --limit $(DEMO_PATIENTS)
-	$(MB) extract-packets --cohort cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv --out output/packets
-	$(MB) generate-patient --subject-id $$(sed -n 2p cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv | cut -d, -f1) --out-dir output/conversations
-	$(MB) build --name $(DEMO_NAME) --cohort cohorts/top$(DEMO_PATIENTS)_by_admission_count.csv --out benchmarks/$(DEMO_NAME)
-	@# fresh baseline runs each time: a rebuilt release (new medbench version) must not resume old files
-	rm -f submissions/*__$(DEMO_NAME)__*__$(DEMO_SPLIT).jsonl
-	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task sql --model baseline:abstain --split $(DEMO_SPLIT)
-	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task sql --model baseline:retrieval --split $(DEMO_SPLIT)
-	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task icd --model baseline:frequency --split $(DEMO_SPLIT)
-	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task icd --model baseline:tfidf --split $(DEMO_SPLIT)
-	$(MB) run --benchmark benchmarks/$(DEMO_NAME) --task conversation --model baseline:template --split $(DEMO_SPLIT)
-	for f in submissions/baseline-*__$(DEMO_NAME)__*__$(DEMO_SPLIT).jsonl; do $(MB) score "$$f" --benchmark benchmarks/$(DEMO_NAME) || exit 1; done
-	$(MB) leaderboard
-	@echo "open leaderboard/index.html in a browser (works from file://)"
+	$(MB) build-cohort --limit $(DEMO_PATIENTS) --out $(DEMO_COHORT)
+	$(MB) extract-packets --cohort $(DEMO_COHORT) --out $(DEMO_OUT)/packets
+	$(MB) generate-patient --subject-id $$(sed -n 2p $(DEMO_COHORT) | cut -d, -f1) --out-dir $(DEMO_OUT)/conversations
+	$(MB) build --name $(DEMO_NAME) --cohort $(DEMO_COHORT) --out $(DEMO_BENCH)
+	@for run in $(DEMO_RUNS); do \
+	  task=$${run%%:*}; model=$${run#*:}; \
+	  out=$(DEMO_SUBS)/$$(echo $$model | tr ':' '-')__$${task}__$(DEMO_SPLIT).jsonl; \
+	  echo "$(MB) run --benchmark $(DEMO_BENCH) --task $$task --model $$model --split $(DEMO_SPLIT) --out $$out"; \
+	  $(MB) run --benchmark $(DEMO_BENCH) --task $$task --model $$model --split $(DEMO_SPLIT) --out $$out || exit 1; \
+	  $(MB) score $$out --benchmark $(DEMO_BENCH) --leaderboard $(DEMO_OUT)/leaderboard || exit 1; \
+	done
+	$(MB) leaderboard --dir $(DEMO_OUT)/leaderboard
+	@echo "open $(DEMO_OUT)/leaderboard/index.html in a browser (works from file://)"
+	@echo "medbench is installed in $(VENV): run 'source $(VENV)/bin/activate' (then 'medbench --help') or '$(VENV)/bin/medbench'"
+
+demo-clean:
+	rm -rf $(DEMO_BENCH) $(DEMO_SUBS) $(DEMO_OUT)
 
 clean:
 	rm -rf output benchmarks build .pytest_cache

@@ -11,14 +11,34 @@ A family provides, together:
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 SPLITS = ("train", "dev", "test")
+#: The repository's `prompts/` folder, the one copy of the templates. The wheel installs the
+#: same files as the package data folder `medbench/prompts/` (setup.py maps one onto the other).
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+
+
+@lru_cache(maxsize=1)
+def prompt_files() -> Any:
+    """The prompt templates' folder as an importlib.resources Traversable: the installed
+    package's `medbench/prompts/`, or in a source checkout (editable install, PYTHONPATH) the
+    repository's `prompts/`."""
+    packaged = importlib.resources.files("medbench") / "prompts"
+    return packaged if packaged.is_dir() else PROMPTS_DIR
+
+
+def _load_prompt(name: str) -> str | None:
+    try:
+        return prompt_files().joinpath(name).read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None  # jinja2: TemplateNotFound
 
 
 def stable_bucket(namespace: str, key: object, n: int) -> int:
@@ -47,7 +67,7 @@ def prompt_env() -> Environment:
     global _ENV
     if _ENV is None:
         _ENV = Environment(
-            loader=FileSystemLoader(str(PROMPTS_DIR)),
+            loader=FunctionLoader(_load_prompt),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
             trim_blocks=True,
@@ -62,7 +82,7 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def template_sha256(name: str) -> str:
-    return hashlib.sha256((PROMPTS_DIR / name).read_bytes()).hexdigest()
+    return hashlib.sha256(prompt_files().joinpath(name).read_bytes()).hexdigest()
 
 
 class MetricsFromModule:
