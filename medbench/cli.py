@@ -26,7 +26,7 @@ class _State:
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
     """medbench: benchmark generation and leaderboard harness for clinical LLMs on MIMIC-IV."""
-    _State.debug = debug or os.environ.get("MEDBENCH_DEBUG") == "1"
+    _State.debug = debug or _State.debug or os.environ.get("MEDBENCH_DEBUG") == "1"
 
 
 for _name in COMMAND_MODULES:
@@ -41,9 +41,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit 2 for anything the user can fix."""
     warnings.showwarning = _show_warning
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("MEDBENCH_DEBUG") == "1"
+    args = list(argv if argv is not None else sys.argv[1:])
+    # --debug is global: accepted before or after the subcommand (it is taken out of the
+    # arguments here, so a subcommand never sees it; "--" ends the options as usual).
+    end = args.index("--") if "--" in args else len(args)
+    debug = "--debug" in args[:end] or os.environ.get("MEDBENCH_DEBUG") == "1"
+    args = [a for a in args[:end] if a != "--debug"] + args[end:]
+    _State.debug = debug
     try:
-        rv = cli.main(args=argv, prog_name="medbench", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="medbench", standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.Abort:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -108,10 +109,37 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def check_output_path(path: str | os.PathLike, option: str | None = None) -> None:
+    """Refuse to write over anything that exists and is not a regular file or a folder (a device
+    such as /dev/full, a FIFO, a socket, a dangling link): a rename would replace it."""
+    from medbench.errors import UserError
+
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        if os.path.lexists(p):
+            raise UserError(f"{option + ': ' if option else ''}{p}: is a dangling symbolic link; "
+                            "refusing to write there") from None
+        return
+    except NotADirectoryError:
+        return  # a file on the way: the write itself reports it
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise UserError(f"{option + ': ' if option else ''}{p}: exists and is {kind}, not a regular file or "
+                    "folder; refusing to replace it")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success rename it over `path`, on error delete it."""
     path = Path(path)
+    check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -159,6 +187,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     If the body raises, the temp folder is removed and any existing `path` is untouched.
     """
     path = Path(path)
+    check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, _default_mode(is_dir=True))

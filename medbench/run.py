@@ -41,7 +41,7 @@ from typing import Any
 from medbench import __version__
 from medbench.config import medbench_home
 from medbench.errors import UserError
-from medbench.io import atomic_write_jsonl, atomic_write_text, canonical_json, sha256_bytes
+from medbench.io import atomic_write_jsonl, atomic_write_text, canonical_json, check_output_path, sha256_bytes
 from medbench.models import Generation, Model, load_model
 from medbench.release import Release, open_release
 from medbench.submission_schema import SCHEMA_VERSION
@@ -362,6 +362,8 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
         raise UserError(f"--split: '{split}' is not one of train, dev, test")
     if concurrency < 1:
         raise UserError("--concurrency: must be at least 1")
+    if out is not None:
+        check_output_path(out, "--out")  # a device or FIFO is refused, never read or replaced
     release = open_release(benchmark)
     family = get_family(task)
     items = release.items(task, split)
@@ -378,6 +380,7 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     out_path = Path(out) if out is not None else default_out(model, release, task, split)
+    check_output_path(out_path, "--out")
     if out_path.exists() and out_path.is_dir():
         raise UserError(f"--out: {out_path} is a folder")
     out_path.parent.mkdir(parents=True, exist_ok=True)

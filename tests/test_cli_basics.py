@@ -40,9 +40,40 @@ def test_debug_shows_traceback_plain_run_one_line(tmp_path):
     args = ("ingest", "--mimic-dir", str(tmp_path / "absent"), "--db", str(tmp_path / "x.duckdb"))
     plain = run_cli(*args)
     assert_one_line_error(plain, "not found")
-    debug = run_cli("--debug", *args)
-    assert debug.returncode != 0
-    assert "Traceback" in debug.stderr and "UserError" in debug.stderr
+    for debug in (run_cli("--debug", *args), run_cli(*args, "--debug")):  # before or after the subcommand
+        assert debug.returncode != 0
+        assert "Traceback" in debug.stderr and "UserError" in debug.stderr
+        assert "No such option" not in debug.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_full"])
+def test_output_paths_refuse_devices_and_fifos(tmp_path, kind):
+    import stat
+
+    if kind == "fifo":
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+        is_kind = stat.S_ISFIFO
+    else:
+        target = Path("/dev/full")
+        if not target.exists():
+            pytest.skip("/dev/full is absent")
+        is_kind = stat.S_ISCHR
+    # `run --out` and a command writing through the atomic helpers (build-cohort --out)
+    for args in (("run", "--benchmark", str(tmp_path / "nope"), "--task", "sql", "--model", "baseline:abstain",
+                  "--out", str(target)),
+                 ("build-cohort", "--mimic-dir", str(DEMO_DIR), "--db", str(tmp_path / "s.duckdb"),
+                  "--limit", "2", "--out", str(target))):
+        if args[0] == "build-cohort" and not DEMO_DIR.is_dir():
+            continue
+        proc = run_cli(*args)
+        assert_one_line_error(proc, str(target))
+        assert is_kind(os.stat(target).st_mode), "the device / FIFO must be left as it was"
+    from medbench.errors import UserError
+    from medbench.io import atomic_write_text
+    with pytest.raises(UserError, match="not a regular file or folder"):
+        atomic_write_text(target, "x")
+    assert is_kind(os.stat(target).st_mode)
 
 
 def test_missing_optional_tables_warn_in_single_lines(tmp_path):
