@@ -329,12 +329,15 @@ def explain_failure(model: str, api_base: str | None, api_key: str | None, cls: 
         if missing:
             return (f"{' / '.join(missing)} is not set: export it (or pass the key another way) and rerun "
                     f"({model}: {detail})")
-        return f"{model}: the API key was rejected at {where}: check the key and its permissions ({detail})"
+        env = {"openai": "OPENAI_API_KEY", "hosted_vllm": "HOSTED_VLLM_API_KEY"}.get(
+            route.provider if route is not None else "", "the provider's key variable")
+        return (f"{model}: the API key was rejected at {where}: check {env} and the key's permissions "
+                f"({detail})")
     if cls == "not_found":
         name = route.model_name if route is not None else model
         return (f"model {name} not found at {where}: check --model (the server's /v1/models lists what it "
                 f"serves) and --api-base ({detail})")
-    return (f"{model}: every request was rejected as a bad request at {where}: check --model, --api-base "
+    return (f"{model}: the requests were rejected as bad requests at {where}: check --model, --api-base "
             f"and the generation options ({detail})")
 
 
