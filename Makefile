@@ -63,6 +63,15 @@ demo: venv
 	$(MB) extract-packets --cohort $(DEMO_COHORT) --out $(DEMO_OUT)/packets
 	$(MB) generate-patient --subject-id $$(sed -n 2p $(DEMO_COHORT) | cut -d, -f1) --out-dir $(DEMO_OUT)/conversations
 	$(MB) build --name $(DEMO_NAME) --cohort $(DEMO_COHORT) --out $(DEMO_BENCH)
+	@# a demo submission made for another release or medbench version cannot be resumed: drop
+	@# only those (under $(DEMO_SUBS)); the others resume, so nothing is requested twice
+	@$(PY) -c 'import hashlib, json, pathlib, medbench; \
+	sha = hashlib.sha256(pathlib.Path("$(DEMO_BENCH)/manifest.json").read_bytes()).hexdigest(); \
+	subs = sorted(pathlib.Path("$(DEMO_SUBS)").glob("*.jsonl")); \
+	head = lambda f: json.loads(f.read_text().split("\n", 1)[0] or "{}"); \
+	stale = [f for f in subs if (head(f).get("benchmark") or {}).get("sha256") != sha \
+	         or head(f).get("medbench_version") != medbench.__version__]; \
+	[print(f"demo: {f} is for another release; making it again") or f.unlink() for f in stale]'
 	@for run in $(DEMO_RUNS); do \
 	  task=$${run%%:*}; model=$${run#*:}; \
 	  out=$(DEMO_SUBS)/$$(echo $$model | tr ':' '-')__$${task}__$(DEMO_SPLIT).jsonl; \
