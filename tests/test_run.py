@@ -136,7 +136,7 @@ def test_rerun_after_total_failure_requests_only_the_errored_items_once(tmp_path
         first = _cli([*args, "--api-base", srv.url])
         base = srv.url
     assert first.returncode == 1 and all(ln["error"] for ln in read(out)[1])
-    host, port = base.split("//")[1].split("/")[0].split(":")
+    port = base.split("//")[1].split("/")[0].split(":")[1]
     with FakeOpenAIServer(responder=responder, port=int(port)) as srv:  # same URL: the same command
         kept = _cli([*args, "--api-base", base, "--no-retry-errors"])
         assert kept.returncode == 1 and srv.n_requests == 0  # --no-retry-errors keeps the errored lines
@@ -177,7 +177,7 @@ def test_missing_openai_key_stops_with_the_fix(tmp_path):
                                                           "OPENAI_API_BASE")}
     proc = subprocess.run(_cli_cmd(["run", "--benchmark", str(rel), "--task", "fake", "--model",
                                     "openai/gpt-4.1-mini", "--out", str(out)]),
-                          capture_output=True, text=True, timeout=300, env=env)
+                          capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 2
     assert_one_line_error(proc)
     assert "OPENAI_API_KEY is not set" in proc.stderr and "HTTP 500" not in proc.stderr
