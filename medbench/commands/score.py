@@ -36,9 +36,12 @@ def _fmt(v) -> str:
 @click.option("--resamples", type=click.IntRange(min=1000, max=100_000), default=1000, show_default=True,
               help="Bootstrap resamples (patients resampled with their items).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--official-denominator", is_flag=True,
+              help="SQL (EHRSQL imports): also report RS(c) over every item of the source split, the "
+                   "excluded ones counted as 0, as the shared task's denominator.")
 def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: bool, no_publish: bool,
           judge: str | None, api_base: str | None, workers: int | None, timeout_s: float | None,
-          resamples: int, seed: int) -> None:
+          resamples: int, seed: int, official_denominator: bool) -> None:
     """Validate and score a submission, then publish it on the static leaderboard."""
     from medbench.progress import _disabled
     from medbench.scoring.score import score_file
@@ -47,7 +50,8 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
     try:
         out = score_file(submission, benchmark=benchmark, leaderboard=leaderboard, publish=not no_publish,
                          workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
-                         n_resamples=resamples, seed=seed, show_progress=not _disabled())
+                         n_resamples=resamples, seed=seed, show_progress=not _disabled(),
+                         official_denominator=official_denominator)
     except SubmissionInvalid as e:
         if as_json:
             click.echo(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False))
@@ -57,6 +61,9 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
         summary = {k: r[k] for k in ("result_id", "model", "task", "split", "benchmark", "metrics",
                                      "intervals", "headline", "n_items", "n_missing", "complete",
                                      "usage", "bootstrap", "scorer_version")}
+        for k in ("counts", "excluded"):
+            if k in r:
+                summary[k] = r[k]
         summary["rank"] = out.rank
         summary["published"] = str(out.leaderboard / "submissions" / f"{r['result_id']}.html") \
             if out.published else None
@@ -75,6 +82,19 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
     console.print(table)
     state = "complete" if r["complete"] else f"[yellow]incomplete[/yellow]: {r['n_missing']} missing (not ranked)"
     console.print(f"{r['n_items'] - r['n_missing']}/{r['n_items']} items scored; {state}")
+    clusters = r.get("bootstrap", {}).get("clusters")
+    if clusters is not None:
+        console.print(f"intervals: patient-clustered bootstrap over {clusters} patients (clusters)")
+    if (r.get("counts") or {}).get("resource_limit"):
+        console.print(f"[yellow]{r['counts']['resource_limit']} item(s) stopped by a resource limit[/yellow] "
+                      "(scored as wrong answers)")
+    ex = r.get("excluded")
+    if ex:
+        console.print(escape(f"excluded from the release: {ex['n_excluded']} item(s) ({ex['reason']})"))
+        od = ex.get("official_denominator")
+        if od:
+            console.print(escape("official denominator (n=%d, excluded items count 0): " % od["n"] + ", ".join(
+                f"{k} {_fmt(od[k])}" for k in ("rs0", "rs5", "rs10", "rsN"))))
     if out.published:
         rank = f"rank {out.rank}" if out.rank is not None else "unranked"
         console.print(f"published {rank}: {out.leaderboard / 'submissions' / (r['result_id'] + '.html')}")
