@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medbench.tasks.sums import SumTable, item_statistics
+from medbench.tasks.sums import SumTable, distinct_keys, item_statistics
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -134,7 +134,9 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
             for name, v in per_item[i].items():
                 row[columns[name]] += v
     # The full sample first: only metrics that reproduce aggregate()'s value are trusted.
-    full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns),
+    full_distinct = {g: np.array([float(len(set().union(*sets)))])
+                     for g, sets in distinct_keys(records, item_sums).items()}
+    full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
                           np.array([float(len(records))]))
     wanted = []
     for m in metrics:
@@ -149,15 +151,51 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
     sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
     counts_f = counts.astype(np.float64)
     n_items = counts_f @ sizes
+    distinct = _distinct_replicates(records, item_sums, clusters, counts)
     step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
     reps = {m: np.empty(counts.shape[0], dtype=np.float64) for m in wanted}
     for a in range(0, counts.shape[0], step):
         b = min(a + step, counts.shape[0])
         with np.errstate(invalid="ignore", divide="ignore"):
-            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns), n_items[a:b])
+            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
+                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
         for m in wanted:
             reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
     return {m: _percentile_interval(reps[m], _as_float(point.get(m)), level) for m in wanted}
+
+
+def _distinct_replicates(records, item_sums, clusters: Clusters, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per `"__distinct__"` group, the number of distinct keys in every replicate. Keys held by
+    the same set of clusters are present together, so they are counted by cluster signature: the
+    cost grows with the number of (key, cluster) pairs' signatures, not with the number of keys
+    (one item listing 85,000 codes is one signature)."""
+    groups = distinct_keys(records, item_sums)
+    if not groups:
+        return {}
+    cluster_of = np.empty(len(records), dtype=np.int64)
+    for c, members in enumerate(clusters.members):
+        cluster_of[members] = c
+    drawn = counts > 0
+    out = {}
+    for group, sets in groups.items():
+        holders: dict[object, set[int]] = {}
+        for k, keys in enumerate(sets):
+            c = int(cluster_of[k])
+            for key in keys:
+                holders.setdefault(key, set()).add(c)
+        weight: dict[tuple[int, ...], int] = {}
+        for cs in holders.values():
+            sig = tuple(sorted(cs))
+            weight[sig] = weight.get(sig, 0) + 1
+        single = np.zeros(clusters.n, dtype=np.float64)
+        total = np.zeros(counts.shape[0], dtype=np.float64)
+        for sig, w in weight.items():
+            if len(sig) == 1:
+                single[sig[0]] += w
+            else:
+                total += w * drawn[:, list(sig)].any(axis=1)
+        out[group] = total + drawn.astype(np.float64) @ single
+    return out
 
 
 def bootstrap_intervals(
