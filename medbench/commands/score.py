@@ -201,4 +201,56 @@ def schema(name: str) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-COMMANDS = [score, leaderboard, schema]
+@click.command()
+@click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--benchmark", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Release folder (default: benchmarks/<name in the submission headers>/).")
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
+              help="Worker processes for SQL execution (default: CPU count).")
+@click.option("--resamples", type=click.IntRange(min=1000, max=100_000), default=1000, show_default=True,
+              help="Paired bootstrap resamples (patients resampled with their items).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(a: Path, b: Path, benchmark: Path | None, workers: int | None, resamples: int, seed: int,
+            as_json: bool) -> None:
+    """Paired comparison of two submissions (A − B) on the items both scored: every metric's
+    difference with a 95% patient-clustered paired-bootstrap interval and a two-sided p-value."""
+    from medbench.progress import _disabled
+    from medbench.scoring.score import score_file
+    from medbench.scoring.stats import paired_bootstrap
+    from medbench.tasks import get_family
+
+    ra = score_file(a, benchmark=benchmark, publish=False, workers=workers, n_resamples=resamples, seed=seed,
+                    show_progress=not _disabled()).result
+    rb = score_file(b, benchmark=benchmark, publish=False, workers=workers, n_resamples=resamples, seed=seed,
+                    show_progress=not _disabled()).result
+    for what in ("task", "split"):
+        if ra[what] != rb[what]:
+            raise UserError(f"{b}: {what} '{rb[what]}' differs from {a}'s '{ra[what]}'")
+    if ra["benchmark"]["sha256"] != rb["benchmark"]["sha256"]:
+        raise UserError(f"{b}: release {rb['benchmark']['name']} differs from {a}'s {ra['benchmark']['name']}")
+    family = get_family(ra["task"])
+    if not (hasattr(family, "item_sums") and hasattr(family, "aggregate_sums")):
+        raise UserError(f"task '{ra['task']}' has no per-item statistics to compare")
+    res = paired_bootstrap(ra["records"], rb["records"], family.item_sums, family.aggregate_sums,
+                           sorted(set(ra["metrics"]) & set(rb["metrics"])), n_resamples=resamples, seed=seed)
+    if as_json:
+        from medbench.io import canonical_json
+
+        click.echo(canonical_json({"a": ra["model"], "b": rb["model"], "task": ra["task"], "split": ra["split"],
+                                   "benchmark": ra["benchmark"], "resamples": resamples, "seed": seed, **res}))
+        return
+    table = Table(title=escape(f"{ra['model']} − {rb['model']} · {ra['task']} · {ra['benchmark']['name']} · "
+                               f"{ra['split']} · {res['n_items']} items, {res['n_patients']} patients"))
+    for col in ("metric", "A", "B", "A − B", "95% CI", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    head = ra["headline"]["name"]
+    for m, d in sorted(res["metrics"].items(), key=lambda kv: (kv[0] != head, kv[0])):
+        ci = d["ci"]
+        table.add_row(f"[bold]{m}[/bold]" if m == head else m, _fmt(d["a"]), _fmt(d["b"]), _fmt(d["diff"]),
+                      f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "—", _fmt(d["p_value"]))
+    console.print(table)
+
+
+COMMANDS = [score, compare, leaderboard, schema]
