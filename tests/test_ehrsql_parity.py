@@ -215,3 +215,55 @@ def test_normaliser_is_linear_in_the_text_size():
     assert normalize_ehrsql("a >  = b AND CURRENT_TIME < current_time") == \
         "a >= b AND CURRENT_TIME < '2100-12-31 23:59:00'"
     assert normalize_ehrsql("x heart_rate_lower y heart_rate_upper") == "x 60.0 y 100.0"
+
+
+@pytest.mark.slow
+def test_result_bytes_independent_of_load_and_cache(mini, tmp_path, monkeypatch):
+    """One submission with fast, slow and runaway queries, scored idle, with two CPU burners
+    beside it (cache wiped), and again from the cache: the same result bytes. Runaway queries
+    stop on SQLite's deterministic work budget and are recorded as resource_limit."""
+    from medbench.io import canonical_json
+    from medbench.release import open_release
+    from medbench.scoring.score import score_file
+    from medbench.tasks.sql import cache
+
+    rel = open_release(mini["release"])
+    items = rel.items("sql", "dev")
+    gold = rel.gold("sql", "dev")
+    runaway = "SELECT COUNT(*) FROM labevents a, labevents b WHERE a.valuenum < b.valuenum"
+    slow = "SELECT COUNT(*) FROM labevents a JOIN labevents b ON a.itemid = b.itemid AND a.subject_id = b.subject_id"
+    lines = [{"type": "header", "schema_version": 1, "model": "mixed", "task": "sql", "split": "dev",
+              "benchmark": {"name": rel.name, "sha256": rel.sha256}, "medbench_version": "0.1.0",
+              "params": {}, "created": "2025-01-02T03:04:05Z"}]
+    for k, it in enumerate(items):
+        pred = [gold[it["item_id"]]["sql"] or "null", slow, runaway if k < 12 else "SELECT 1"][k % 3]
+        lines.append({"item_id": it["item_id"], "prediction": pred, "raw_output": None, "parse_error": None,
+                      "error": None, "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "cost_usd": None,
+                      "latency_s": None})
+    sub = tmp_path / "mixed.jsonl"
+    sub.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    home = tmp_path / "home"
+    monkeypatch.setenv("MEDBENCH_HOME", str(home))
+
+    def once() -> str:
+        cache.clear_memo()
+        r = score_file(sub, benchmark=mini["release"], publish=False, workers=2, show_progress=False).result
+        r.pop("created", None)
+        return canonical_json(r)
+
+    idle = once()
+    shutil.rmtree(home / "cache")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = once()
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    cached = once()
+    assert idle == loaded == cached
+    result = json.loads(idle)
+    limited = [r for r in result["records"] if r["resource_limit"]]
+    assert len(limited) == result["counts"]["resource_limit"] == 4
+    assert all(r["error"].startswith("resource_limit: query exceeded the work budget") for r in limited)
+    assert result["metrics"]["resource_limit_rate"] == pytest.approx(100 * 4 / len(items))
