@@ -192,9 +192,13 @@ def test_excluded_items_are_reported_with_reason_and_official_denominator(mini, 
     assert od["n"] == len(items) + n_chart
     assert out["metrics"]["rs10"] == pytest.approx(100.0)
     assert od["rs10"] == pytest.approx(100.0 * len(items) / (len(items) + n_chart), abs=1e-5)
-    proc = run_cli("score", str(sub), "--benchmark", str(mini["release"]), "--no-publish", "--workers", "2")
+    lb = tmp_path / "lb"
+    proc = run_cli("score", str(sub), "--benchmark", str(mini["release"]), "--leaderboard", str(lb), "--workers", "2")
     assert proc.returncode == 0, proc.stderr
     assert f"excluded from the release: {n_chart} item(s)" in proc.stdout + proc.stderr
+    html = (lb / "index.html").read_text()
+    assert f"{n_chart} source items excluded: {n_chart} gold SQL reads the chartevents table" in html
+    assert f"{len(items)} patients (bootstrap clusters)" in html  # EHRSQL: each item its own cluster
 
 
 def test_normaliser_is_linear_in_the_text_size():
