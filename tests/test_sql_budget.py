@@ -58,3 +58,15 @@ def test_still_over_the_wall_limit_alone_is_a_resource_limit_never_cached(db, mo
     err = res[0]["error"]
     assert err.startswith("resource_limit: query exceeded the 0.001 s time limit, and 0.002 s when run again alone")
     assert not deterministic_error(err)  # load decided it: never cached
+
+
+def test_invalid_utf8_text_is_decoded_as_the_ehrsql_scorer_does(tmp_path):
+    path = tmp_path / "bytes.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (a TEXT)")
+    con.execute("INSERT INTO t VALUES (CAST(x'61ff62' AS TEXT))")
+    con.commit()
+    con.close()
+    ro = open_readonly(path, "sqlite")
+    assert run_query(ro, "sqlite", "SELECT a FROM t")["answer"] == "[['ab']]"  # invalid byte dropped
+    assert run_query(ro, "sqlite", "SELECT 'é', 7.4200, 1")["answer"] == "[['é', '7.42', '1.0']]"

@@ -159,7 +159,6 @@ def open_readonly(db_path: str | os.PathLike, engine: str):
         con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         con.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
         con.set_authorizer(_sqlite_authorizer)
-        con.text_factory = _decode_text  # as the EHRSQL scorer: invalid UTF-8 bytes dropped
         return con
     if engine == "duckdb":
         import duckdb
@@ -248,8 +247,21 @@ def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
 
         con.set_progress_handler(progress, SQLITE_PROGRESS_STEP)
         try:
-            cur = con.execute(sql)
-            rows = cur.fetchmany(row_cap + 1)
+            try:
+                cur = con.execute(sql)
+                rows = cur.fetchmany(row_cap + 1)
+            except sqlite3.OperationalError as e:
+                if "decode" not in str(e) or stopped:
+                    raise
+                # text that is not UTF-8: decoded as the EHRSQL scorer does (invalid bytes
+                # dropped); the C decoder serves every other query at full speed
+                calls[0] = 0
+                con.text_factory = _decode_text
+                try:
+                    cur = con.execute(sql)
+                    rows = cur.fetchmany(row_cap + 1)
+                finally:
+                    con.text_factory = str
         except sqlite3.OperationalError as e:
             if stopped and stopped[0] == "budget":
                 raise _ResourceLimit(f"query exceeded the work budget of {int(vm_steps)} SQLite VM steps") from None
