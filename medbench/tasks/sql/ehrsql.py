@@ -87,19 +87,11 @@ def _load_split(split_dir: Path) -> tuple[str, list[dict], dict[str, str], dict[
 
 
 def _source_answer(text: str) -> str:
-    """An answer.json string in the canonical form (its rows re-read and cells re-formatted:
-    answer.json writes an integer count as '0', the comparison form is '0.0')."""
-    import ast
+    """An answer.json string in the canonical form (answer.json writes an integer count as '0',
+    the comparison form is '0.0')."""
+    from medbench.tasks.sql.normalize import recanonical
 
-    from medbench.tasks.sql.normalize import canonical_answer
-
-    try:
-        rows = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-    if isinstance(rows, list) and all(isinstance(r, (list, tuple)) for r in rows):
-        return canonical_answer(rows)
-    return text
+    return recanonical(text)
 
 
 def _is_null(label: str) -> bool:

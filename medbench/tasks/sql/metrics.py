@@ -48,7 +48,7 @@ from medbench.tasks.sql.execute import (
     is_resource_limit,
     prepare_sql,
 )
-from medbench.tasks.sql.normalize import ERROR_ANSWER, is_abstention
+from medbench.tasks.sql.normalize import ERROR_ANSWER, is_abstention, recanonical
 
 RS_PENALTIES = (0, 5, 10)
 TOKEN_F1_GRID = float(1 << 24)
@@ -140,7 +140,7 @@ def gold_answers(gold_by_id: dict, ids: list[str], gold_cache: GoldCache,
         g = gold_by_id[i]
         if not _answerable(g):
             continue
-        answer = g.get("answer") if g.get("answer") is not None else gold_cache.get(i).get("answer")
+        answer = recanonical(g["answer"]) if g.get("answer") is not None else gold_cache.get(i).get("answer")
         if answer is not None:
             info[i] = {"answer": answer}
         elif needed is None or i in needed:
