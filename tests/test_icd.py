@@ -66,8 +66,10 @@ def test_metrics_hand_computed():
     assert m["micro_precision"] == pytest.approx(3 / 5)
     assert m["micro_recall"] == pytest.approx(3 / 4)
     assert m["micro_f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
-    # per code F1: I50.9 1, E11.9 1, N17.9 0, J18.9 (tp 1, fp 1) 2/3, S03.0XXA 0
-    assert m["macro_f1"] == pytest.approx((1 + 1 + 0 + 2 / 3 + 0) / 5)
+    # per code F1: I50.9 1, E11.9 1, N17.9 0, J18.9 (tp 1, fp 1) 2/3, S03.0XXA 0 (predicted only)
+    # macro_f1 (Edin et al. 2023) averages over the gold codes; macro_f1_all over gold ∪ predicted
+    assert m["macro_f1"] == pytest.approx((1 + 1 + 0 + 2 / 3) / 4)
+    assert m["macro_f1_all"] == pytest.approx((1 + 1 + 0 + 2 / 3 + 0) / 5)
     assert m["p_at_5"] == pytest.approx((2 / 5 + 1 / 5) / 2)
     assert m["r_at_10"] == pytest.approx((2 / 3 + 1) / 2)
     p1, r1 = (1 + 1) / 2, (1 / 3 + 1) / 2  # both first predictions are right

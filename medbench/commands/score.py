@@ -36,9 +36,12 @@ def _fmt(v) -> str:
 @click.option("--resamples", type=click.IntRange(min=1000, max=100_000), default=1000, show_default=True,
               help="Bootstrap resamples (patients resampled with their items).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--official-denominator", is_flag=True,
+              help="SQL (EHRSQL imports): also report RS(c) over every item of the source split, the "
+                   "excluded ones counted as 0, as the shared task's denominator.")
 def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: bool, no_publish: bool,
           judge: str | None, api_base: str | None, workers: int | None, timeout_s: float | None,
-          resamples: int, seed: int) -> None:
+          resamples: int, seed: int, official_denominator: bool) -> None:
     """Validate and score a submission, then publish it on the static leaderboard."""
     from medbench.progress import _disabled
     from medbench.scoring.score import score_file
@@ -47,7 +50,8 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
     try:
         out = score_file(submission, benchmark=benchmark, leaderboard=leaderboard, publish=not no_publish,
                          workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
-                         n_resamples=resamples, seed=seed, show_progress=not _disabled())
+                         n_resamples=resamples, seed=seed, show_progress=not _disabled(),
+                         official_denominator=official_denominator)
     except SubmissionInvalid as e:
         if as_json:
             click.echo(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False))
@@ -57,6 +61,9 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
         summary = {k: r[k] for k in ("result_id", "model", "task", "split", "benchmark", "metrics",
                                      "intervals", "headline", "n_items", "n_missing", "complete",
                                      "usage", "bootstrap", "scorer_version")}
+        for k in ("counts", "excluded"):
+            if k in r:
+                summary[k] = r[k]
         summary["rank"] = out.rank
         summary["published"] = str(out.leaderboard / "submissions" / f"{r['result_id']}.html") \
             if out.published else None
@@ -75,6 +82,19 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
     console.print(table)
     state = "complete" if r["complete"] else f"[yellow]incomplete[/yellow]: {r['n_missing']} missing (not ranked)"
     console.print(f"{r['n_items'] - r['n_missing']}/{r['n_items']} items scored; {state}")
+    clusters = r.get("bootstrap", {}).get("clusters")
+    if clusters is not None:
+        console.print(f"intervals: patient-clustered bootstrap over {clusters} patients (clusters)")
+    if (r.get("counts") or {}).get("resource_limit"):
+        console.print(f"[yellow]{r['counts']['resource_limit']} item(s) stopped by a resource limit[/yellow] "
+                      "(scored as wrong answers)")
+    ex = r.get("excluded")
+    if ex:
+        console.print(escape(f"excluded from the release: {ex['n_excluded']} item(s) ({ex['reason']})"))
+        od = ex.get("official_denominator")
+        if od:
+            console.print(escape("official denominator (n=%d, excluded items count 0): " % od["n"] + ", ".join(
+                f"{k} {_fmt(od[k])}" for k in ("rs0", "rs5", "rs10", "rsN"))))
     if out.published:
         rank = f"rank {out.rank}" if out.rank is not None else "unranked"
         console.print(f"published {rank}: {out.leaderboard / 'submissions' / (r['result_id'] + '.html')}")
@@ -181,4 +201,56 @@ def schema(name: str) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-COMMANDS = [score, leaderboard, schema]
+@click.command()
+@click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--benchmark", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Release folder (default: benchmarks/<name in the submission headers>/).")
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
+              help="Worker processes for SQL execution (default: CPU count).")
+@click.option("--resamples", type=click.IntRange(min=1000, max=100_000), default=1000, show_default=True,
+              help="Paired bootstrap resamples (patients resampled with their items).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def compare(a: Path, b: Path, benchmark: Path | None, workers: int | None, resamples: int, seed: int,
+            as_json: bool) -> None:
+    """Paired comparison of two submissions (A − B) on the items both scored: every metric's
+    difference with a 95% patient-clustered paired-bootstrap interval and a two-sided p-value."""
+    from medbench.progress import _disabled
+    from medbench.scoring.score import score_file
+    from medbench.scoring.stats import paired_bootstrap
+    from medbench.tasks import get_family
+
+    ra = score_file(a, benchmark=benchmark, publish=False, workers=workers, n_resamples=resamples, seed=seed,
+                    show_progress=not _disabled()).result
+    rb = score_file(b, benchmark=benchmark, publish=False, workers=workers, n_resamples=resamples, seed=seed,
+                    show_progress=not _disabled()).result
+    for what in ("task", "split"):
+        if ra[what] != rb[what]:
+            raise UserError(f"{b}: {what} '{rb[what]}' differs from {a}'s '{ra[what]}'")
+    if ra["benchmark"]["sha256"] != rb["benchmark"]["sha256"]:
+        raise UserError(f"{b}: release {rb['benchmark']['name']} differs from {a}'s {ra['benchmark']['name']}")
+    family = get_family(ra["task"])
+    if not (hasattr(family, "item_sums") and hasattr(family, "aggregate_sums")):
+        raise UserError(f"task '{ra['task']}' has no per-item statistics to compare")
+    res = paired_bootstrap(ra["records"], rb["records"], family.item_sums, family.aggregate_sums,
+                           sorted(set(ra["metrics"]) & set(rb["metrics"])), n_resamples=resamples, seed=seed)
+    if as_json:
+        from medbench.io import canonical_json
+
+        click.echo(canonical_json({"a": ra["model"], "b": rb["model"], "task": ra["task"], "split": ra["split"],
+                                   "benchmark": ra["benchmark"], "resamples": resamples, "seed": seed, **res}))
+        return
+    table = Table(title=escape(f"{ra['model']} − {rb['model']} · {ra['task']} · {ra['benchmark']['name']} · "
+                               f"{ra['split']} · {res['n_items']} items, {res['n_patients']} patients"))
+    for col in ("metric", "A", "B", "A − B", "95% CI", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    head = ra["headline"]["name"]
+    for m, d in sorted(res["metrics"].items(), key=lambda kv: (kv[0] != head, kv[0])):
+        ci = d["ci"]
+        table.add_row(f"[bold]{m}[/bold]" if m == head else m, _fmt(d["a"]), _fmt(d["b"]), _fmt(d["diff"]),
+                      f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "—", _fmt(d["p_value"]))
+    console.print(table)
+
+
+COMMANDS = [score, compare, leaderboard, schema]

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from medbench.io import atomic_dir, canonical_json
 from medbench.scoring.results import RESULTS_DIR, load_results, result_path
-from medbench.scoring.stats import assign_ranks
+from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, paired_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GENERATED = ("index.html", "submissions")  # rebuilt on every publish; everything else is kept
@@ -98,10 +98,41 @@ def rank_groups(results: list[dict]) -> list[dict]:
     out = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda r: r["result_id"])
-        ranks = assign_ranks([{**r["headline"], "complete": r["complete"]} for r in members])
+        n_patients = max((_patients(r) for r in members), default=0)
+        too_few = n_patients < MIN_PATIENTS_TO_RANK
+        # below MIN_PATIENTS_TO_RANK the table is marked "too few patients to rank"; its ranks are
+        # still computed (shown as provisional), so a rank never silently disappears
+        ranks = _ranks(key[0], members)
         rows = sorted(zip(members, ranks), key=lambda p: _row_order(*p))
-        out.append({"key": key, "rows": rows})
+        out.append({"key": key, "rows": rows, "n_patients": n_patients, "too_few": too_few})
     return out
+
+
+def _patients(r: dict) -> int:
+    """Patients (bootstrap clusters) of a result: recorded, or counted from its records."""
+    n = (r.get("bootstrap") or {}).get("clusters")
+    if isinstance(n, int):
+        return n
+    recs = r.get("records") or []
+    return len({("s", x["subject_id"]) if x.get("subject_id") is not None else ("i", k) for k, x in enumerate(recs)})
+
+
+def _ranks(task: str, members: list[dict]) -> list[int | None]:
+    """Paired-bootstrap ranks (`stats.paired_ranks`) when the family's metrics are sums of
+    per-item statistics; the interval-overlap rule otherwise."""
+    try:
+        from medbench.tasks import get_family
+
+        family = get_family(task)
+        sums = (family.item_sums, family.aggregate_sums)
+    except Exception:  # an unknown task, or a family without the sum path
+        sums = None
+    head = members[0]["headline"]
+    if sums is not None and all(r.get("records") for r in members):
+        boot = members[0].get("bootstrap") or {}
+        return paired_ranks(members, sums[0], sums[1], head["name"], bool(head["higher_is_better"]),
+                            n_resamples=int(boot.get("resamples") or 1000), seed=int(boot.get("seed") or 0))
+    return assign_ranks([{**r["headline"], "complete": r["complete"]} for r in members])
 
 
 def _tokens(usage: dict) -> int | None:
@@ -168,7 +199,7 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
                 "value": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
                 "metrics": [(m, r["metrics"].get(m)) for m in metric_names],
                 "n_items": r["n_items"], "n_scored": r["n_items"] - r["n_missing"],
-                "complete": r["complete"], "cost": r["usage"].get("cost_usd"),
+                "complete": r["complete"], "cost": r["usage"].get("cost_usd"), "n_patients": _patients(r),
                 "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:19],
             })
         head = g["rows"][0][0]["headline"]
@@ -176,6 +207,10 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
             "id": f"t-{task}-{sha[:8]}-{split}", "task": task, "release": name, "sha": sha,
             "split": split, "headline": head["name"], "higher_is_better": head["higher_is_better"],
             "metric_names": metric_names, "rows": rows, "chart": _chart(rows, head["higher_is_better"]),
+            "n_patients": g["n_patients"], "too_few": g["too_few"],
+            "n_excluded": max(((r.get("excluded") or {}).get("n_excluded") or 0 for r, _ in g["rows"]), default=0),
+            "excluded_reason": next(((r.get("excluded") or {}).get("reason") for r, _ in g["rows"]
+                                     if (r.get("excluded") or {}).get("reason")), None),
         })
     return tables, ranks_by_id
 
@@ -252,7 +287,7 @@ def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = 
     tables, ranks = index_view(results)
     (out_dir / "submissions").mkdir(parents=True, exist_ok=True)
     _write(out_dir / "index.html", env().get_template("index.html").render(
-        tables=tables, n_results=len(results), fmt=fmt_num, sort_key=sort_key))
+        tables=tables, n_results=len(results), fmt=fmt_num, sort_key=sort_key, min_patients=MIN_PATIENTS_TO_RANK))
     page = env().get_template("submission.html")
     ordered = sorted(results, key=lambda r: r["result_id"])
     if show_progress and len(ordered) > 1:

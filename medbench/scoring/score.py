@@ -102,7 +102,7 @@ def _complete_records(family_records: list[dict], sub: Submission, gold_by_id: d
 def score(sub: Submission, *, workers: int | None = None, timeout_s: float | None = None,
           judge: str | None = None, api_base: str | None = None,
           n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-          show_progress: bool = True) -> dict:
+          show_progress: bool = True, official_denominator: bool = False) -> dict:
     """Score a validated submission into a result dict (not written anywhere)."""
     from medbench.tasks import get_family
 
@@ -168,6 +168,13 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
         "judge": {"model": judge} if judge else None,
         "records": records,
     }
+    extras = getattr(family, "result_extras", None)
+    if extras is not None:  # e.g. SQL: resource-limit counts, items excluded from the source
+        options = {"official_denominator": True} if official_denominator else {}
+        result.update(extras(records, sub.release, sub.split, **options))
+    clusters = len({("s", r["subject_id"]) if r.get("subject_id") is not None else ("i", k)
+                    for k, r in enumerate(records)})
+    result["bootstrap"]["clusters"] = clusters
     return result
 
 
@@ -183,7 +190,8 @@ def score_file(path: str | Path, *, benchmark: str | Path | None = None,
                leaderboard: str | Path = "leaderboard", publish: bool = True,
                workers: int | None = None, timeout_s: float | None = None, judge: str | None = None,
                api_base: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-               seed: int = DEFAULT_SEED, show_progress: bool = True) -> ScoreOutcome:
+               seed: int = DEFAULT_SEED, show_progress: bool = True,
+               official_denominator: bool = False) -> ScoreOutcome:
     """validate → score → (publish). Raises SubmissionInvalid before anything is scored or written."""
     if publish:
         from medbench.io import check_out_dir
@@ -191,7 +199,8 @@ def score_file(path: str | Path, *, benchmark: str | Path | None = None,
         check_out_dir(leaderboard, "--leaderboard")  # before scoring (and its progress bar)
     sub = validate_submission(path, benchmark)
     result = score(sub, workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
-                   n_resamples=n_resamples, seed=seed, show_progress=show_progress)
+                   n_resamples=n_resamples, seed=seed, show_progress=show_progress,
+                   official_denominator=official_denominator)
     if not publish:
         return ScoreOutcome(result, False, None, None)
     from medbench.publish import publish_results

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medbench.tasks.sums import SumTable, item_statistics
+from medbench.tasks.sums import SumTable, distinct_keys, item_statistics
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -134,7 +134,9 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
             for name, v in per_item[i].items():
                 row[columns[name]] += v
     # The full sample first: only metrics that reproduce aggregate()'s value are trusted.
-    full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns),
+    full_distinct = {g: np.array([float(len(set().union(*sets)))])
+                     for g, sets in distinct_keys(records, item_sums).items()}
+    full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
                           np.array([float(len(records))]))
     wanted = []
     for m in metrics:
@@ -149,15 +151,51 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
     sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
     counts_f = counts.astype(np.float64)
     n_items = counts_f @ sizes
+    distinct = _distinct_replicates(records, item_sums, clusters, counts)
     step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
     reps = {m: np.empty(counts.shape[0], dtype=np.float64) for m in wanted}
     for a in range(0, counts.shape[0], step):
         b = min(a + step, counts.shape[0])
         with np.errstate(invalid="ignore", divide="ignore"):
-            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns), n_items[a:b])
+            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
+                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
         for m in wanted:
             reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
     return {m: _percentile_interval(reps[m], _as_float(point.get(m)), level) for m in wanted}
+
+
+def _distinct_replicates(records, item_sums, clusters: Clusters, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per `"__distinct__"` group, the number of distinct keys in every replicate. Keys held by
+    the same set of clusters are present together, so they are counted by cluster signature: the
+    cost grows with the number of (key, cluster) pairs' signatures, not with the number of keys
+    (one item listing 85,000 codes is one signature)."""
+    groups = distinct_keys(records, item_sums)
+    if not groups:
+        return {}
+    cluster_of = np.empty(len(records), dtype=np.int64)
+    for c, members in enumerate(clusters.members):
+        cluster_of[members] = c
+    drawn = counts > 0
+    out = {}
+    for group, sets in groups.items():
+        holders: dict[object, set[int]] = {}
+        for k, keys in enumerate(sets):
+            c = int(cluster_of[k])
+            for key in keys:
+                holders.setdefault(key, set()).add(c)
+        weight: dict[tuple[int, ...], int] = {}
+        for cs in holders.values():
+            sig = tuple(sorted(cs))
+            weight[sig] = weight.get(sig, 0) + 1
+        single = np.zeros(clusters.n, dtype=np.float64)
+        total = np.zeros(counts.shape[0], dtype=np.float64)
+        for sig, w in weight.items():
+            if len(sig) == 1:
+                single[sig[0]] += w
+            else:
+                total += w * drawn[:, list(sig)].any(axis=1)
+        out[group] = total + drawn.astype(np.float64) @ single
+    return out
 
 
 def bootstrap_intervals(
@@ -287,3 +325,104 @@ def assign_ranks(entries: Sequence[dict]) -> list[int | None]:
             better += (other[0] > iv[1]) if higher else (other[1] < iv[0])
         ranks.append(1 + better)
     return ranks
+
+
+# ---------------------------------------------------------------------------------------------
+# Paired comparison: the same patient resamples for both systems, on their shared items
+
+MIN_PATIENTS_TO_RANK = 30
+
+
+def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clusters: Clusters,
+                       counts: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(every metric on the full sample, every metric on each replicate) via the sum path."""
+    columns, per_item = item_statistics(records, item_sums)
+    cluster_sums = np.zeros((clusters.n, max(len(columns), 1)), dtype=np.float64)
+    for c, members in enumerate(clusters.members):
+        row = cluster_sums[c]
+        for i in members:
+            for name, v in per_item[i].items():
+                row[columns[name]] += v
+    full_distinct = {g: np.array([float(len(set().union(*sets)))])
+                     for g, sets in distinct_keys(records, item_sums).items()}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
+                              np.array([float(len(records))]))
+    point = {m: float(np.asarray(v)[0]) for m, v in full.items()}
+    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
+    counts_f = counts.astype(np.float64)
+    n_items = counts_f @ sizes
+    distinct = _distinct_replicates(records, item_sums, clusters, counts)
+    step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
+    reps: dict[str, np.ndarray] = {m: np.empty(counts.shape[0]) for m in point}
+    for a in range(0, counts.shape[0], step):
+        b = min(a + step, counts.shape[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
+                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
+        for m in reps:
+            reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
+    return point, reps
+
+
+def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict], item_sums, aggregate_sums,
+                     metrics: Sequence[str] | None = None, *, n_resamples: int = DEFAULT_RESAMPLES,
+                     seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL) -> dict:
+    """Paired, patient-clustered bootstrap of A − B on the items both scored (a pure function).
+
+    Both systems' metrics are computed on the same resampled patients in every replicate, so the
+    difference's interval reflects only how the systems differ on the same items. Returns
+    {"n_items", "n_patients", "metrics": {metric: {"a", "b", "diff", "ci": [low, high] | None,
+    "p_value"}}}; the two-sided p-value is 2·min(P*(d ≤ 0), P*(d ≥ 0)) over the replicates
+    (bootstrap percentile test; at least 1/resamples).
+    """
+    by_b = {r["item_id"]: r for r in records_b}
+    shared_a = [r for r in records_a if r["item_id"] in by_b]
+    shared_b = [by_b[r["item_id"]] for r in shared_a]
+    out: dict = {"n_items": len(shared_a), "n_patients": 0, "metrics": {}}
+    if not shared_a:
+        return out
+    clusters = make_clusters(shared_a)
+    out["n_patients"] = clusters.n
+    counts = draw_counts(clusters.n, n_resamples, seed)
+    pa, ra = _sample_replicates(shared_a, item_sums, aggregate_sums, clusters, counts)
+    pb, rb = _sample_replicates(shared_b, item_sums, aggregate_sums, clusters, counts)
+    for m in sorted(set(pa) & set(pb) if metrics is None else metrics):
+        if m not in pa or m not in pb or not (math.isfinite(pa[m]) and math.isfinite(pb[m])):
+            continue
+        d = ra[m] - rb[m]
+        d = d[np.isfinite(d)]
+        point = pa[m] - pb[m]
+        ci = _percentile_interval(d, point, level) if d.size else None
+        p = min(1.0, 2.0 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0)))) if d.size else None
+        if p is not None:
+            p = max(p, 1.0 / max(d.size, 1))
+        out["metrics"][m] = {"a": pa[m], "b": pb[m], "diff": point, "ci": ci, "p_value": p}
+    return out
+
+
+def paired_ranks(entries: Sequence[dict], item_sums, aggregate_sums, metric: str, higher_is_better: bool = True,
+                 *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                 level: float = DEFAULT_LEVEL) -> list[int | None]:
+    """Rank = 1 + the number of complete entries significantly better than this one, where "better"
+    means the paired bootstrap's 95% interval of the headline difference (`paired_bootstrap`, on
+    the shared items) lies entirely on the better side of 0. Entries no test separates share a
+    rank; incomplete entries (`complete` false) get None and push nobody down. A pure function of
+    `entries` (each: `records`, `complete`) — the leaderboard calls it per table."""
+    ok = [k for k, e in enumerate(entries) if e.get("complete") and e.get("records")]
+    better = {k: 0 for k in ok}
+    for x, j in enumerate(ok):
+        for k in ok[x + 1:]:
+            res = paired_bootstrap(entries[j]["records"], entries[k]["records"], item_sums, aggregate_sums,
+                                   [metric], n_resamples=n_resamples, seed=seed, level=level)
+            ci = (res["metrics"].get(metric) or {}).get("ci")
+            if ci is None:
+                continue
+            lo, hi = ci
+            j_better = lo > 0 if higher_is_better else hi < 0
+            k_better = hi < 0 if higher_is_better else lo > 0
+            if j_better:
+                better[k] += 1
+            elif k_better:
+                better[j] += 1
+    return [1 + better[k] if k in better else None for k in range(len(entries))]

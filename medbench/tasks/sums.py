@@ -23,8 +23,14 @@ class SumTable:
     `prefix + suffix`, columns sorted by suffix (per-label counts, e.g. "code_tp:I10").
     """
 
-    def __init__(self, sums: np.ndarray, columns: dict[str, int]):
-        self._sums, self._columns = sums, columns
+    def __init__(self, sums: np.ndarray, columns: dict[str, int], distinct: dict[str, np.ndarray] | None = None):
+        self._sums, self._columns, self._distinct = sums, columns, distinct or {}
+
+    def distinct(self, group: str) -> np.ndarray:
+        """(rows,) number of distinct keys of `group` (an item's `item_sums()["__distinct__"]`)
+        among the sample's items: a set-union size, not a sum."""
+        v = self._distinct.get(group)
+        return np.zeros(self._sums.shape[0]) if v is None else v
 
     def __getitem__(self, name: str) -> np.ndarray:
         k = self._columns.get(name)
@@ -41,16 +47,30 @@ class SumTable:
 
 def item_statistics(records: Sequence[dict], item_sums: Callable[[dict], dict]
                     ) -> tuple[dict[str, int], list[dict[str, float]]]:
-    """(column index of every statistic, in first-seen order; each record's statistics)."""
+    """(column index of every statistic, in first-seen order; each record's statistics).
+    A record's `"__distinct__"` entry ({group: keys}) is not a statistic: see `distinct_keys`."""
     columns: dict[str, int] = {}
     per_item = []
     for r in records:
         stats = item_sums(r)
+        stats.pop(DISTINCT, None)
         for name in stats:
             if name not in columns:
                 columns[name] = len(columns)
         per_item.append(stats)
     return columns, per_item
+
+
+DISTINCT = "__distinct__"
+
+
+def distinct_keys(records: Sequence[dict], item_sums: Callable[[dict], dict]) -> dict[str, list[set]]:
+    """{group: [each record's set of keys]} for the `"__distinct__"` groups of `item_sums`."""
+    out: dict[str, list[set]] = {}
+    for k, r in enumerate(records):
+        for group, keys in (item_sums(r).get(DISTINCT) or {}).items():
+            out.setdefault(group, [set() for _ in records])[k] = set(keys)
+    return out
 
 
 def aggregate_from_sums(records: Sequence[dict], item_sums: Callable[[dict], dict],
@@ -63,7 +83,8 @@ def aggregate_from_sums(records: Sequence[dict], item_sums: Callable[[dict], dic
     for stats in per_item:
         for name, v in stats.items():
             totals[0, columns[name]] += v
-    table = SumTable(totals, columns)
+    distinct = {g: np.array([float(len(set().union(*sets)))]) for g, sets in distinct_keys(records, item_sums).items()}
+    table = SumTable(totals, columns, distinct)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = aggregate_sums(table, np.array([float(len(records))]))
     out = {}

@@ -19,6 +19,7 @@ class IcdFamily(MetricsFromModule):
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics = [
         "macro_f1",
+        "macro_f1_all",
         "micro_precision",
         "micro_recall",
         "p_at_5",
@@ -34,6 +35,7 @@ class IcdFamily(MetricsFromModule):
     missing_prediction: tuple = ()  # an empty ranked list (immutable: shared by every call)
     #: items depend on one admission only, so shard releases merge by concatenation.
     shard_mergeable = True
+    scorer_version = "2"  # 2: macro_f1 over gold codes (Edin et al. 2023), macro_f1_all
 
     def build(self, ctx: Any):
         from medbench.tasks.icd.build import build_icd_task

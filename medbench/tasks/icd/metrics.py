@@ -4,8 +4,12 @@ Each per-item record carries its sufficient statistics (the normalised predicted
 lists, hits@k, invalid count), so `aggregate` works on any subset — the bootstrap calls it once
 per resample. Definitions:
 
-- micro P/R/F1 over all (item, code) pairs; macro P/R/F1 averaged over every code that appears in
-  any gold or prediction of the subset (as scikit-learn's `average="macro"` over the union);
+- micro P/R/F1 over all (item, code) pairs;
+- macro P/R/F1 (Edin et al. 2023, "Automated medical coding on MIMIC-III and MIMIC-IV: a critical
+  review and replicability study"): per-code P/R/F1 averaged over the codes present in the
+  sample's gold (a code only ever predicted cannot raise or lower it);
+- macro_f1_all: the earlier variant, averaged over every code in any gold or prediction of the
+  sample (scikit-learn's `average="macro"` over the union): spraying codes lowers it;
 - P@k = mean over items of hits@k / k; R@k = mean of hits@k / |gold|; F1@k = harmonic mean of
   those two averages (k = 1..15; a list shorter than k counts as padded with misses);
 - exact_match = share of items whose valid predicted set equals the gold set;
@@ -73,8 +77,14 @@ def score_item(item: dict, gold: dict, prediction: Any) -> dict:
 
 
 def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ctx: Any = None) -> list[dict]:
-    return [score_item(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"]))
-            for it in items]
+    """Records in item order; each also lists its predicted codes that no gold of this batch (the
+    split) holds (`foreign_codes`): they count only as distinct codes for `macro_f1_all`, so the
+    bootstrap's cost does not grow with how many junk codes a submission sprays."""
+    records = [score_item(it, gold_by_id[it["item_id"]], predictions_by_id.get(it["item_id"])) for it in items]
+    split_gold = {c for it in items for c in gold_by_id[it["item_id"]]["codes"]}
+    for r in records:
+        r["foreign_codes"] = sorted(c for c in set(r["pred_codes"]) if c not in split_gold)
+    return records
 
 
 def _category_counts(r: dict) -> tuple[int, int, int]:
@@ -95,10 +105,14 @@ def item_sums(r: dict) -> dict[str, float]:
     """One record's additive statistics (what `aggregate_sums` needs)."""
     ctp, cfp, cfn = _category_counts(r)
     g, p = set(r["gold_codes"]), set(r["pred_codes"])
-    out: dict[str, float] = {"tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "ctp": ctp, "cfp": cfp,
+    foreign = set(r.get("foreign_codes") or ())
+    p_known = p - foreign
+    out: dict[str, Any] = {"tp": r["tp"], "fp": r["fp"], "fn": r["fn"], "ctp": ctp, "cfp": cfp,
                              "cfn": cfn, "n_pred": r["n_pred"], "n_invalid": r["n_invalid"],
                              "correct": 1 if r["correct"] else 0}
-    for c in g | p:  # all three per code that occurs, so the per-code groups align
+    if foreign:  # codes in no gold of the split: one distinct-count group, not 3 columns each
+        out["__distinct__"] = {"foreign_code": foreign}
+    for c in g | p_known:  # all three per code that occurs, so the per-code groups align
         out[f"code_tp:{c}"] = 1 if (c in g and c in p) else 0
         out[f"code_fp:{c}"] = 1 if (c in p and c not in g) else 0
         out[f"code_fn:{c}"] = 1 if (c in g and c not in p) else 0
@@ -137,14 +151,17 @@ def aggregate_sums(S: Any, n: np.ndarray) -> dict[str, np.ndarray]:
     codes_fn, cfn = S.group("code_fn:")
     assert codes == codes_fp == codes_fn
     present = (ctp + cfp + cfn) > 0
-    L = np.maximum(present.sum(axis=1), 1).astype(np.float64)
+    in_gold = (ctp + cfn) > 0  # Edin et al. 2023: codes present in the sample's gold
+    L_all = np.maximum(present.sum(axis=1) + S.distinct("foreign_code"), 1).astype(np.float64)
+    L = np.maximum(in_gold.sum(axis=1), 1).astype(np.float64)
     cp, cr, cf = _prf_v(ctp, cfp, cfn)
     n_pred = S["n_pred"]
     out = {
         "micro_f1": mf, "micro_precision": mp, "micro_recall": mr,
-        "macro_f1": _fsum_rows(cf, present) / L,
-        "macro_precision": _fsum_rows(cp, present) / L,
-        "macro_recall": _fsum_rows(cr, present) / L,
+        "macro_f1": _fsum_rows(cf, in_gold) / L,
+        "macro_precision": _fsum_rows(cp, in_gold) / L,
+        "macro_recall": _fsum_rows(cr, in_gold) / L,
+        "macro_f1_all": _fsum_rows(cf, present) / L_all,
         "exact_match": S["correct"] / n,
         "category_micro_f1": _prf_v(S["ctp"], S["cfp"], S["cfn"])[2],
         "invalid_code_rate": _div(S["n_invalid"], n_pred),

@@ -35,7 +35,7 @@ class SqlFamily(MetricsFromModule):
     higher_is_better = True
     #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
     missing_prediction = ""
-    scorer_version = "2"
+    scorer_version = "3"
 
     def build(self, ctx: Any):
         from medbench.tasks.sql.build import build_sql_task
@@ -58,6 +58,11 @@ class SqlFamily(MetricsFromModule):
         from medbench.tasks.sql.metrics import score_items
 
         return score_items(items, gold_by_id, predictions_by_id, ctx)
+
+    def result_extras(self, records: list[dict], release: Any, split: str, **options: Any) -> dict:
+        from medbench.tasks.sql.metrics import result_extras
+
+        return result_extras(records, release, split, **options)
 
     def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any) -> dict:
         from medbench.tasks.sql.metrics import score_items

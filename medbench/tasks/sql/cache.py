@@ -5,12 +5,14 @@
   the gold record had none and it had to be executed. Filled lazily: only what some prediction
   needed is computed (in the sandbox workers, in parallel), then kept for every later submission.
 - `sql-results/<release sha256>.json`: per distinct *prepared* predicted query (after the
-  EHRSQL normalisation on SQLite releases; keyed with the engine, time limit and row cap), what
+  EHRSQL normalisation on SQLite releases; keyed with the engine, the SQLite work budget or the
+  DuckDB time limit, and the row cap), what
   executing it in the sandbox gave — the answer or a deterministic error — plus its tokens,
   content tokens and fingerprint. A later submission predicting the same query (for the same or
   any other item) reuses it without executing anything. Only outcomes that executing again would
-  reproduce are kept: answers up to `MAX_ANSWER_CHARS`, refusals and engine errors (syntax,
-  unknown table, …); never time-limit hits, killed or crashed workers, or memory errors, and
+  reproduce are kept: answers up to `MAX_ANSWER_CHARS`, refusals, engine errors (syntax,
+  unknown table, …) and deterministic `resource_limit` outcomes (SQLite work budget, row cap);
+  never time-limit hits (a query still over the wall limit when run again alone), killed or crashed workers, or memory errors, and
   never a query calling a function whose value can change between runs (`NONDETERMINISTIC_TOKENS`:
   random, the clock, sampling).
   Bounded: at most `MAX_RESULT_ENTRIES` entries and about `MAX_RESULT_BYTES`, least recently
@@ -35,7 +37,7 @@ from typing import Any
 from medbench.config import medbench_home
 from medbench.io import atomic_write_text
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: official EHRSQL answer form, SQLite work budget, resource_limit
 MAX_RESULT_ENTRIES = 20_000
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_CHARS = 4000  # larger answers are not cached (the query runs again)
@@ -43,7 +45,7 @@ MAX_TOKENS = 2000  # queries with more sqlglot tokens are not cached
 #: error classes whose message is a property of the query text and the data (engine errors,
 #: refusals, the row cap); anything else (time limits, killed workers, memory) may not repeat
 DETERMINISTIC_ERRORS = (
-    "refused:", "OperationalError:", "ProgrammingError:", "Warning:", "DataError:", "IntegrityError:",
+    "refused:", "resource_limit:", "OperationalError:", "ProgrammingError:", "Warning:", "DataError:", "IntegrityError:",
     "OverflowError:", "ParserException:", "BinderException:", "CatalogException:", "ConversionException:",
     "InvalidInputException:", "NotImplementedException:", "OutOfRangeException:", "SyntaxException:",
     "TypeMismatchException:", "SequenceException:",
@@ -154,8 +156,15 @@ class GoldCache(_JsonCache):
             self.dirty = True
 
 
-def result_key(prepared_sql: str, engine: str, timeout_s: float, row_cap: int) -> str:
-    raw = f"{engine}\x00{float(timeout_s)!r}\x00{int(row_cap)}\x00{prepared_sql}".encode("utf-8", "surrogatepass")
+def result_key(prepared_sql: str, engine: str, timeout_s: float, row_cap: int, vm_steps: int | None = None) -> str:
+    """The cache key of one prepared query's outcome: everything that decides it. On SQLite the
+    deterministic work budget decides (the wall-clock limit only triggers a re-run alone, and a
+    query that still misses it is never cached), so the key names the budget, not the time limit;
+    on DuckDB the time limit."""
+    from medbench.tasks.sql.execute import DEFAULT_VM_STEPS
+
+    limit = f"steps={int(vm_steps or DEFAULT_VM_STEPS)}" if engine == "sqlite" else f"{float(timeout_s)!r}"
+    raw = f"{engine}\x00{limit}\x00{int(row_cap)}\x00{prepared_sql}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(raw).hexdigest()[:40]
 
 

@@ -86,6 +86,14 @@ def _load_split(split_dir: Path) -> tuple[str, list[dict], dict[str, str], dict[
     return str(data.get("version", "")), rows, {r["id"]: labels[r["id"]] for r in rows}, answers, excluded
 
 
+def _source_answer(text: str) -> str:
+    """An answer.json string in the canonical form (answer.json writes an integer count as '0',
+    the comparison form is '0.0')."""
+    from medbench.tasks.sql.normalize import recanonical
+
+    return recanonical(text)
+
+
 def _is_null(label: str) -> bool:
     return label.strip().lower() == "null"
 
@@ -200,7 +208,8 @@ def import_ehrsql(ehrsql_dir: str | Path, db: str | Path | None, split: str, out
             tables = tables_in(label)
             answer = gold_answer[sid]
             if sid in source_answers:
-                agree, disagree = (agree + 1, disagree) if source_answers[sid] == answer else (agree, disagree + 1)
+                same = _source_answer(source_answers[sid]) == answer
+                agree, disagree = (agree + 1, disagree) if same else (agree, disagree + 1)
             gold.append({"item_id": item_id, "task": "sql", "answerable": True, "sql": label, "answer": answer,
                          "template": "+".join(tables) or "other", "tables": tables, "slots": {},
                          "source_id": sid})

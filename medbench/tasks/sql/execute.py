@@ -11,8 +11,13 @@ Layers, each sufficient on its own for the engine it guards:
    Python's sqlite3 runs one statement per call); DuckDB opened read_only with external access
    (files, network), extension auto-install/auto-load disabled, one thread, a memory limit, and
    the configuration locked so a query cannot turn any of it back on.
-3. limits: a per-query time limit (SQLite progress handler; DuckDB `interrupt()` from a timer),
-   a row cap (fetchmany(cap + 1): more rows is an error), a value-length cap for SQLite.
+3. limits: on SQLite a deterministic work budget (`DEFAULT_VM_STEPS` VM steps, counted by the
+   progress handler) decides; a wall-clock limit (SQLite progress handler; DuckDB `interrupt()`
+   from a timer) is only a safety net: a query that hits it (or whose worker is killed or runs
+   out of memory) is run again alone with `RETRY_TIMEOUT_FACTOR` × the limit before its outcome
+   counts (`SqlPool.map`). A query over the budget, the row cap (fetchmany(cap + 1)), or still
+   over the wall limit alone fails with an error starting `resource_limit:`; a value-length cap
+   for SQLite.
 4. processes: queries run in worker processes (`SqlPool`), each with its own connection; a
    worker that misses the time limit by a margin is killed, a worker that dies takes only its
    current query with it (that item gets an error), and a fresh worker replaces it.
@@ -40,6 +45,15 @@ from medbench.tasks.sql.normalize import canonical_answer, normalize_ehrsql
 ENGINES = ("sqlite", "duckdb")
 DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb"}
 DEFAULT_TIMEOUT_S = 5.0
+#: SQLite's deterministic work budget (VM steps counted by the progress handler): the judge of a
+#: query's cost on SQLite, identical on an idle or a saturated machine. The EHRSQL 2024 valid gold
+#: queries need at most ~1.3 M steps; 50 M take about 1 s on an idle core.
+DEFAULT_VM_STEPS = 50_000_000
+SQLITE_PROGRESS_STEP = 5_000
+#: a query that hit the wall-clock limit (or whose worker was killed, or ran out of memory) is run
+#: again alone, with the limit times this, before its outcome counts
+RETRY_TIMEOUT_FACTOR = 4.0
+RESOURCE_LIMIT = "resource_limit"
 DEFAULT_ROW_CAP = 100_000
 KILL_MARGIN_S = 2.0  # a worker still busy this long after the time limit is killed
 MAX_SQL_CHARS = 100_000
@@ -126,6 +140,10 @@ def _sqlite_authorizer(action: int, *_args: Any) -> int:
     return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED else sqlite3.SQLITE_DENY
 
 
+def _decode_text(b: bytes) -> str:
+    return b.decode(errors="ignore")
+
+
 def open_readonly(db_path: str | os.PathLike, engine: str):
     """A read-only, locked-down connection (see the module docstring)."""
     path = Path(db_path).resolve()
@@ -163,7 +181,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def run_query(con, engine: str, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-              row_cap: int = DEFAULT_ROW_CAP, check: bool = True) -> dict:
+              row_cap: int = DEFAULT_ROW_CAP, check: bool = True, vm_steps: int = DEFAULT_VM_STEPS) -> dict:
     """Run one already-prepared query; {"answer": str|None, "error": str|None, "rows", "seconds"}."""
     start = time.monotonic()
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
@@ -173,11 +191,13 @@ def run_query(con, engine: str, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S,
             if refusal:
                 out["error"] = f"refused: {refusal}"
                 return out
-        rows = _execute(con, engine, sql, timeout_s, row_cap)
+        rows = _execute(con, engine, sql, timeout_s, row_cap, vm_steps)
         out["rows"] = len(rows)
         out["answer"] = canonical_answer(rows)
     except _Refused as e:
         out["error"] = f"refused: {e}"
+    except _ResourceLimit as e:
+        out["error"] = f"{RESOURCE_LIMIT}: {e}"
     except Exception as e:  # any engine error (syntax, denied, interrupted) is the item's error
         out["error"] = _first_line(e)
     finally:
@@ -189,23 +209,63 @@ class _Refused(Exception):
     pass
 
 
-def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int) -> list:
+class _ResourceLimit(Exception):
+    """A deterministic limit: the SQLite work budget or the row cap."""
+
+
+def is_resource_limit(error: Any) -> bool:
+    return isinstance(error, str) and error.startswith(f"{RESOURCE_LIMIT}:")
+
+
+def hit_wall_limit(error: Any) -> bool:
+    """Did the query fail for a reason that depends on machine load (wall-clock limit, killed or
+    crashed worker, memory)? Such a query is run again alone before its outcome counts."""
+    if not isinstance(error, str) or is_resource_limit(error):
+        return False
+    low = error.lower()
+    return error.startswith("TimeoutError:") or "time limit" in low or "worker" in low \
+        or "outofmemory" in low.replace(" ", "") or "out of memory" in low
+
+
+def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
+             vm_steps: int = DEFAULT_VM_STEPS) -> list:
     deadline = time.monotonic() + timeout_s
     if engine == "sqlite":
-        timed_out = []
+        stopped: list[str] = []
+        calls = [0]
+        max_calls = max(1, int(vm_steps) // SQLITE_PROGRESS_STEP)
 
         def progress() -> int:
+            calls[0] += 1
+            if calls[0] >= max_calls:
+                stopped.append("budget")
+                return 1
             if time.monotonic() > deadline:
-                timed_out.append(True)
+                stopped.append("wall")
                 return 1
             return 0
 
-        con.set_progress_handler(progress, 5_000)
+        con.set_progress_handler(progress, SQLITE_PROGRESS_STEP)
         try:
-            cur = con.execute(sql)
-            rows = cur.fetchmany(row_cap + 1)
+            try:
+                cur = con.execute(sql)
+                rows = cur.fetchmany(row_cap + 1)
+            except sqlite3.OperationalError as e:
+                if "decode" not in str(e) or stopped:
+                    raise
+                # text that is not UTF-8: decoded as the EHRSQL scorer does (invalid bytes
+                # dropped); the C decoder serves every other query at full speed
+                calls[0] = 0
+                con.text_factory = _decode_text
+                try:
+                    cur = con.execute(sql)
+                    rows = cur.fetchmany(row_cap + 1)
+                finally:
+                    con.text_factory = str
         except sqlite3.OperationalError as e:
-            if timed_out:
+            if stopped and stopped[0] == "budget":
+                raise _ResourceLimit(f"query exceeded the work budget of {int(vm_steps)} SQLite VM steps") from None
+            if stopped:
                 raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit") from None
             raise e
         finally:
@@ -231,7 +291,7 @@ def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int) -> list
         if time.monotonic() > deadline:
             raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit")
     if len(rows) > row_cap:
-        raise OverflowError(f"result has more than {row_cap} rows")
+        raise _ResourceLimit(f"result has more than {row_cap} rows")
     return rows
 
 
@@ -273,6 +333,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     equal sqlglot renderings of the two parse trees (normalised identifiers and functions).
     """
     sql = prepare_sql(job["sql"], engine)
+    timeout_s = float(job.get("timeout_s") or timeout_s)  # a re-run alone gets a longer limit
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
     if not job.get("check", True) and job.get("gold") is None and job.get("golds") is None:
         # trusted SQL (a release's gold), answer only: no sqlglot pass needed
@@ -442,16 +503,40 @@ class SqlPool:
         return self
 
     def map(self, jobs: Sequence[dict], on_result: Callable[[int, dict], None] | None = None) -> list[dict]:
+        """One result per job, in order. A job that hit the wall-clock limit, lost its worker or
+        ran out of memory (`hit_wall_limit`) is run again alone (one worker busy) with
+        `RETRY_TIMEOUT_FACTOR` × the limit; if that fails the same way its error is
+        `resource_limit: …`. So machine load decides no outcome a re-run alone would change."""
         results: list[dict | None] = [None] * len(jobs)
-        pending = deque(range(len(jobs)))
-        self.start(len(jobs))
-        hard_limit = self.timeout_s + KILL_MARGIN_S
-        restarts_at_start = self.restarts  # a long-lived pool: only this call's restarts count
 
-        def finish(i: int, res: dict) -> None:
+        def first(i: int, res: dict) -> None:
             results[i] = res
-            if on_result is not None:
+            if on_result is not None and not hit_wall_limit(res.get("error")):
                 on_result(i, res)
+
+        self._map(jobs, range(len(jobs)), first, self.n, self.timeout_s)
+        retry = [i for i, r in enumerate(results) if r is not None and hit_wall_limit(r.get("error"))]
+        if retry:
+            long_s = self.timeout_s * RETRY_TIMEOUT_FACTOR
+            rjobs = {i: {**jobs[i], "timeout_s": long_s} for i in retry}
+
+            def again(i: int, res: dict) -> None:
+                if hit_wall_limit(res.get("error")):
+                    res = {**res, "answer": None, "error": f"{RESOURCE_LIMIT}: query exceeded the {self.timeout_s:g} s "
+                                                          f"time limit, and {long_s:g} s when run again alone"}
+                results[i] = res
+                if on_result is not None:
+                    on_result(i, res)
+
+            self._map(rjobs, retry, again, 1, long_s)
+        return [r for r in results]  # type: ignore[misc]
+
+    def _map(self, jobs, order, finish: Callable[[int, dict], None], concurrency: int, timeout_s: float) -> None:
+        pending = deque(order)
+        self.start(len(pending))
+        hard_limit = timeout_s + KILL_MARGIN_S
+        restarts_at_start = self.restarts  # a long-lived pool: only this call's restarts count
+        n_jobs = len(pending)
 
         def replace(w: _Worker, reason: str) -> None:
             if w.job is not None:
@@ -461,11 +546,12 @@ class SqlPool:
             self._workers[self._workers.index(w)] = self._spawn()
 
         while pending or any(w.job is not None for w in self._workers):
-            if self.restarts - restarts_at_start > 3 * self.n + len(jobs):  # workers keep dying on start: give up
+            if self.restarts - restarts_at_start > 3 * self.n + n_jobs:  # workers keep dying on start: give up
                 self.close()
                 raise RuntimeError(f"SQL workers for {self.db_path} keep crashing")
             for w in self._workers:
-                if w.ready and w.job is None and pending:
+                if w.ready and w.job is None and pending and \
+                        sum(1 for x in self._workers if x.job is not None) < concurrency:
                     i = pending.popleft()
                     try:
                         w.conn.send(jobs[i])
@@ -499,5 +585,5 @@ class SqlPool:
             now = time.monotonic()
             for w in list(self._workers):
                 if w.job is not None and now > w.deadline:
-                    replace(w, f"query exceeded the {self.timeout_s:g} s time limit (worker killed)")
-        return [r for r in results]  # type: ignore[misc]
+                    replace(w, f"query exceeded the {timeout_s:g} s time limit (worker killed)")
+

@@ -3,8 +3,8 @@
 Per item (EHRSQL 2024's reliability score): +1 for the right answer to an answerable item or an
 abstention on an unanswerable one; 0 for abstaining on an answerable item; −1 for a wrong answer
 (including a query that fails: its answer is "error") or for any answer to an unanswerable item.
-A prediction of None — or the string "null", as in EHRSQL — is an abstention; "" is a wrong
-answer. Answers compare as canonical strings (`normalize.canonical_answer`).
+A prediction of None — or the string "null" (exactly, as in EHRSQL: "NULL" is SQL) — is an
+abstention; "" is a wrong answer. Answers compare as canonical strings (`normalize.canonical_answer`).
 
 Every metric is a percentage (0–100; RS may be negative):
 - `rs0`, `rs5`, `rs10`, `rsN`: mean per-item score with every −1 multiplied by c (N = number of
@@ -16,6 +16,9 @@ Every metric is a percentage (0–100; RS may be negative):
 - `em`: exact match with the gold SQL after sqlglot normalisation, on answerable items.
 - `token_f1`: multiset F1 of sqlglot tokens, predicted vs gold SQL, on answerable items
   (an abstention scores 0).
+- `resource_limit_rate`: share of items whose query was stopped by a resource limit (the SQLite
+  work budget, the row cap, or the wall-clock limit even when run again alone); such an item is
+  a wrong answer, and `result_extras` counts them in the result (`counts.resource_limit`).
 `aggregate` needs only the records, so it works on any subset (bootstrap replicates).
 
 Gold answers come from the release's gold records (computed by executing the gold SQL when the
@@ -39,11 +42,13 @@ from medbench.tasks.sql.cache import GoldCache, ResultCache, deterministic_error
 from medbench.tasks.sql.execute import (
     DEFAULT_ROW_CAP,
     DEFAULT_TIMEOUT_S,
+    DEFAULT_VM_STEPS,
     SqlPool,
     compare_with_gold,
+    is_resource_limit,
     prepare_sql,
 )
-from medbench.tasks.sql.normalize import ERROR_ANSWER
+from medbench.tasks.sql.normalize import ERROR_ANSWER, is_abstention, recanonical
 
 RS_PENALTIES = (0, 5, 10)
 TOKEN_F1_GRID = float(1 << 24)
@@ -76,7 +81,7 @@ def release_database(release: Any) -> tuple[Path, str]:
 
 
 def _is_abstention(prediction: Any) -> bool:
-    return prediction is None or (isinstance(prediction, str) and prediction.strip().lower() == "null")
+    return is_abstention(prediction)
 
 
 def _answerable(gold: dict) -> bool:
@@ -135,7 +140,7 @@ def gold_answers(gold_by_id: dict, ids: list[str], gold_cache: GoldCache,
         g = gold_by_id[i]
         if not _answerable(g):
             continue
-        answer = g.get("answer") if g.get("answer") is not None else gold_cache.get(i).get("answer")
+        answer = recanonical(g["answer"]) if g.get("answer") is not None else gold_cache.get(i).get("answer")
         if answer is not None:
             info[i] = {"answer": answer}
         elif needed is None or i in needed:
@@ -200,6 +205,7 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
         "gold_answer": _clip(gold_info["answer"]) if (answerable and gold_info) else None,
         "em": None,
         "token_f1": None,
+        "resource_limit": False,
     }
     if not abstained:
         if not isinstance(prediction, str):
@@ -208,6 +214,7 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
             rec["error"] = pred.get("error")
             rec["executed"] = pred.get("error") is None and pred.get("answer") is not None
             rec["pred_answer"] = _clip(pred.get("answer") if rec["executed"] else ERROR_ANSWER)
+            rec["resource_limit"] = is_resource_limit(pred.get("error"))
     if answerable:
         if abstained:
             score, correct = 0, False
@@ -309,7 +316,7 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
             jobs: list[dict] = [{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in gold_run]
             meta: list[tuple] = [("gold", i, None) for i in gold_run]
             for prepared, members in groups.items():
-                key = result_key(prepared, engine, timeout_s, row_cap)
+                key = result_key(prepared, engine, timeout_s, row_cap, DEFAULT_VM_STEPS)
                 entry = results_cache.get(key)
                 need = members
                 if entry is not None:  # executed before: only features nobody computed yet remain
@@ -404,6 +411,7 @@ def item_sums(r: dict) -> dict[str, float]:
         "abstained_unanswerable": 1 if (abstained and not answerable) else 0,
         "answered": 0 if abstained else 1,
         "executed": 1 if (not abstained and r["executed"]) else 0,
+        "resource_limit": 1 if r.get("resource_limit") else 0,
     }
 
 
@@ -425,5 +433,31 @@ def aggregate_sums(S, n):
         "em": pct(S["em"], S["answerable"]),
         "token_f1": pct(S["token_f1"], S["answerable"]),
         "answerable_share": pct(S["answerable"], n),
+        "resource_limit_rate": pct(S["resource_limit"], n),
     })
+    return out
+
+
+def result_extras(records: list[dict], release: Any, split: str, official_denominator: bool = False) -> dict:
+    """What the result records beside the metrics: `counts` (items stopped by a resource limit)
+    and `excluded` (items of the source left out of the release, with the reason; with
+    `official_denominator`, RS(c) as if each excluded item were in the denominator scoring 0)."""
+    out: dict[str, Any] = {"counts": {"resource_limit": sum(1 for r in records if r.get("resource_limit"))}}
+    info = ((getattr(release, "manifest", None) or {}).get("tasks") or {}).get("sql") or {}
+    excluded = {k: int(v) for k, v in sorted((info.get("excluded") or {}).items()) if isinstance(v, int) and v}
+    if excluded:
+        reasons = {"needs_chartevents": "gold SQL reads the chartevents table, empty in this database",
+                   "gold_sql_failed": "gold SQL failed on this database"}
+        n_ex = sum(excluded.values())
+        block: dict[str, Any] = {"n_excluded": n_ex, "by_reason": excluded,
+                                 "reason": "; ".join(f"{n} {reasons.get(k, k)}" for k, n in excluded.items())}
+        if official_denominator:
+            n = len(records)
+            right = sum(1 for r in records if (r.get("score") or 0) > 0)
+            wrong = sum(1 for r in records if (r.get("score") or 0) < 0)
+            total = n + n_ex
+            block["official_denominator"] = {
+                "n": total, **{f"rs{c}": 100.0 * (right - c * wrong) / total for c in RS_PENALTIES},
+                "rsN": 100.0 * (right - total * wrong) / total}
+        out["excluded"] = block
     return out
