@@ -41,10 +41,14 @@ ENGINES = ("sqlite", "duckdb")
 DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb"}
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_ROW_CAP = 100_000
-KILL_MARGIN_S = 2.0  # a worker still busy this long after the time limit is killed
+KILL_MARGIN_S = 1.0  # a worker still busy this long after the time limit is killed
 MAX_SQL_CHARS = 100_000
 MAX_VALUE_BYTES = 10_000_000
 DUCKDB_MEMORY_LIMIT = "1GB"
+#: RLIMIT_AS of a worker: its address space once the connection is open plus this much (DuckDB's
+#: memory_limit, SQLite's mmap window and allocator slack); an allocation past it fails in the
+#: worker (an error or a crashed worker: that item's error), never in the scorer.
+WORKER_EXTRA_ADDRESS_SPACE = 2 << 30
 
 # Functions no layer lets through: file/URL readers and writers, extension loading, SQLite's
 # fts3_tokenizer (leaks a pointer; its two-argument form overwrites one), query()/query_table()
@@ -278,8 +282,14 @@ def open_readonly(db_path: str | os.PathLike, engine: str):
             "memory_limit": DUCKDB_MEMORY_LIMIT,
         })
         # A local option (not settable in config): never print a bar into the scorer's stdout.
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET lock_configuration = true")
+        try:
+            con.execute("SET enable_progress_bar = false")
+            con.execute("SET lock_configuration = true")
+        except duckdb.InvalidInputException:
+            pass  # a second connection to the same database instance: already locked by the first
+        if not con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+            con.close()
+            raise RuntimeError(f"{path}: the DuckDB configuration could not be locked")
         return con
     raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
 
@@ -483,10 +493,34 @@ def compare_with_gold(tokens: list[str], content: list[str] | None, parsed: bool
     return out
 
 
+def _isolate_worker() -> None:
+    """Worker output never reaches the scorer's stdout/stderr (a DuckDB progress bar, a library
+    warning), and the worker's memory is bounded by the OS, not only by the engine's setting."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = vm_bytes + WORKER_EXTRA_ADDRESS_SPACE
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no RLIMIT_AS (not Linux): the engine's memory limit alone
+
+
 def _worker_main(conn, db_path: str, engine: str, timeout_s: float, row_cap: int) -> None:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
     try:
         con = open_readonly(db_path, engine)
+        if engine == "duckdb":
+            duckdb_checker(con)
+        _isolate_worker()
     except Exception as e:
         conn.send({"fatal": _first_line(e)})
         return
