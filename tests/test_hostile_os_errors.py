@@ -58,7 +58,6 @@ def test_unwritable_home_is_one_line(rel, tmp_path):
 def test_home_under_a_file_is_one_line(rel, tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    sub = write_submission(tmp_path / "s.jsonl", rel)
     proc = _cli("synth", "--patients", "2", "--out", str(tmp_path / "synth"),
                 env={"MEDBENCH_HOME": str(blocker / "home")})
     assert "Traceback" not in proc.stderr

@@ -133,3 +133,23 @@ def test_damaged_caches_give_identical_scores(rel, tmp_path, isolated_home, targ
         assert again["records"] == clean["records"], (target, how)
         assert any("sha256" in str(w.message) for w in caught), (target, how)
         path = open_release_db(rel) if target == "sql-db" else path
+
+
+def test_score_json_stdout_parses_with_a_slow_query(rel, tmp_path, isolated_home):
+    """A query running past DuckDB's 2 s progress-bar delay prints nothing into `--json` stdout."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    ids = sorted(rel.gold("sql", SPLIT))
+    slow = "SELECT count(*) FROM range(3000000000) a"
+    sub = _submission(tmp_path / "slow.jsonl", rel, "sql", {ids[0]: slow, ids[1]: slow})
+    env = dict(os.environ, MEDBENCH_HOME=str(isolated_home), PYTHONPATH=str(REPO))
+    env.pop("MEDBENCH_NO_PROGRESS", None)
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), "score", str(sub), "--benchmark", str(rel.path),
+                           "--no-publish", "--json", "--timeout", "4", "--workers", "2"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # the whole stdout is one JSON document
+    assert summary["n_items"] == len(ids)

@@ -125,6 +125,9 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
     """Build a read-only DuckDB file at `dest` from `db_dir/*.parquet` (temp file, then rename)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    from medbench.io import sweep_stale
+
+    sweep_stale(dest.parent, rf"^\.{re.escape(dest.name)}\.(\d+)\.tmp(?:\.wal)?$")
     _remove(tmp)
     try:
         con = duckdb.connect(str(tmp))

@@ -1,0 +1,50 @@
+"""No litter: scratch folders live in $MEDBENCH_HOME/tmp and are removed on error; what a killed
+process left (scratch folders, `.<store>.<pid>.tmp` + `.wal`) is swept once its pid is gone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from medbench.io import scratch_dir, sweep_stale
+
+KILL_INSIDE = """
+import os, signal
+from medbench.io import scratch_dir
+with scratch_dir("build") as d:
+    (d / "half-written.parquet").write_bytes(b"x" * 100_000)
+    print(d, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _dead_pid() -> int:
+    p = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                       check=True)
+    return int(p.stdout)
+
+
+def test_killed_scratch_is_swept_and_errors_clean_up(isolated_home):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", KILL_INSIDE], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == -9
+    left = isolated_home / "tmp"
+    assert [p.name for p in left.iterdir()], "the kill should have left its scratch folder"
+    with pytest.raises(RuntimeError), scratch_dir("build") as d:
+        assert d.parent == left
+        assert [p for p in left.iterdir() if p != d] == []  # the dead process's folder is gone
+        raise RuntimeError("boom")
+    assert list(left.iterdir()) == []  # and an error removes this one
+
+
+def test_stale_store_temp_files_are_swept(tmp_path):
+    dead, alive = _dead_pid(), os.getpid()
+    names = [f".demo.duckdb.{dead}.tmp", f".demo.duckdb.{dead}.tmp.wal", f".demo.duckdb.{alive}.tmp", "demo.duckdb"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    sweep_stale(tmp_path, r"^\.demo\.duckdb\.(\d+)\.tmp(?:\.wal)?$")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".demo.duckdb.{alive}.tmp", "demo.duckdb"])
