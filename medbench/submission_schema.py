@@ -60,9 +60,9 @@ class SubmissionLine(_Strict):
     parse_error: str | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
-    # Strict numbers (an integer or a float, never a boolean or a numeric string).
-    cost_usd: StrictInt | StrictFloat | None = Field(default=None, ge=0)
-    latency_s: StrictInt | StrictFloat | None = Field(default=None, ge=0)
+    # Strict numbers: an integer or a float (read as float), never a boolean or a numeric string.
+    cost_usd: StrictFloat | None = Field(default=None, ge=0)
+    latency_s: StrictFloat | None = Field(default=None, ge=0)
 
 
 def submission_json_schema() -> dict:

@@ -153,3 +153,20 @@ def test_score_json_stdout_parses_with_a_slow_query(rel, tmp_path, isolated_home
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # the whole stdout is one JSON document
     assert summary["n_items"] == len(ids)
+
+
+def test_huge_answers_reach_the_parent_as_a_digest(rel, tmp_path):
+    """A prediction whose answer is megabytes long: the parent keeps a clipped answer and a hash;
+    an equal huge answer still compares equal."""
+    from medbench.tasks.sql.execute import ANSWER_DIGEST_CHARS, compact_answer
+
+    ids = sorted(rel.gold("sql", SPLIT))
+    huge = "SELECT repeat('x', 200000) || range::VARCHAR FROM range(20)"
+    result = _score(_submission(tmp_path / "huge.jsonl", rel, "sql", {ids[0]: huge}), rel)
+    rec = next(r for r in result["records"] if r["item_id"] == ids[0])
+    assert rec["error"] is None and rec["executed"]
+    assert len(rec["pred_answer"]) < 2100 and "sha256" in rec["pred_answer"]
+    long_a, long_b = "a" * (ANSWER_DIGEST_CHARS + 1), "a" * ANSWER_DIGEST_CHARS + "b"
+    assert compact_answer(long_a) == compact_answer("a" * (ANSWER_DIGEST_CHARS + 1))
+    assert compact_answer(long_a) != compact_answer(long_b)
+    assert compact_answer("short") == "short"

@@ -412,6 +412,22 @@ def gold_fingerprint(sql: str, engine: str) -> str:
     return sql_fingerprint(prepared, DIALECTS[engine], parse_select(prepared, engine)[0])
 
 
+#: An untrusted query's answer longer than this leaves its worker as a prefix plus its sha256 (the
+#: scorer compares `compact_answer` of both sides), so the parent holds O(one clipped answer).
+ANSWER_DIGEST_CHARS = 1 << 16
+_ANSWER_PREFIX = 1800
+
+
+def compact_answer(answer: str | None) -> str | None:
+    """`answer` itself when short; else its first characters, its length and its sha256."""
+    if answer is None or len(answer) <= ANSWER_DIGEST_CHARS:
+        return answer
+    import hashlib
+
+    digest = hashlib.sha256(answer.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{answer[:_ANSWER_PREFIX]}… [{len(answer) - _ANSWER_PREFIX} more characters; sha256 {digest}]"
+
+
 def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict:
     """Execute one query and, given the gold side, its exact match and token F1.
 
@@ -438,6 +454,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     if job.get("execute", True) and out["error"] is None:
         out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False,
                              engine_check=job.get("check", True)))
+        out["answer"] = compact_answer(out["answer"])
     own_fp: list[str] = []  # this query's fingerprint, computed at most once
 
     def fingerprint() -> str:
