@@ -48,3 +48,26 @@ def test_stale_store_temp_files_are_swept(tmp_path):
         (tmp_path / n).write_bytes(b"x")
     sweep_stale(tmp_path, r"^\.demo\.duckdb\.(\d+)\.tmp(?:\.wal)?$")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".demo.duckdb.{alive}.tmp", "demo.duckdb"])
+
+
+def test_publish_sweeps_copies_a_killed_publish_left(tmp_path):
+    import _scoring_fixtures
+    from _scoring_fixtures import make_release, write_submission
+
+    from medbench import tasks
+
+    mp = pytest.MonkeyPatch()
+    mp.setitem(tasks.REGISTRY, "sql", _scoring_fixtures.MODULE)
+    try:
+        from medbench.scoring.score import score_file
+
+        rel = make_release(tmp_path)
+        stale = tmp_path / ".lb.abc123.tmp"
+        stale.mkdir()
+        (stale / "index.html").write_text("half")
+        score_file(write_submission(tmp_path / "s.jsonl", rel), benchmark=rel, leaderboard=tmp_path / "lb",
+                   show_progress=False)
+        assert not stale.exists()
+        assert (tmp_path / "lb" / "index.html").is_file()
+    finally:
+        mp.undo()
