@@ -71,3 +71,39 @@ def test_publish_sweeps_copies_a_killed_publish_left(tmp_path):
         assert (tmp_path / "lb" / "index.html").is_file()
     finally:
         mp.undo()
+
+
+def _kill_after(args, seconds, env):
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, str(REPO / "main.py"), *args], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+def _litter(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.name.endswith((".tmp", ".wal", ".old")) or (p.parent.name == "tmp" and p.is_dir()))
+
+
+@pytest.mark.slow
+def test_killed_ingest_and_build_leave_nothing_after_a_rerun(tmp_path):
+    """`build` (which ingests first) killed at several points; the next good run sweeps everything
+    the killed ones left: no scratch folders, no temp stores or WALs, no temp release copies."""
+    home, synth, out = tmp_path / "home", tmp_path / "synth", tmp_path / "rel"
+    env = dict(os.environ, MEDBENCH_HOME=str(home), MEDBENCH_NO_PROGRESS="1", PYTHONPATH=str(REPO))
+    ok = subprocess.run([sys.executable, str(REPO / "main.py"), "synth", "--patients", "6", "--out", str(synth)],
+                        env=env, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    build = ["build", "--mimic-dir", str(synth), "--tasks", "sql,icd", "--out", str(out)]
+    for seconds in (1.5, 4.0, 8.0):
+        _kill_after(build, seconds, env)
+    ok = subprocess.run([sys.executable, str(REPO / "main.py"), *build], env=env, capture_output=True, text=True,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert _litter(home) == [] and _litter(tmp_path) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rel.")]
