@@ -107,3 +107,25 @@ def test_killed_ingest_and_build_leave_nothing_after_a_rerun(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert _litter(home) == [] and _litter(tmp_path) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rel.")]
+
+    # `score` killed while materialising the scoring DB, running queries, publishing
+    import json
+
+    from medbench.release import open_release
+
+    rel = open_release(out)
+    gold = rel.gold("sql", "train")
+    sub = tmp_path / "s.jsonl"
+    head = {"type": "header", "schema_version": 1, "model": "m", "task": "sql", "split": "train",
+            "benchmark": {"name": rel.name, "sha256": rel.sha256}, "medbench_version": "x", "params": {},
+            "created": "2020-01-01T00:00:00Z"}
+    sub.write_text("".join(json.dumps(x) + "\n" for x in
+                           [head, *({"item_id": k, "prediction": g.get("sql")} for k, g in sorted(gold.items()))]))
+    score = ["score", str(sub), "--benchmark", str(out), "--leaderboard", str(tmp_path / "lb"), "--workers", "2"]
+    for seconds in (1.0, 3.0, 6.0):
+        _kill_after(score, seconds, env)
+    ok = subprocess.run([sys.executable, str(REPO / "main.py"), *score], env=env, capture_output=True, text=True,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert _litter(home) == [] and _litter(tmp_path) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".lb.")]

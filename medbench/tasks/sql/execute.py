@@ -58,8 +58,7 @@ _DENIED_PREFIXES = ("read_", "parquet_", "sniff_csv", "glob", "iceberg_", "delta
                     "edit", "fts3_tokenizer", "fts5", "pragma_", "duckdb_", "query", "current_setting",
                     "getenv", "which_secret", "http", "s3", "sqlite_compileoption", "checkpoint",
                     "force_checkpoint", "enable_", "disable_", "json_execute_serialized_sql",
-                    "json_serialize", "json_deserialize", "summary", "test_", "icu_", "arrow_scan",
-                    "seq_scan", "repeat_row", "columns", "unknown")
+                    "json_serialize", "json_deserialize", "arrow_scan")
 #: Table functions a query may call (anything else in FROM is refused), per engine.
 _TABLE_FUNCTIONS = {"duckdb": frozenset({"range", "generate_series", "unnest"}),
                     "sqlite": frozenset({"json_each", "json_tree"})}
