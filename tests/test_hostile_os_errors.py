@@ -80,3 +80,32 @@ def test_model_name_with_escape_sequences_is_shown_escaped(rel, tmp_path):
     proc3 = _cli("score", str(sub), "--benchmark", str(rel), "--no-publish", "--json")
     assert proc3.returncode == 0, proc3.stderr
     assert json.loads(proc3.stdout)["model"] == evil
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A 256 KiB tmpfs (root only; skipped where mounting is not possible: RLIMIT_FSIZE covers it)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_filesystem_and_read_only_filesystem_are_one_line(rel, tmp_path, small_mount):
+    sub = write_submission(tmp_path / "s.jsonl", rel)
+    (small_mount / "filler").write_bytes(b"\0" * (250 << 10))  # leave ~6 KiB
+    proc = _cli("score", str(sub), "--benchmark", str(rel), "--leaderboard", str(small_mount / "lb"))
+    assert_one_line_error(proc, "No space left on device")
+    assert sorted(p.name for p in small_mount.iterdir()) == ["filler"]  # nothing half written
+    (small_mount / "filler").unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    proc = _cli("score", str(sub), "--benchmark", str(rel), "--leaderboard", str(small_mount / "lb"))
+    assert_one_line_error(proc, "Read-only file system")
+    proc = _cli("score", str(sub), "--benchmark", str(rel), "--leaderboard", str(tmp_path / "lb"),
+                env={"MEDBENCH_HOME": str(small_mount / "home")})
+    assert "Traceback" not in proc.stderr
+    if proc.returncode != 0:
+        assert_one_line_error(proc, "Read-only file system")

@@ -6,6 +6,7 @@ pass every layer (so the allow-lists are not simply "refuse everything")."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
@@ -104,3 +105,17 @@ def test_ordinary_queries_pass_every_layer(engine, dbs):
         assert parse_select(sql, engine)[1] is None, sql
         out = run_query(con, engine, sql, timeout_s=5, check=True)
         assert out["error"] is None and out["answer"] is not None, (sql, out)
+
+
+def test_workers_run_under_an_address_space_limit_and_keep_output_off_stdout(dbs):
+    from medbench.tasks.sql.execute import WORKER_EXTRA_ADDRESS_SPACE, SqlPool
+
+    with SqlPool(dbs["duckdb"], "duckdb", workers=1, timeout_s=5) as pool:
+        assert pool.map([{"sql": "SELECT count(*) FROM t"}])[0]["answer"] == "[['5']]"
+        pid = pool._workers[0].process.pid
+        limits = open(f"/proc/{pid}/limits").read()
+        line = next(ln for ln in limits.splitlines() if ln.startswith("Max address space"))
+        soft = line.split()[3]
+        assert soft != "unlimited" and int(soft) >= WORKER_EXTRA_ADDRESS_SPACE
+        assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
+        assert os.readlink(f"/proc/{pid}/fd/2") == "/dev/null"
