@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from medbench.release import open_release  # noqa: E402
+from medbench.release import open_release
 
 
 def main(release_dir: str) -> None:
@@ -50,7 +50,8 @@ def main(release_dir: str) -> None:
         t = time.monotonic()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, str(REPO / "main.py"), "score", str(path),
                             "--benchmark", release_dir, "--no-publish", "--json", "--timeout", "4",
-                            "--workers", "2", "--resamples", "1000"], capture_output=True, text=True, env=env)
+                            "--workers", "2", "--resamples", "1000"], capture_output=True, text=True, env=env,
+                           check=False)
         wall = time.monotonic() - t
         rss_mb = int(p.stderr.strip().splitlines()[-1]) / 1024
         try:

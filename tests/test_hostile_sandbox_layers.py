@@ -113,7 +113,8 @@ def test_workers_run_under_an_address_space_limit_and_keep_output_off_stdout(dbs
     with SqlPool(dbs["duckdb"], "duckdb", workers=1, timeout_s=5) as pool:
         assert pool.map([{"sql": "SELECT count(*) FROM t"}])[0]["answer"] == "[['5']]"
         pid = pool._workers[0].process.pid
-        limits = open(f"/proc/{pid}/limits").read()
+        with open(f"/proc/{pid}/limits") as f:
+            limits = f.read()
         line = next(ln for ln in limits.splitlines() if ln.startswith("Max address space"))
         soft = line.split()[3]
         assert soft != "unlimited" and int(soft) >= WORKER_EXTRA_ADDRESS_SPACE

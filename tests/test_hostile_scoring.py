@@ -36,8 +36,8 @@ def _submission(path, release, task, predictions, **extra):
             "params": {}, "created": "2020-01-01T00:00:00Z"}
     with open(path, "w") as f:
         f.write(json.dumps(head) + "\n")
-        for iid, pred in predictions.items():
-            f.write(json.dumps({"item_id": iid, "prediction": pred, **extra}) + "\n")
+        f.writelines(json.dumps({"item_id": iid, "prediction": pred, **extra}) + "\n"
+                     for iid, pred in predictions.items())
     return path
 
 
