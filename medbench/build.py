@@ -23,14 +23,13 @@ import contextlib
 import hashlib
 import json
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medbench.errors import UserError
-from medbench.io import check_out_dir
+from medbench.io import check_out_dir, scratch_dir
 from medbench.release import TaskOutput, open_release, write_release
 from medbench.tasks import REGISTRY, get_family
 from medbench.tasks.base import SPLITS, split_for_subject, stable_bucket
@@ -269,7 +268,7 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
         suffix = f".shard-{shard_kn[0]}-of-{shard_kn[1]}" if shard_kn else ""
         out = Path("benchmarks") / f"{name}{suffix}"
     check_out_dir(out)
-    with tempfile.TemporaryDirectory(prefix="medbench-build-") as scratch:
+    with scratch_dir("build") as scratch:  # $MEDBENCH_HOME/tmp, swept when its pid is gone
         outputs = build_tasks(store, ids, params, task_names, seed, Path(scratch), show_progress)
         manifest = write_release(out, name, outputs, params, store.fingerprint)
     return BuildResult(Path(out), manifest)
@@ -361,7 +360,7 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
         if selection != base_params.get("patients"):
             raise UserError("merge-shards: the patient selection differs from the shards' "
                             "(pass the same --cohort CSV the shards were built with)")
-    with tempfile.TemporaryDirectory(prefix="medbench-build-") as scratch:
+    with scratch_dir("build") as scratch:  # $MEDBENCH_HOME/tmp, swept when its pid is gone
         if rebuild:
             outputs.update(build_tasks(store, ids, base_params, rebuild, int(base_params.get("seed", 0)),
                                        Path(scratch), show_progress))

@@ -11,7 +11,7 @@ import warnings
 import click
 
 from medbench import __version__
-from medbench.errors import UserError
+from medbench.errors import UserError, terminal_safe
 
 #: Modules under medbench.commands, each exposing `COMMANDS` (a list of click commands).
 COMMAND_MODULES = ("data", "score", "train", "ehrsql", "run", "extract", "generate", "build")
@@ -35,7 +35,19 @@ for _name in COMMAND_MODULES:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {terminal_safe(message)}", err=True)
+
+
+def _is_duckdb_io_error(e: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is None:
+        return False
+    kinds = tuple(k for k in (getattr(duckdb, "IOException", None), getattr(duckdb, "PermissionException", None))
+                  if k is not None)
+    text = str(e)
+    return isinstance(e, kinds) or (isinstance(e, getattr(duckdb, "TransactionException", ())) and
+                                    any(w in text for w in ("No space left", "Permission denied",
+                                                            "Read-only file system", "File too large")))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,18 +70,27 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         if debug:
             raise
-        click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        click.echo(f"error: {terminal_safe(' '.join(e.format_message().split()))}", err=True)
         sys.exit(2)
     except UserError as e:
         if debug:
             raise
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {terminal_safe(e)}", err=True)
         sys.exit(e.exit_code)
     except OSError as e:
-        # Unwritable output, full disk, a path through a file: the user's to fix, so one line.
-        if debug or e.filename is None:
+        # Unwritable output, full disk, read-only file system, a path through a file: the user's
+        # to fix, so one line, also when the OS error names no file (a write in a worker thread).
+        if debug:
             raise
-        click.echo(f"error: {e.filename}: {e.strerror or e}", err=True)
+        where = e.filename if e.filename is not None else "I/O error"
+        click.echo(f"error: {terminal_safe(where)}: {terminal_safe(e.strerror or e)}", err=True)
+        sys.exit(2)
+    except Exception as e:
+        # DuckDB reports a full or unwritable disk as its own IOException/TransactionException
+        # (e.g. writing `<store>.tmp.wal`): one line too. Anything else is a bug: a traceback.
+        if debug or not _is_duckdb_io_error(e):
+            raise
+        click.echo(f"error: {terminal_safe(' '.join(str(e).split()))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)

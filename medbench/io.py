@@ -251,3 +251,58 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> None:
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------- scratch space, no litter
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """Remove entries of `folder` whose name matches `pattern` (a regex with one group: the owning
+    pid) when that process is gone: what a killed run left behind. Returns what was removed."""
+    import re
+
+    folder, rx, removed = Path(folder), re.compile(pattern), []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = rx.match(p.name)
+        if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+    return removed
+
+
+SCRATCH_PATTERN = r"^[a-z]+-(\d+)-"
+
+
+@contextlib.contextmanager
+def scratch_dir(kind: str) -> Iterator[Path]:
+    """A scratch folder `$MEDBENCH_HOME/tmp/<kind>-<pid>-XXXX`, removed on exit (also on error);
+    folders of processes that no longer exist are swept first."""
+    from medbench.config import medbench_home
+
+    root = medbench_home() / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_stale(root, SCRATCH_PATTERN)
+    path = Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from medbench.errors import UserError
+from medbench.errors import UserError, terminal_safe
 
 console = Console(stderr=True)
 stdout_console = Console()
@@ -39,6 +39,7 @@ def progress_bar(*extra_columns) -> Iterator[Progress]:
         *extra_columns,
     ]
     with Progress(*columns, console=console, transient=False, disable=_disabled()) as progress:
+        _safe_descriptions(progress)
         try:
             yield progress
         except (UserError, OSError):
@@ -49,3 +50,21 @@ def progress_bar(*extra_columns) -> Iterator[Progress]:
             progress.live.stop()
             progress.disable = True  # so Progress.stop adds no blank line either
             raise
+
+
+def _safe_descriptions(progress: Progress) -> None:
+    """Descriptions are shown as rich markup: escape markup and control characters in them."""
+    from rich.markup import escape
+
+    add, update = progress.add_task, progress.update
+
+    def add_task(description, *args, **kwargs):
+        return add(escape(terminal_safe(description)), *args, **kwargs)
+
+    def update_task(task_id, *args, description=None, **kwargs):
+        if description is not None:
+            kwargs["description"] = escape(terminal_safe(description))
+        return update(task_id, *args, **kwargs)
+
+    progress.add_task = add_task  # type: ignore[method-assign]
+    progress.update = update_task  # type: ignore[method-assign]

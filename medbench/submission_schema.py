@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
 
 SCHEMA_VERSION = 1
 
@@ -45,8 +45,9 @@ class SubmissionHeader(_Strict):
 
 
 class Usage(_Strict):
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
+    # Strict: JSON true/false or "12" are not token counts (lax pydantic would read true as 1).
+    prompt_tokens: StrictInt | None = Field(default=None, ge=0)
+    completion_tokens: StrictInt | None = Field(default=None, ge=0)
 
 
 class SubmissionLine(_Strict):
@@ -59,8 +60,9 @@ class SubmissionLine(_Strict):
     parse_error: str | None = None
     error: str | None = None
     usage: Usage = Field(default_factory=Usage)
-    cost_usd: float | None = Field(default=None, ge=0)
-    latency_s: float | None = Field(default=None, ge=0)
+    # Strict numbers: an integer or a float (read as float), never a boolean or a numeric string.
+    cost_usd: StrictFloat | None = Field(default=None, ge=0)
+    latency_s: StrictFloat | None = Field(default=None, ge=0)
 
 
 def submission_json_schema() -> dict:
@@ -94,3 +96,51 @@ def prediction_error(task: str, prediction: Any) -> str | None:
         first = e.errors()[0]
         return f"prediction: {first['msg']}"
     return None
+
+
+#: Per-family caps on one prediction (docs/METRICS.md, "Limits"). A prediction over a cap is not a
+#: rejected file: the item is scored as invalid (like a missing prediction) with the reason as its
+#: error, so one hostile line costs the scorer no more than one ordinary line.
+PREDICTION_LIMITS: dict[str, dict[str, int]] = {
+    "sql": {"chars": 20_000},
+    "icd": {"codes": 200, "code_chars": 32},
+    "conversation": {"turns": 500, "chars": 200_000},
+}
+
+
+def prediction_over_limit(task: str, prediction: Any) -> str | None:
+    """Why a (well-typed) prediction exceeds its family's limits, or None."""
+    lim = PREDICTION_LIMITS.get(task)
+    if lim is None or prediction is None:
+        return None
+    if task == "sql" and isinstance(prediction, str) and len(prediction) > lim["chars"]:
+        return f"prediction over limit: SQL of {len(prediction):,} characters (limit {lim['chars']:,})"
+    if task == "icd" and isinstance(prediction, list):
+        if len(prediction) > lim["codes"]:
+            return f"prediction over limit: {len(prediction):,} codes (limit {lim['codes']})"
+        longest = max((len(c) for c in prediction if isinstance(c, str)), default=0)
+        if longest > lim["code_chars"]:
+            return f"prediction over limit: a code of {longest:,} characters (limit {lim['code_chars']})"
+    if task == "conversation" and isinstance(prediction, dict):
+        turns = prediction.get("turns")
+        if isinstance(turns, list) and len(turns) > lim["turns"]:
+            return f"prediction over limit: {len(turns):,} turns (limit {lim['turns']})"
+        chars = _text_chars(prediction)
+        if chars > lim["chars"]:
+            return f"prediction over limit: {chars:,} characters of text (limit {lim['chars']:,})"
+    return None
+
+
+def _text_chars(value: Any) -> int:
+    """Characters in every string of a JSON value (iterative; depth is bounded by validation)."""
+    total, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return total

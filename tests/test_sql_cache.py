@@ -25,6 +25,18 @@ def _fresh_memo():
     cache.clear_memo()
 
 
+def _read(path):
+    """A cache file's body ("<sha256>\n<body>")."""
+    return json.loads(path.read_text().split("\n", 1)[1])
+
+
+def _write(path, data):
+    import hashlib
+
+    body = json.dumps(data)
+    path.write_text(hashlib.sha256(body.encode()).hexdigest() + "\n" + body)
+
+
 def test_round_trip_and_identity_checks(isolated_home):
     rel = SimpleNamespace(sha256=SHA_A)
     rc = ResultCache(rel, "sqlite")
@@ -32,7 +44,7 @@ def test_round_trip_and_identity_checks(isolated_home):
     rc.put(key, _ok())
     rc.save()
     path = isolated_home / "cache" / "sql-results" / f"{SHA_A}.json"
-    assert json.loads(path.read_text())["release"] == SHA_A
+    assert _read(path)["release"] == SHA_A
     cache.clear_memo()
     assert ResultCache(rel, "sqlite").get(key)["answer"] == "[['1']]"
     # another engine, another release, another format, a damaged file: ignored, never trusted
@@ -41,13 +53,14 @@ def test_round_trip_and_identity_checks(isolated_home):
     other = isolated_home / "cache" / "sql-results" / f"{SHA_B}.json"
     other.write_bytes(path.read_bytes())  # B's path, A's content
     assert ResultCache(SimpleNamespace(sha256=SHA_B), "sqlite").get(key) is None
-    data = json.loads(path.read_text())
-    path.write_text(json.dumps({**data, "format": -1}))
+    data = _read(path)
+    _write(path, {**data, "format": -1})
     cache.clear_memo()
     assert ResultCache(rel, "sqlite").get(key) is None
     path.write_text('{"format": 3, "rel')
     cache.clear_memo()
-    assert ResultCache(rel, "sqlite").get(key) is None
+    with pytest.warns(UserWarning, match="damaged scoring cache"):
+        assert ResultCache(rel, "sqlite").get(key) is None
     # no release (a bare database path): nothing is read or written
     none = ResultCache(None, "sqlite")
     none.put(key, _ok())
@@ -106,7 +119,7 @@ def test_least_recently_used_entries_go_first(isolated_home):
     for k in keys:
         big.put(k, _ok(answer="y" * 1000))
     big.save()
-    assert len(json.loads(big.path.read_text())["entries"]) == 2
+    assert len(_read(big.path)["entries"]) == 2
 
 
 def test_gold_cache_merges_lazily_filled_fields(isolated_home):

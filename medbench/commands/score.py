@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from medbench.errors import UserError
+from medbench.errors import UserError, terminal_safe
 from medbench.progress import console
 
 
@@ -71,7 +71,7 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
 
         click.echo(canonical_json(summary))
         return
-    table = Table(title=escape(f"{r['model']} · {r['task']} · {r['benchmark']['name']} · {r['split']}"))
+    table = Table(title=escape(terminal_safe(f"{r['model']} · {r['task']} · {r['benchmark']['name']} · {r['split']}")))
     for col in ("metric", "value", "95% CI"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     head = r["headline"]["name"]
@@ -141,7 +141,8 @@ def leaderboard_summary(directory: Path) -> Table | None:
         firsts = [r for r, rank in rows if rank == 1]
         if firsts:
             h = firsts[0]["headline"]
-            model = Text(firsts[0]["model"])  # plain text: a model name is never rich markup
+            # plain text, control characters escaped: a model name never drives the terminal
+            model = Text(terminal_safe(firsts[0]["model"]))
             if len(firsts) > 1:
                 model.append(f" (+{len(firsts) - 1} tied)", style="dim")
             cells = [model, f"{h['name']} {'↑' if h['higher_is_better'] else '↓'} {_fmt(h['value'])}",
@@ -150,7 +151,7 @@ def leaderboard_summary(directory: Path) -> Table | None:
             cells = [Text("no complete entry", style="yellow"), "—", "—"]
         release = name if len(shas[(task, name)]) == 1 else f"{name} ({sha[:8]})"
         # every cell as plain Text: strings from stored results are never read as rich markup
-        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in (
+        table.add_row(*(c if isinstance(c, Text) else Text(terminal_safe(c)) for c in (
             task, release, split, str(len(rows)), str(sum(1 for r, _ in rows if r["complete"])), *cells)))
     return table
 

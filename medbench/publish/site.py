@@ -388,7 +388,24 @@ def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOU
         os.close(fd)
 
 
+def _sweep_dead_copies(lb: Path) -> None:
+    """Temp copies `.<name>.*.tmp` / `.old` beside the leaderboard left by a killed publish: the
+    publish lock is held here, so no live publisher owns one."""
+    import re
+    import shutil
+
+    rx = re.compile(rf"^\.{re.escape(lb.name)}\.[^/]*\.(tmp|old)$")
+    try:
+        entries = list(lb.parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        if rx.match(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> dict[str, int | None]:
+    _sweep_dead_copies(lb)
     with atomic_dir(lb) as tmp:  # atomic_dir gives the folder plain mkdir permissions
         if lb.is_dir():
             _carry_over(lb, tmp)

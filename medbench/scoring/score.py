@@ -71,9 +71,21 @@ def _usage(lines: dict[str, dict]) -> dict:
     }
 
 
+def _clip_prediction(value: Any) -> Any:
+    """An over-limit prediction as results keep it: strings clipped, lists cut to 50 entries."""
+    if isinstance(value, list):
+        return [_clip(v) for v in value[:50]] + ([f"… [{len(value) - 50} more]"] if len(value) > 50 else [])
+    if isinstance(value, dict):
+        from medbench.io import canonical_json
+
+        return _clip(canonical_json(value))
+    return _clip(value)
+
+
 def _complete_records(family_records: list[dict], sub: Submission, gold_by_id: dict) -> list[dict]:
     """Family records + what the item page shows (input, gold, prediction, error), in item order."""
     by_id = {r["item_id"]: r for r in family_records}
+    over_limit = getattr(sub, "over_limit", None) or {}
     missing = set(sub.missing)
     out = []
     for item in sub.items:
@@ -87,6 +99,10 @@ def _complete_records(family_records: list[dict], sub: Submission, gold_by_id: d
         rec.setdefault("input", _clip({k: v for k, v in item.items() if k not in _ITEM_META}))
         rec.setdefault("gold", {k: v for k, v in gold_by_id[iid].items() if k not in _GOLD_META})
         rec.setdefault("prediction", line.get("prediction"))
+        if iid in over_limit:
+            rec["prediction"] = _clip_prediction(line.get("prediction"))
+            rec["error"] = over_limit[iid]
+            rec["over_limit"] = True
         if iid in missing:
             rec["missing"] = True
             rec["error"] = rec.get("error") or "no prediction submitted"
@@ -113,8 +129,12 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
         raise UserError(f"--judge applies to the conversation task only, not '{sub.task}'")
     gold_by_id = sub.release.gold(sub.task, sub.split)
     missing_value = getattr(family, "missing_prediction", None)
+    over_limit = getattr(sub, "over_limit", None) or {}
+    # An over-limit prediction is scored as the family's "nothing usable" value (never run, parsed
+    # or bootstrapped as submitted); its record keeps the reason and a clipped prediction.
     predictions = {it["item_id"]: (sub.lines[it["item_id"]].get("prediction")
-                                   if it["item_id"] in sub.lines else missing_value)
+                                   if it["item_id"] in sub.lines and it["item_id"] not in over_limit
+                                   else missing_value)
                    for it in sub.items}
     ctx = ScoreContext(release=sub.release, task=sub.task, split=sub.split, workers=workers,
                        timeout_s=timeout_s, judge=judge, api_base=api_base, show_progress=show_progress)

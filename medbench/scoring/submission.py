@@ -72,6 +72,8 @@ class Submission:
     release: Any  # medbench.release.Release
     items: list[dict]  # the release's items for (task, split), sorted by item_id
     missing: list[str] = field(default_factory=list)  # item ids with no line
+    #: item ids whose prediction exceeds its family's limits -> the reason (scored as invalid)
+    over_limit: dict[str, str] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -322,8 +324,12 @@ def validate_submission(path: str | Path, benchmark_dir: str | Path | None = Non
         raise SubmissionInvalid(path, problems)
     items = [items_by_id[k] for k in sorted(items_by_id)]
     missing = [k for k in sorted(items_by_id) if k not in lines]
+    from medbench.submission_schema import prediction_over_limit
+
+    over_limit = {k: why for k in sorted(lines)
+                  if (why := prediction_over_limit(header["task"], lines[k].get("prediction")))}
     return Submission(path=path, sha256=sha256_file(path), header=header, lines=lines,
-                      release=release, items=items, missing=missing)
+                      release=release, items=items, missing=missing, over_limit=over_limit)
 
 
 def _bind_release(header: dict, benchmark_dir, problems: list[Problem]):

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import time
 import warnings
 import zlib
@@ -202,6 +203,10 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
             headers[sf.table] = header
         start = time.perf_counter()
         tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+        # what killed ingests left (`.<db>.<pid>.tmp` and its `.wal`): swept when the pid is gone
+        from medbench.io import sweep_stale
+
+        sweep_stale(db_path.parent, rf"^\.{re.escape(db_path.name)}\.(\d+)\.tmp(?:\.wal)?$")
         _remove_db(tmp)
         counts: dict[str, int] = {}
         try:

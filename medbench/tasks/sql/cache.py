@@ -37,7 +37,7 @@ from typing import Any
 from medbench.config import medbench_home
 from medbench.io import atomic_write_text
 
-CACHE_FORMAT = 4  # 4: official EHRSQL answer form, SQLite work budget, resource_limit
+CACHE_FORMAT = 5  # 5: official EHRSQL answer form, SQLite work budget, resource_limit, "<sha256>\n<body>" files
 MAX_RESULT_ENTRIES = 20_000
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_CHARS = 4000  # larger answers are not cached (the query runs again)
@@ -107,9 +107,22 @@ class _JsonCache:
         if ident is None:
             return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            return  # damaged: rebuilt, never trusted
+            raw = self.path.read_bytes()
+        except OSError:
+            return
+        # The file is "<sha256 of the body>\n<body>": a truncated, flipped, emptied or random file
+        # fails the check and is dropped (one warning), never trusted.
+        digest, _, body = raw.partition(b"\n")
+        try:
+            if hashlib.sha256(body).hexdigest().encode() != digest:
+                raise ValueError("sha256 mismatch")
+            data = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            import warnings
+
+            warnings.warn(f"{self.path}: damaged scoring cache (does not match its sha256); ignored",
+                          stacklevel=2)
+            return
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in self.identity.items()):
             return  # another release, engine, limit or format: not ours
         entries = data.get("entries")
@@ -125,8 +138,9 @@ class _JsonCache:
         if self.path is None or not self.dirty:
             return
         self._bound()
-        text = json.dumps({**self.identity, "entries": self.entries}, ensure_ascii=False,
+        body = json.dumps({**self.identity, "entries": self.entries}, ensure_ascii=False,
                           separators=(",", ":"))
+        text = hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body
         try:
             atomic_write_text(self.path, text)
         except OSError:

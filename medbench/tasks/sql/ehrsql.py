@@ -22,12 +22,11 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from medbench.errors import UserError
-from medbench.io import canonical_json, check_out_dir, sha256_file
+from medbench.io import canonical_json, check_out_dir, scratch_dir, sha256_file
 from medbench.release import TaskOutput, write_release
 from medbench.tasks.base import make_item_id
 from medbench.tasks.sql.execute import DEFAULT_ROW_CAP, DEFAULT_TIMEOUT_S, SqlPool
@@ -170,7 +169,7 @@ def import_ehrsql(ehrsql_dir: str | Path, db: str | Path | None, split: str, out
     mb_split = SPLIT_MAP[split]
     name = name or f"ehrsql2024-{split}"
 
-    with tempfile.TemporaryDirectory(prefix="medbench-ehrsql-") as tmp:
+    with scratch_dir("ehrsql") as tmp:
         db_path = prepare_database(db, Path(tmp))
         db_sha = sha256_file(db_path)
         tables_path = ehrsql_dir / "tables.json"

@@ -55,14 +55,43 @@ SQLITE_PROGRESS_STEP = 5_000
 RETRY_TIMEOUT_FACTOR = 4.0
 RESOURCE_LIMIT = "resource_limit"
 DEFAULT_ROW_CAP = 100_000
-KILL_MARGIN_S = 2.0  # a worker still busy this long after the time limit is killed
+KILL_MARGIN_S = 1.0  # a worker still busy this long after the time limit is killed
 MAX_SQL_CHARS = 100_000
 MAX_VALUE_BYTES = 10_000_000
 DUCKDB_MEMORY_LIMIT = "1GB"
+#: RLIMIT_AS of a worker: its address space once the connection is open plus this much (DuckDB's
+#: memory_limit, SQLite's mmap window and allocator slack); an allocation past it fails in the
+#: worker (an error or a crashed worker: that item's error), never in the scorer.
+WORKER_EXTRA_ADDRESS_SPACE = 2 << 30
 
-# Table functions that read files or URLs; refused up front (DuckDB would refuse them too).
-_FILE_FUNCTIONS = ("read_", "parquet_", "sniff_csv", "glob", "iceberg_", "delta_scan", "sqlite_scan",
-                   "postgres_", "mysql_", "load_extension", "readfile", "writefile", "edit")
+# Functions no layer lets through: file/URL readers and writers, extension loading, SQLite's
+# fts3_tokenizer (leaks a pointer; its two-argument form overwrites one), query()/query_table()
+# (SQL from a string, unseen by the checks), and settings/catalog functions that reveal host paths.
+_DENIED_PREFIXES = ("read_", "parquet_", "sniff_csv", "glob", "iceberg_", "delta_", "sqlite_scan",
+                    "sqlite_attach", "postgres_", "mysql_", "load_extension", "readfile", "writefile",
+                    "edit", "fts3_tokenizer", "fts5", "pragma_", "duckdb_", "query", "current_setting",
+                    "getenv", "which_secret", "http", "s3", "sqlite_compileoption", "checkpoint",
+                    "force_checkpoint", "enable_", "disable_", "json_execute_serialized_sql",
+                    "json_serialize", "json_deserialize", "arrow_scan")
+#: Table functions a query may call (anything else in FROM is refused), per engine.
+_TABLE_FUNCTIONS = {"duckdb": frozenset({"range", "generate_series", "unnest"}),
+                    "sqlite": frozenset({"json_each", "json_tree"})}
+_PATH_CHARS = ("/", "\\", ":", ".")
+
+
+def denied_function(name: str) -> bool:
+    """Whether a function name is on the deny list (case-insensitive; both engines)."""
+    return name.lower().startswith(_DENIED_PREFIXES)
+
+
+def _table_refusal(name: str) -> str | None:
+    """Why a table name is refused: a path or URL (a replacement scan reads it) or a catalog view."""
+    low = name.lower()
+    if any(c in name for c in _PATH_CHARS) or low.startswith(("http", "s3")):
+        return "reading files by path is not allowed"
+    if low.startswith(("duckdb_", "pragma_", "sqlite_temp")):
+        return f"table {low} is not allowed"
+    return None
 
 
 def _forbidden_types() -> tuple[type, ...]:
@@ -122,10 +151,17 @@ def parse_select(sql: str, engine: str) -> tuple[Any, str | None, list[str], lis
             return stmt, f"only read-only SELECT/WITH queries are allowed ({node.key.upper()} inside)", tokens, content
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name.startswith(_FILE_FUNCTIONS):
+            if denied_function(name) or (isinstance(node, exp.Anonymous) and denied_function(node.name or "")):
                 return stmt, f"function {name}() is not allowed", tokens, content
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Literal):
-            return stmt, "reading files by path is not allowed", tokens, content
+            if isinstance(node.parent, (exp.Table, exp.From, exp.Join)) and \
+                    name not in _TABLE_FUNCTIONS[engine] and not isinstance(node, exp.Explode):
+                return stmt, f"table function {name}() is not allowed", tokens, content
+        if isinstance(node, exp.Table):
+            if isinstance(node.this, exp.Literal):
+                return stmt, "reading files by path is not allowed", tokens, content
+            why = _table_refusal(node.name or "") if isinstance(node.this, exp.Identifier) else None
+            if why:
+                return stmt, why, tokens, content
     return stmt, None, tokens, content
 
 
@@ -144,6 +180,97 @@ def _decode_text(b: bytes) -> str:
     return b.decode(errors="ignore")
 
 
+def _sqlite_function_allow_list(con) -> frozenset[str]:
+    """The engine's own functions minus the deny list (read before the authorizer is set)."""
+    try:
+        names = {r[0].lower() for r in con.execute("SELECT name FROM pragma_function_list")}
+    except sqlite3.Error:  # built without introspection pragmas: the deny list alone
+        names = None
+    if names is None:
+        return frozenset()
+    return frozenset(n for n in names if not denied_function(n))
+
+
+def _make_sqlite_authorizer(allowed_functions: frozenset[str]):
+    """SQLite layer: only SELECT/READ/RECURSIVE and allow-listed SQLITE_FUNCTION calls."""
+    def authorize(action: int, arg1: Any, arg2: Any, *_rest: Any) -> int:
+        if action == sqlite3.SQLITE_FUNCTION:
+            name = (arg2 or "").lower()
+            if denied_function(name) or (allowed_functions and name not in allowed_functions):
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_READ and _table_refusal(arg1 or ""):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK if action in _SQLITE_ALLOWED else sqlite3.SQLITE_DENY
+    return authorize
+
+
+class DuckdbChecker:
+    """DuckDB layer independent of sqlglot: DuckDB's own parser (`json_serialize_sql`, on a
+    separate in-memory connection) names every function, table function and table; each must be
+    on the engine's allow-list (its scalar/aggregate/window/macro functions minus the deny list,
+    `_TABLE_FUNCTIONS`, the database's own tables and views, CTE names)."""
+
+    def __init__(self, con):
+        import duckdb
+
+        self._parser = duckdb.connect(":memory:", config={
+            "enable_external_access": False, "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "threads": 1})
+        self._parser.execute("SET enable_progress_bar = false")
+        self._parser.execute("SET lock_configuration = true")
+        rows = self._parser.execute(
+            "SELECT DISTINCT lower(function_name), function_type FROM duckdb_functions()").fetchall()
+        self.functions = frozenset(n for n, t in rows if t in ("scalar", "aggregate", "window", "macro")
+                                   and not denied_function(n))
+        self.tables = frozenset(r[0].lower() for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall())
+
+    def refusal(self, sql: str) -> str | None:
+        import json
+
+        try:
+            raw = self._parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
+            tree = json.loads(raw)
+        except Exception as e:  # the parser itself failed: let the engine report the error
+            return None if "Parser" in type(e).__name__ else f"cannot be checked ({_first_line(e)})"
+        if tree.get("error"):
+            return None  # a syntax error: the engine reports it when executing
+        ctes: set[str] = set()
+        stack: list[Any] = [tree]
+        found: list[tuple[str, Any]] = []
+        while stack:
+            v = stack.pop()
+            if isinstance(v, dict):
+                if isinstance(v.get("cte_map"), dict):
+                    for entry in v["cte_map"].get("map") or []:
+                        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                            ctes.add(entry["key"].lower())
+                found.append(("node", v))
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+        for _, node in found:
+            typ = node.get("type")
+            if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
+                name = node["function_name"].lower()
+                if denied_function(name) or (not node.get("is_operator") and name not in self.functions):
+                    return f"function {name}() is not allowed"
+            elif typ == "TABLE_FUNCTION":
+                fn = (node.get("function") or {}).get("function_name", "")
+                if str(fn).lower() not in _TABLE_FUNCTIONS["duckdb"]:
+                    return f"table function {str(fn).lower()}() is not allowed"
+            elif typ == "BASE_TABLE":
+                name = str(node.get("table_name", ""))
+                schema = str(node.get("schema_name", "")).lower()
+                why = _table_refusal(name)
+                if why:
+                    return why
+                if schema != "information_schema" and name.lower() not in self.tables | ctes:
+                    return f"table {name.lower()} is not allowed"
+        return None
+
+
 def open_readonly(db_path: str | os.PathLike, engine: str):
     """A read-only, locked-down connection (see the module docstring)."""
     path = Path(db_path).resolve()
@@ -158,20 +285,29 @@ def open_readonly(db_path: str | os.PathLike, engine: str):
         con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         con.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         con.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS * 4)
-        con.set_authorizer(_sqlite_authorizer)
+        con.set_authorizer(_make_sqlite_authorizer(_sqlite_function_allow_list(con)))
         return con
     if engine == "duckdb":
         import duckdb
 
-        return duckdb.connect(str(path), read_only=True, config={
+        con = duckdb.connect(str(path), read_only=True, config={
             "enable_external_access": False,
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "allow_community_extensions": False,
             "threads": 1,  # parallelism comes from worker processes
             "memory_limit": DUCKDB_MEMORY_LIMIT,
-            "lock_configuration": True,
         })
+        # A local option (not settable in config): never print a bar into the scorer's stdout.
+        try:
+            con.execute("SET enable_progress_bar = false")
+            con.execute("SET lock_configuration = true")
+        except duckdb.InvalidInputException:
+            pass  # a second connection to the same database instance: already locked by the first
+        if not con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]:
+            con.close()
+            raise RuntimeError(f"{path}: the DuckDB configuration could not be locked")
+        return con
     raise ValueError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
 
 
@@ -181,7 +317,8 @@ def _first_line(e: BaseException) -> str:
 
 
 def run_query(con, engine: str, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-              row_cap: int = DEFAULT_ROW_CAP, check: bool = True, vm_steps: int = DEFAULT_VM_STEPS) -> dict:
+              row_cap: int = DEFAULT_ROW_CAP, check: bool = True, vm_steps: int = DEFAULT_VM_STEPS,
+              engine_check: bool | None = None) -> dict:
     """Run one already-prepared query; {"answer": str|None, "error": str|None, "rows", "seconds"}."""
     start = time.monotonic()
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
@@ -191,7 +328,8 @@ def run_query(con, engine: str, sql: str, timeout_s: float = DEFAULT_TIMEOUT_S,
             if refusal:
                 out["error"] = f"refused: {refusal}"
                 return out
-        rows = _execute(con, engine, sql, timeout_s, row_cap, vm_steps)
+        rows = _execute(con, engine, sql, timeout_s, row_cap, vm_steps,
+                        engine_check=check if engine_check is None else engine_check)
         out["rows"] = len(rows)
         out["answer"] = canonical_answer(rows)
     except _Refused as e:
@@ -227,8 +365,22 @@ def hit_wall_limit(error: Any) -> bool:
         or "outofmemory" in low.replace(" ", "") or "out of memory" in low
 
 
+
+_CHECKERS: dict[int, tuple[Any, DuckdbChecker]] = {}  # id(connection) -> (connection, its checker)
+
+
+def duckdb_checker(con) -> DuckdbChecker:
+    """The DuckDB allow-list checker of a connection (built once per connection)."""
+    entry = _CHECKERS.get(id(con))
+    if entry is None or entry[0] is not con:
+        entry = _CHECKERS[id(con)] = (con, DuckdbChecker(con))
+    return entry[1]
+
+
+
+
 def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
-             vm_steps: int = DEFAULT_VM_STEPS) -> list:
+             vm_steps: int = DEFAULT_VM_STEPS, engine_check: bool = True) -> list:
     deadline = time.monotonic() + timeout_s
     if engine == "sqlite":
         stopped: list[str] = []
@@ -278,6 +430,10 @@ def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
             raise _Refused("only a single SQL statement is allowed")
         if statements[0].type != duckdb.StatementType.SELECT:
             raise _Refused(f"only read-only SELECT/WITH queries are allowed (got {statements[0].type.name})")
+        if engine_check:
+            refusal = duckdb_checker(con).refusal(sql)
+            if refusal:
+                raise _Refused(refusal)
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.daemon = True
         timer.start()
@@ -319,6 +475,22 @@ def gold_fingerprint(sql: str, engine: str) -> str:
     return sql_fingerprint(prepared, DIALECTS[engine], parse_select(prepared, engine)[0])
 
 
+#: An untrusted query's answer longer than this leaves its worker as a prefix plus its sha256 (the
+#: scorer compares `compact_answer` of both sides), so the parent holds O(one clipped answer).
+ANSWER_DIGEST_CHARS = 1 << 16
+_ANSWER_PREFIX = 1800
+
+
+def compact_answer(answer: str | None) -> str | None:
+    """`answer` itself when short; else its first characters, its length and its sha256."""
+    if answer is None or len(answer) <= ANSWER_DIGEST_CHARS:
+        return answer
+    import hashlib
+
+    digest = hashlib.sha256(answer.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{answer[:_ANSWER_PREFIX]}… [{len(answer) - _ANSWER_PREFIX} more characters; sha256 {digest}]"
+
+
 def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict:
     """Execute one query and, given the gold side, its exact match and token F1.
 
@@ -338,13 +510,15 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     if not job.get("check", True) and job.get("gold") is None and job.get("golds") is None:
         # trusted SQL (a release's gold), answer only: no sqlglot pass needed
         if job.get("execute", True):
-            out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False))
+            out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False, engine_check=False))
         return out
     parsed, refusal, tokens, content = parse_select(sql, engine)
     if refusal and job.get("check", True):
         out["error"] = f"refused: {refusal}"
     if job.get("execute", True) and out["error"] is None:
-        out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False))
+        out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False,
+                             engine_check=job.get("check", True)))
+        out["answer"] = compact_answer(out["answer"])
     own_fp: list[str] = []  # this query's fingerprint, computed at most once
 
     def fingerprint() -> str:
@@ -400,10 +574,34 @@ def compare_with_gold(tokens: list[str], content: list[str] | None, parsed: bool
     return out
 
 
+def _isolate_worker() -> None:
+    """Worker output never reaches the scorer's stdout/stderr (a DuckDB progress bar, a library
+    warning), and the worker's memory is bounded by the OS, not only by the engine's setting."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = vm_bytes + WORKER_EXTRA_ADDRESS_SPACE
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no RLIMIT_AS (not Linux): the engine's memory limit alone
+
+
 def _worker_main(conn, db_path: str, engine: str, timeout_s: float, row_cap: int) -> None:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
     try:
         con = open_readonly(db_path, engine)
+        if engine == "duckdb":
+            duckdb_checker(con)
+        _isolate_worker()
     except Exception as e:
         conn.send({"fatal": _first_line(e)})
         return

@@ -44,6 +44,7 @@ from medbench.tasks.sql.execute import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_VM_STEPS,
     SqlPool,
+    compact_answer,
     compare_with_gold,
     is_resource_limit,
     prepare_sql,
@@ -220,7 +221,8 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
             score, correct = 0, False
         else:
             correct = bool(rec["executed"] and gold_info is not None and gold_info["answer"] != ERROR_ANSWER
-                           and pred is not None and pred.get("answer") == gold_info["answer"])
+                           and pred is not None
+                           and compact_answer(pred.get("answer")) == compact_answer(gold_info["answer"]))
             score = 1 if correct else -1
         rec["em"] = bool(not abstained and pred is not None and pred.get("em"))
         rec["token_f1"] = _quantise(float((pred or {}).get("token_f1") or 0.0)) if not abstained else 0.0

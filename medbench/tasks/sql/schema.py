@@ -125,6 +125,9 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
     """Build a read-only DuckDB file at `dest` from `db_dir/*.parquet` (temp file, then rename)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    from medbench.io import sweep_stale
+
+    sweep_stale(dest.parent, rf"^\.{re.escape(dest.name)}\.(\d+)\.tmp(?:\.wal)?$")
     _remove(tmp)
     try:
         con = duckdb.connect(str(tmp))
@@ -136,7 +139,12 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
         finally:
             con.close()
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # nobody writes to gold's DB
+        from medbench.io import atomic_write_text
+
+        # The file's own sha256 beside it: a damaged copy is found (and rebuilt) before use.
+        atomic_write_text(_hash_path(dest), sha256_file(tmp) + "\n")
         os.replace(tmp, dest)
+        _VERIFIED[str(dest)] = _stat_key(dest)
     except BaseException:
         _remove(tmp)
         raise
@@ -147,6 +155,42 @@ def _remove(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+
+
+_VERIFIED: dict[str, tuple] = {}  # materialised DB path -> (size, mtime_ns, inode) checked in this process
+
+
+def _hash_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _verified(dest: Path) -> bool:
+    """Whether the materialised DB matches the sha256 stored beside it (checked once per process
+    while its size, mtime and inode stay the same)."""
+    try:
+        key = _stat_key(dest)
+        if _VERIFIED.get(str(dest)) == key:
+            return True
+        ok = _hash_path(dest).read_text().strip() == sha256_file(dest)
+    except (OSError, ValueError):
+        return False
+    if ok:
+        _VERIFIED[str(dest)] = key
+    return ok
+
+
+def _drop_damaged(dest: Path) -> None:
+    import warnings
+
+    warnings.warn(f"{dest}: the scoring database does not match its stored sha256; rebuilding it",
+                  stacklevel=3)
+    _VERIFIED.pop(str(dest), None)
+    _remove(dest)
 
 
 def open_release_db(release: Any) -> Path:
@@ -170,14 +214,16 @@ def open_release_db(release: Any) -> Path:
     if not files:
         raise UserError(f"release {rel.path} has no SQL database (no sql/{DB_DIR}/*.parquet)")
     dest = config.medbench_home() / "sql-db" / f"{rel.sha256}.duckdb"
-    if dest.is_file():
+    if dest.is_file() and _verified(dest):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.with_name(f".{dest.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if dest.is_file():  # another process built it while we waited
-                return dest
+            if dest.is_file():  # another process built it while we waited, or it is damaged
+                if _verified(dest):
+                    return dest
+                _drop_damaged(dest)
             for rel_, digest in sorted(files.items()):
                 p = rel.path / rel_
                 if not p.is_file() or sha256_file(p) != digest:
