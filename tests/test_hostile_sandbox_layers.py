@@ -111,7 +111,7 @@ def test_workers_run_under_an_address_space_limit_and_keep_output_off_stdout(dbs
     from medbench.tasks.sql.execute import WORKER_EXTRA_ADDRESS_SPACE, SqlPool
 
     with SqlPool(dbs["duckdb"], "duckdb", workers=1, timeout_s=5) as pool:
-        assert pool.map([{"sql": "SELECT count(*) FROM t"}])[0]["answer"] == "[['5']]"
+        assert pool.map([{"sql": "SELECT count(*) FROM t"}])[0]["answer"] == "[['5.0']]"
         pid = pool._workers[0].process.pid
         with open(f"/proc/{pid}/limits") as f:
             limits = f.read()
