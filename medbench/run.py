@@ -306,7 +306,8 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
                 limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
                 api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                 seed: int | None = None, use_cache: bool = True, retry_limit: int = 3,
-                timeout_s: float = 60.0, model_obj: Model | None = None) -> PreparedRun:
+                timeout_s: float = 60.0, model_obj: Model | None = None,
+                allow_providers: tuple[str, ...] = ()) -> PreparedRun:
     """Resolve and check every input of a run (UserError on anything wrong); writes nothing but
     the output file's parent folder."""
     if split not in ("train", "dev", "test"):
@@ -318,6 +319,9 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
     items = release.items(task, split)
     if limit is not None:
         items = items[:max(0, limit)]
+    from medbench.datause import check_data_use
+
+    data_use = check_data_use(model, release.manifest, api_base=api_base, allow_providers=allow_providers)
     mdl = model_obj or load_model(model, task=task, release=release, api_base=api_base, api_key=api_key,
                                   temperature=temperature, seed=seed, max_tokens=max_tokens,
                                   retry_limit=retry_limit, timeout_s=timeout_s, batch_size=concurrency)
@@ -327,6 +331,7 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
         "benchmark": {"name": release.name, "sha256": release.sha256}, "medbench_version": __version__,
         "params": {**gen_params, **mdl.info()},
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data_use": data_use,
     }
     out_path = Path(out) if out is not None else default_out(model, release, task, split)
     if out_path.exists() and out_path.is_dir():
