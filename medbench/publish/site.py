@@ -90,6 +90,7 @@ def shown(v: Any) -> str:
 
 FAILED_SHARE = 0.2  # a run with more than this share of items errored is a "failed run"
 MIN_CATEGORY_ITEMS, MIN_CATEGORY_PATIENTS = 10, 5  # smaller categories merge into "other" (public)
+WRONG_OUTCOMES = ("wrong", "abstained", "invalid", "resource limit", "missing")
 KEY_METRICS = 4  # index columns shown before the "all metrics" toggle
 
 
@@ -347,7 +348,9 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     metrics.sort(key=lambda m: (not m["headline"], m["name"]))
     items = drill_items(r) if with_items else []
     header = {k: v for k, v in r["header"].items() if k != "type"}
-    return {"r": r, "rank": rank, "metrics": metrics, "items": items, "with_items": with_items,
+    n_wrong = sum(1 for it in items if it["outcome"] in WRONG_OUTCOMES)
+    return {"r": r, "rank": rank, "metrics": metrics, "items": items, "with_items": with_items, "n_wrong": n_wrong,
+            "wrong_outcomes": WRONG_OUTCOMES,
             "public": public, "licence_words": LICENCE_WORDS.get(licence, ""), "status": _status(r),
             "headline": metric_info(r["headline"]["name"]), "card": task_card(r["task"]),
             "n_patients": n_patients(r),
