@@ -338,6 +338,18 @@ def breakdowns(records: list[dict], merge_small: bool = False) -> list[dict]:
     return out
 
 
+def _no_lists(v: Any) -> Any:
+    """Run params for the public page of a credentialed release: lists replaced by their length,
+    long strings clipped."""
+    if isinstance(v, dict):
+        return {k: _no_lists(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return f"[{len(v)} values, not published]"
+    if isinstance(v, str) and len(v) > 120:
+        return v[:120] + "… [not published]"
+    return v
+
+
 def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     from medbench.publish.drill import drill_items, family_breakdown
 
@@ -348,6 +360,8 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     metrics.sort(key=lambda m: (not m["headline"], m["name"]))
     items = drill_items(r) if with_items else []
     header = {k: v for k, v in r["header"].items() if k != "type"}
+    if not with_items:  # run params may carry data fitted on the release (a baseline's code list)
+        header = _no_lists(header)
     n_wrong = sum(1 for it in items if it["outcome"] in WRONG_OUTCOMES)
     return {"r": r, "rank": rank, "metrics": metrics, "items": items, "with_items": with_items, "n_wrong": n_wrong,
             "wrong_outcomes": WRONG_OUTCOMES,
