@@ -319,9 +319,6 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
     items = release.items(task, split)
     if limit is not None:
         items = items[:max(0, limit)]
-    from medbench.datause import check_data_use
-
-    data_use = check_data_use(model, release.manifest, api_base=api_base, allow_providers=allow_providers)
     mdl = model_obj or load_model(model, task=task, release=release, api_base=api_base, api_key=api_key,
                                   temperature=temperature, seed=seed, max_tokens=max_tokens,
                                   retry_limit=retry_limit, timeout_s=timeout_s, batch_size=concurrency)
@@ -331,7 +328,6 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
         "benchmark": {"name": release.name, "sha256": release.sha256}, "medbench_version": __version__,
         "params": {**gen_params, **mdl.info()},
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data_use": data_use,
     }
     out_path = Path(out) if out is not None else default_out(model, release, task, split)
     if out_path.exists() and out_path.is_dir():
@@ -341,6 +337,11 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
     if old_header is not None:
         _check_resume(out_path, old_header, header)
         header = old_header  # keep the original created time
+    from medbench.datause import check_data_use
+
+    # before any item is sent: a credentialed release goes to allow-listed hosted providers only
+    header = {**header, "data_use": check_data_use(model, release.manifest, api_base=api_base,
+                                                   allow_providers=allow_providers)}
     return PreparedRun(release=release, family=family, items=items, mdl=mdl, header=header, out_path=out_path,
                        old_header=old_header, old_lines=old_lines, concurrency=concurrency, api_base=api_base,
                        gen_params=gen_params, use_cache=use_cache)

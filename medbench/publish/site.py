@@ -369,7 +369,9 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
             "headline": metric_info(r["headline"]["name"]), "card": task_card(r["task"]),
             "n_patients": n_patients(r),
             "family_breakdown": family_breakdown(r, merge_small=public),
-            "breakdowns": breakdowns(r["records"], merge_small=public),
+            # ICD's `correct` is an exact code-set match: its per-chapter view is the micro-F1 table
+            "breakdowns": [b for b in breakdowns(r["records"], merge_small=public)
+                           if not (r["task"] == "icd" and b["id"] == "category")],
             "outcomes": sorted({it["outcome"] for it in items}),
             "categories": sorted({it["category"] for it in items}),
             "has_seen": any(it["seen"] is not None for it in items),
