@@ -7,6 +7,7 @@ template, search by id) work, and no console errors. Screenshots go under the te
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 
 import pytest
@@ -66,7 +67,7 @@ def board(tmp_path, monkeypatch):
     return lb, ids
 
 
-def test_layout_chart_and_filters(chromium, board, tmp_path):
+def test_layout_chart_and_filters(chromium, board, tmp_path):  # noqa: F811
     lb, ids = board
     cdp = chromium
     set_viewport(cdp)
@@ -82,7 +83,7 @@ def test_layout_chart_and_filters(chromium, board, tmp_path):
     assert cdp.eval("document.querySelectorAll('svg.chart polygon.clip-arrow').length") == 1
     assert "-1000" in cdp.eval("document.querySelector('svg.chart text.clip-label').textContent")
     points = sorted(x for label, (clip, x) in by_label.items() if label != "outlier")
-    assert len(points) == 3 and min(b - a for a, b in zip(points, points[1:])) >= 100, points
+    assert len(points) == 3 and min(b - a for a, b in itertools.pairwise(points)) >= 100, points
     # the outlier and the long name are never ranked above the others by accident
     rank = cdp.eval(f"document.querySelector('tr[data-result-id=\"{ids['outlier']}\"] td').textContent")
     assert rank.strip().isdigit()

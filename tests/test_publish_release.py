@@ -145,7 +145,7 @@ def test_public_site_leaks_nothing_of_a_credentialed_release(sites):
 
 
 @pytest.mark.browser
-def test_sites_in_chromium_at_1280(chromium, sites, tmp_path):
+def test_sites_in_chromium_at_1280(chromium, sites, tmp_path):  # noqa: F811
     cdp = chromium
     set_viewport(cdp)
     results = {r["model"]: r["result_id"] for r in load_results(sites["lb"])}

@@ -168,6 +168,17 @@ def _domain(name: str, rows: list[dict]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _nice_ticks(lo: float, hi: float, want: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 × 10^k) inside [lo, hi]."""
+    import math
+
+    raw = (hi - lo) / max(1, want - 1)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [round(first + k * step, 10) for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
 def _chart(name: str, rows: list[dict], higher_is_better: bool) -> dict:
     """Coordinates for the inline SVG: a dot per headline value with its interval as a bar; a
     value outside the axis is drawn as an arrow at the edge labelled with its value."""
@@ -197,7 +208,7 @@ def _chart(name: str, rows: list[dict], higher_is_better: bool) -> dict:
             "ci": f"[{fmt_metric(name, r['ci_low'])}, {fmt_metric(name, r['ci_high'])}]",
         })
     height = 2 * pad + max(1, len(rows)) * row_h + 20
-    ticks = [{"x": f"{x(lo + (hi - lo) * k / 4):.2f}", "label": f"{lo + (hi - lo) * k / 4:.3g}"} for k in range(5)]
+    ticks = [{"x": f"{x(t):.2f}", "label": f"{t:g}"} for t in _nice_ticks(lo, hi)]
     return {"width": width, "height": height, "bars": bars, "ticks": ticks,
             "axis_y": f"{height - 20:.2f}", "top": pad, "label_x": label_w,
             "direction": "higher is better" if higher_is_better else "lower is better"}
