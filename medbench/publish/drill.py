@@ -39,7 +39,7 @@ def sql_outcome(rec: dict) -> str:
 def outcome(task: str, rec: dict) -> str:
     if rec.get("missing"):
         return "missing"
-    if task == "sql" and ("abstained" in rec or "answerable" in rec):
+    if task == "sql" and "answerable" in rec:
         return sql_outcome(rec)
     if task == "conversation" and rec.get("schema_valid") is False:
         return "invalid"
@@ -81,7 +81,7 @@ def drill_items(r: dict) -> list[dict]:
             "score": rec.get("score"), "error": _text(rec.get("error")), "seen": _seen(rec, gold),
             "kind": "generic",
         }
-        if task == "sql" and ("abstained" in rec or "answerable" in rec):
+        if task == "sql" and "answerable" in rec:
             it.update(kind="sql", question=_text(inp.get("question") or inp),
                       gold_sql=_text(gold.get("sql") or gold.get("query")),
                       pred_sql=None if rec.get("abstained") else _text(rec.get("prediction")),
