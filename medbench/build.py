@@ -233,9 +233,14 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
                   tasks: str | Iterable[str] | None = None, cohort: str | Path | None = None,
                   shard: str | tuple[int, int] | None = None, seed: int = 0,
                   show_progress: bool = True, store=None,
-                  sql_max_per_patient: int | None = None) -> BuildResult:
-    """Build a release (or one shard of it). Returns where it went and its manifest."""
+                  sql_max_per_patient: int | None = None,
+                  source_licence: str | None = None) -> BuildResult:
+    """Build a release (or one shard of it). Returns where it went and its manifest.
+    `source_licence` overrides the licence detected from the store (`medbench.datause`)."""
+    from medbench.datause import check_licence, detect_licence
     from medbench.store import open_store
+
+    check_licence(source_licence)
 
     # Everything that does not need the store is checked before it is opened (an ingest shows a
     # progress bar), so bad input is one line on stderr.
@@ -270,7 +275,8 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
     check_out_dir(out)
     with scratch_dir("build") as scratch:  # $MEDBENCH_HOME/tmp, swept when its pid is gone
         outputs = build_tasks(store, ids, params, task_names, seed, Path(scratch), show_progress)
-        manifest = write_release(out, name, outputs, params, store.fingerprint)
+        licence = source_licence or detect_licence(store.source)
+        manifest = write_release(out, name, outputs, params, store.fingerprint, licence)
     return BuildResult(Path(out), manifest)
 
 
@@ -313,7 +319,7 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
     seen: dict[int, Path] = {}
     for r in rels:
         m = r.manifest
-        for key in ("name", "medbench_version", "source_fingerprint", "release_format"):
+        for key in ("name", "medbench_version", "source_fingerprint", "release_format", "source"):
             if m.get(key) != first.get(key):
                 raise UserError(f"{r.path}: {key} {m.get(key)!r} differs from {rels[0].path}'s "
                                 f"{first.get(key)!r}")
@@ -364,7 +370,8 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
         if rebuild:
             outputs.update(build_tasks(store, ids, base_params, rebuild, int(base_params.get("seed", 0)),
                                        Path(scratch), show_progress))
-        manifest = write_release(out, first["name"], outputs, base_params, first["source_fingerprint"])
+        manifest = write_release(out, first["name"], outputs, base_params, first["source_fingerprint"],
+                                 (first.get("source") or {}).get("licence"))
     return BuildResult(Path(out), manifest)
 
 

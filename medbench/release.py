@@ -48,7 +48,7 @@ def split_counts(items: list[dict]) -> dict[str, int]:
 
 
 def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], params: dict,
-                  source_fingerprint: str | None) -> dict:
+                  source_fingerprint: str | None, source_licence: str | None = None) -> dict:
     """Write a complete release atomically; returns the manifest."""
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
@@ -77,6 +77,7 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
             "medbench_version": __version__,
             "source_fingerprint": source_fingerprint,
             "params": params,
+            **({"source": {"licence": source_licence}} if source_licence else {}),
             "tasks": task_info,
             "files": files,
         }

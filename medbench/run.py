@@ -355,7 +355,7 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
                 api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                 seed: int | None = None, use_cache: bool = True, retry_limit: int = 3,
                 timeout_s: float = 60.0, model_obj: Model | None = None, retry_errors: bool = True,
-                stop_after: int = 5) -> PreparedRun:
+                stop_after: int = 5, allow_providers: tuple[str, ...] = ()) -> PreparedRun:
     """Resolve and check every input of a run (UserError on anything wrong); writes nothing but
     the output file's parent folder."""
     if split not in ("train", "dev", "test"):
@@ -388,6 +388,11 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
     if old_header is not None:
         _check_resume(out_path, old_header, header)
         header = old_header  # keep the original created time
+    from medbench.datause import check_data_use
+
+    # before any item is sent: a credentialed release goes to allow-listed hosted providers only
+    header = {**header, "data_use": check_data_use(model, release.manifest, api_base=api_base,
+                                                   allow_providers=allow_providers)}
     return PreparedRun(release=release, family=family, items=items, mdl=mdl, header=header, out_path=out_path,
                        old_header=old_header, old_lines=old_lines, concurrency=concurrency, api_base=api_base,
                        gen_params=gen_params, use_cache=use_cache, retry_errors=retry_errors,

@@ -42,6 +42,8 @@ class SubmissionHeader(_Strict):
     medbench_version: str
     params: dict[str, Any] = Field(description="generation parameters (temperature, seed, max_tokens, ...)")
     created: str = Field(description="UTC time the submission was started, ISO 8601")
+    data_use: dict[str, Any] | None = Field(default=None, description="the data-use guard's decision "
+                                            "(medbench.datause): licence, allowed, reason")
 
 
 class Usage(_Strict):

@@ -165,7 +165,7 @@ def test_leaderboard_in_headless_chromium(chromium, tmp_path, monkeypatch):
     cdp.wait_event("Page.loadEventFired", since=mark)
     assert cdp.eval("location.href").endswith(f"submissions/{ids[EVIL]}.html")
     assert cdp.eval("document.querySelector('h1').textContent") == EVIL
-    visible = "Array.from(document.querySelectorAll('table.items tbody tr')).filter(r => !r.hidden).length"
+    visible = "Array.from(document.querySelectorAll('.items .item')).filter(r => !r.hidden).length"
     assert cdp.eval(visible) == 18
     cdp.click("#only-wrong")
     assert cdp.eval(visible) == 8

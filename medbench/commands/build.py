@@ -42,12 +42,16 @@ def _summary(result, title: str) -> None:
 @click.option("--sql-per-patient", type=int, default=None,
               help="Cap answerable SQL questions per patient (deterministic sample; default: one per "
                    "applicable template, ~80).")
-def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient) -> None:
+@click.option("--source-licence", type=click.Choice(["synthetic", "odbl", "credentialed"]), default=None,
+              help="Record this source licence in the manifest instead of the one detected from the "
+                   "store (synthetic data, the open ODbL demo, or credentialed MIMIC-IV).")
+def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient, source_licence) -> None:
     """Build a versioned, reproducible benchmark release (public items, private gold)."""
     from medbench.build import build_release
 
     result = build_release(mimic_dir=mimic_dir, db=db, out=out, name=name, tasks=tasks, cohort=cohort,
-                           shard=shard, seed=seed, sql_max_per_patient=sql_per_patient)
+                           shard=shard, seed=seed, sql_max_per_patient=sql_per_patient,
+                           source_licence=source_licence)
     _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
 
 

@@ -32,11 +32,14 @@ from medbench.progress import console
 @cap_options
 @click.option("--temperature", type=click.FloatRange(min=0.0, max=2.0), default=0.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--allow-provider", "allow_provider", multiple=True, metavar="PROVIDER/",
+              help="Allow sending credentialed MIMIC-IV text to this hosted provider (or model), e.g. "
+                   "azure/ (repeatable; also [data-use] allow in medbench.toml).")
 @mimic_dir_option
 def generate_patient(subject_id: int, hadm_id: int | None, model: str, api_base: str | None, out_dir: Path,
                      max_admissions: int | None, include_without_discharge: bool, retry_limit: int,
                      max_output_tokens: int, row_cap_labs: int, row_cap_radiology: int, row_cap_emar: int,
-                     temperature: float, seed: int, mimic_dir: str | None) -> None:
+                     temperature: float, seed: int, allow_provider: tuple[str, ...], mimic_dir: str | None) -> None:
     """Generate a grounded, chronological conversation for each admission of a patient."""
     from medbench.extract.packet import Caps
     from medbench.generate import GenerateParams, check_params
@@ -51,6 +54,11 @@ def generate_patient(subject_id: int, hadm_id: int | None, model: str, api_base:
     check_params(params)  # before the store: opening it may ingest, with a progress bar
     check_out_dir(out_dir, "--out-dir")
     store = open_store(mimic_dir)
+    from medbench.datause import check_data_use, detect_licence
+    from medbench.generate import TEMPLATE_MODELS
+
+    check_data_use(model, {"source": {"licence": detect_licence(store.source)}}, api_base=api_base,
+                   allow_providers=allow_provider, baseline=model in TEMPLATE_MODELS)
     m = run(store, subject_id, out_dir, params)
     table = Table(title=f"subject {subject_id} ({m['model']}{', baseline' if m['baseline'] else ''}) → {m['out']}")
     for col in ("hadm_id", "admitted", "status", "turns", "reason"):

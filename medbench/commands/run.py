@@ -34,11 +34,15 @@ from medbench.progress import console, progress_bar
 @click.option("--retry-limit", type=click.IntRange(min=0, max=20), default=3, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Per-request timeout in seconds.")
+@click.option("--allow-provider", "allow_provider", multiple=True, metavar="PROVIDER/",
+              help="Allow sending a credentialed release to this hosted provider (or model), e.g. "
+                   "azure/ (repeatable; also [data-use] allow in medbench.toml).")
 @click.pass_context
 def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: str, concurrency: int,
             limit: int | None, out: Path | None, api_base: str | None, temperature: float,
             max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
-            timeout_s: float, retry_errors: bool) -> None:
+            timeout_s: float, retry_errors: bool,
+            allow_provider: tuple[str, ...]) -> None:
     """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file);
     exit 2 when the first items all fail with the same non-retryable error (e.g. no API key)."""
     from medbench.run import prepare_run
@@ -48,7 +52,7 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
     prepared = prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                            api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
                            use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
-                           retry_errors=retry_errors)
+                           retry_errors=retry_errors, allow_providers=allow_provider)
     t0 = time.perf_counter()
     with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
                       TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:

@@ -39,9 +39,13 @@ def _fmt(v) -> str:
 @click.option("--official-denominator", is_flag=True,
               help="SQL (EHRSQL imports): also report RS(c) over every item of the source split, the "
                    "excluded ones counted as 0, as the shared task's denominator.")
+@click.option("--allow-provider", "allow_provider", multiple=True, metavar="PROVIDER/",
+              help="Allow the --judge to receive a credentialed release's text from this hosted provider "
+                   "(repeatable; also [data-use] allow in medbench.toml).")
 def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: bool, no_publish: bool,
           judge: str | None, api_base: str | None, workers: int | None, timeout_s: float | None,
-          resamples: int, seed: int, official_denominator: bool) -> None:
+          resamples: int, seed: int, official_denominator: bool,
+          allow_provider: tuple[str, ...]) -> None:
     """Validate and score a submission, then publish it on the static leaderboard."""
     from medbench.progress import _disabled
     from medbench.scoring.score import score_file
@@ -51,7 +55,8 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
         out = score_file(submission, benchmark=benchmark, leaderboard=leaderboard, publish=not no_publish,
                          workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
                          n_resamples=resamples, seed=seed, show_progress=not _disabled(),
-                         official_denominator=official_denominator)
+                         official_denominator=official_denominator,
+                         allow_providers=allow_provider)
     except SubmissionInvalid as e:
         if as_json:
             click.echo(json.dumps(e.to_json(), sort_keys=True, ensure_ascii=False))
@@ -100,11 +105,19 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
         console.print(f"published {rank}: {out.leaderboard / 'submissions' / (r['result_id'] + '.html')}")
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("leaderboard"), show_default=True, help="Leaderboard folder.")
-def leaderboard(directory: Path) -> None:
-    """Regenerate the static leaderboard HTML from its stored results."""
+              default=Path("leaderboard"), show_default=True, help="Leaderboard folder (the private review site).")
+@click.option("--public", "public", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Also write the public site into DIR: aggregate metrics, intervals, ranks, "
+                                  "breakdowns, task cards; no gold, inputs or predictions of a credentialed release.")
+@click.pass_context
+def leaderboard(ctx: click.Context, directory: Path, public: Path | None) -> None:
+    """Regenerate the static leaderboard HTML from its stored results (`leaderboard remove ID`
+    removes one)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"dir": directory}
+        return
     from medbench.progress import _disabled
     from medbench.publish import publish_results
 
@@ -113,6 +126,25 @@ def leaderboard(directory: Path) -> None:
     if table is not None:
         console.print(table)
     console.print(f"rendered {len(ranks)} result(s) into {escape(str(directory / 'index.html'))}")
+    if public is not None:
+        from medbench.publish.site import publish_public
+
+        publish_public(directory, public, show_progress=not _disabled())
+        console.print(f"public site: {escape(str(public / 'index.html'))}")
+
+
+@leaderboard.command("remove")
+@click.argument("result_id")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Leaderboard folder (default: the group's --dir, leaderboard).")
+@click.pass_context
+def leaderboard_remove(ctx: click.Context, result_id: str, directory: Path | None) -> None:
+    """Remove one result (RESULT_ID, as in results/RESULT_ID.json) and re-render the site."""
+    from medbench.publish.site import remove_result
+
+    directory = directory or (ctx.obj or {}).get("dir") or Path("leaderboard")
+    r = remove_result(directory, result_id)
+    console.print(f"removed {escape(r['result_id'])} ({escape(r['model'])} · {escape(r['task'])} · {escape(r['split'])})")
 
 
 def leaderboard_summary(directory: Path) -> Table | None:

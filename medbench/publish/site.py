@@ -15,18 +15,26 @@ import json
 import os
 import shutil
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from medbench.datause import PUBLIC_LICENCES
 from medbench.io import atomic_dir, canonical_json
-from medbench.scoring.results import RESULTS_DIR, load_results, result_path
+from medbench.publish.describe import (
+    LICENCE_WORDS,
+    fmt_metric,
+    is_rate,
+    metric_info,
+    task_card,
+    to_display,
+)
+from medbench.scoring.results import RESULTS_DIR, load_result, load_results, result_identity, result_path
 from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, paired_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-GENERATED = ("index.html", "submissions")  # rebuilt on every publish; everything else is kept
+GENERATED = ("index.html", "submissions", "docs")  # rebuilt on every publish; everything else is kept
 PUBLISH_LOCK_TIMEOUT_S = 600.0  # how long a publisher waits for another to finish
 MAX_SHOWN_CHARS = 3000  # per cell on item pages; the result file keeps the full value
 
@@ -80,14 +88,56 @@ def shown(v: Any) -> str:
 
 # ---------------------------------------------------------------- view model
 
+FAILED_SHARE = 0.2  # a run with more than this share of items errored is a "failed run"
+MIN_CATEGORY_ITEMS, MIN_CATEGORY_PATIENTS = 10, 5  # smaller categories merge into "other" (public)
+WRONG_OUTCOMES = ("wrong", "abstained", "invalid", "resource limit", "missing")
+KEY_METRICS = 4  # index columns shown before the "all metrics" toggle
+
+
 def group_key(r: dict) -> tuple[str, str, str, str]:
     return (r["task"], r["benchmark"]["name"], r["benchmark"]["sha256"], r["split"])
+
+
+def is_failed(r: dict) -> bool:
+    """More than 20% of the items errored (the model call failed): shown as a failed run, never ranked."""
+    n = r.get("n_items") or 0
+    return bool(n) and (r.get("n_errored") or 0) > FAILED_SHARE * n
+
+
+def rankable(r: dict) -> bool:
+    return bool(r["complete"]) and not is_failed(r)
+
+
+def n_patients(r: dict) -> int:
+    """Bootstrap clusters behind the intervals: distinct patients (an item without one counts alone)."""
+    subjects = [rec.get("subject_id") for rec in r["records"]]
+    return len({s for s in subjects if s is not None}) + sum(1 for s in subjects if s is None)
 
 
 def _row_order(r: dict, rank: int | None) -> tuple:
     v = r["headline"]["value"]
     signed = -v if (v is not None and r["headline"]["higher_is_better"]) else v
     return (rank is None, rank or 0, signed is None, signed or 0.0, r["model"], r["result_id"])
+
+
+def group_ranks(members: list[dict]) -> list[int | None]:
+    """Ranks of one (task, release, split) group, members sorted by result_id. The one place
+    ranks come from (`medbench.scoring.stats`); failed and incomplete runs are never ranked."""
+    entries = [{**r, "complete": rankable(r)} for r in members]
+    try:
+        from medbench.tasks import get_family
+
+        family = get_family(members[0]["task"])
+        sums = (family.item_sums, family.aggregate_sums)
+    except Exception:  # an unknown task, or a family without the sum path
+        sums = None
+    if sums is not None and all(r.get("records") for r in members):
+        # paired, patient-clustered bootstrap of the headline difference on the shared items
+        head = members[0]["headline"]
+        boot = members[0].get("bootstrap") or {}
+        return paired_ranks(entries, sums[0], sums[1], head["name"], bool(head["higher_is_better"]),
+                            n_resamples=int(boot.get("resamples") or 1000), seed=int(boot.get("seed") or 0))
+    return assign_ranks([{**r["headline"], "complete": rankable(r)} for r in members])
 
 
 def rank_groups(results: list[dict]) -> list[dict]:
@@ -98,41 +148,9 @@ def rank_groups(results: list[dict]) -> list[dict]:
     out = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda r: r["result_id"])
-        n_patients = max((_patients(r) for r in members), default=0)
-        too_few = n_patients < MIN_PATIENTS_TO_RANK
-        # below MIN_PATIENTS_TO_RANK the table is marked "too few patients to rank"; its ranks are
-        # still computed (shown as provisional), so a rank never silently disappears
-        ranks = _ranks(key[0], members)
-        rows = sorted(zip(members, ranks), key=lambda p: _row_order(*p))
-        out.append({"key": key, "rows": rows, "n_patients": n_patients, "too_few": too_few})
+        rows = sorted(zip(members, group_ranks(members)), key=lambda p: _row_order(*p))
+        out.append({"key": key, "rows": rows})
     return out
-
-
-def _patients(r: dict) -> int:
-    """Patients (bootstrap clusters) of a result: recorded, or counted from its records."""
-    n = (r.get("bootstrap") or {}).get("clusters")
-    if isinstance(n, int):
-        return n
-    recs = r.get("records") or []
-    return len({("s", x["subject_id"]) if x.get("subject_id") is not None else ("i", k) for k, x in enumerate(recs)})
-
-
-def _ranks(task: str, members: list[dict]) -> list[int | None]:
-    """Paired-bootstrap ranks (`stats.paired_ranks`) when the family's metrics are sums of
-    per-item statistics; the interval-overlap rule otherwise."""
-    try:
-        from medbench.tasks import get_family
-
-        family = get_family(task)
-        sums = (family.item_sums, family.aggregate_sums)
-    except Exception:  # an unknown task, or a family without the sum path
-        sums = None
-    head = members[0]["headline"]
-    if sums is not None and all(r.get("records") for r in members):
-        boot = members[0].get("bootstrap") or {}
-        return paired_ranks(members, sums[0], sums[1], head["name"], bool(head["higher_is_better"]),
-                            n_resamples=int(boot.get("resamples") or 1000), seed=int(boot.get("seed") or 0))
-    return assign_ranks([{**r["headline"], "complete": r["complete"]} for r in members])
 
 
 def _tokens(usage: dict) -> int | None:
@@ -140,31 +158,71 @@ def _tokens(usage: dict) -> int | None:
     return sum(v for v in vals if v is not None) if any(v is not None for v in vals) else None
 
 
-def _chart(rows: list[dict], higher_is_better: bool) -> dict:
-    """Coordinates for the inline SVG: a dot per headline value with its interval as a bar."""
-    width, label_w, row_h, pad = 720, 230, 24, 16
-    vals = [x for r in rows for x in (r["value"], r["ci_low"], r["ci_high"]) if x is not None]
-    lo, hi = min([0.0, *vals]), max([0.0, *vals])
-    if hi - lo < 1e-12:
-        hi = lo + 1.0
-    plot_w = width - label_w - 2 * pad
+def _domain(name: str, rows: list[dict]) -> tuple[float, float]:
+    """The chart's axis: 0–100 for a rate; otherwise the entries' values and intervals with far
+    outliers (more than 6 median absolute deviations from the median) left outside, drawn as
+    arrows at the edge."""
+    vals = sorted(v for r in rows if (v := r["dvalue"]) is not None)
+    if is_rate(name) and all(-1e-9 <= x <= 100 + 1e-9 for r in rows
+                             for x in (r["dvalue"], r["dlow"], r["dhigh"]) if x is not None):
+        return 0.0, 100.0
+    if not vals:
+        return 0.0, 1.0
+    med = vals[len(vals) // 2] if len(vals) % 2 else (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2
+    devs = sorted(abs(v - med) for v in vals)
+    mad = devs[len(devs) // 2]
+    tol = 6 * max(mad, 1e-9) if mad > 0 else max(abs(med) * 0.5, 1.0)
+    keep = [r for r in rows if r["dvalue"] is not None and abs(r["dvalue"] - med) <= tol] or rows
+    xs = [x for r in keep for x in (r["dvalue"], r["dlow"], r["dhigh"])
+          if x is not None and abs(x - med) <= 3 * tol]
+    lo, hi = (min(xs), max(xs)) if xs else (vals[0], vals[-1])
+    if lo <= 0 <= hi or (0 < lo and lo < 0.25 * hi):
+        lo = min(lo, 0.0)
+    pad = (hi - lo) * 0.05 or 1.0
+    return lo - pad, hi + pad
 
-    def x(v: float) -> str:
-        return f"{label_w + pad + (v - lo) / (hi - lo) * plot_w:.2f}"
+
+def _nice_ticks(lo: float, hi: float, want: int = 5) -> list[float]:
+    """Round tick values (steps of 1, 2, 2.5 or 5 × 10^k) inside [lo, hi]."""
+    import math
+
+    raw = (hi - lo) / max(1, want - 1)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [round(first + k * step, 10) for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _chart(name: str, rows: list[dict], higher_is_better: bool) -> dict:
+    """Coordinates for the inline SVG: a dot per headline value with its interval as a bar; a
+    value outside the axis is drawn as an arrow at the edge labelled with its value."""
+    width, label_w, row_h, pad = 760, 230, 24, 16
+    lo, hi = _domain(name, rows)
+    plot_w = width - label_w - 2 * pad - 60
+    x0, x1 = label_w + pad, label_w + pad + plot_w
+
+    def x(v: float) -> float:
+        return x0 + (min(max(v, lo), hi) - lo) / (hi - lo) * plot_w
 
     bars = []
     for i, r in enumerate(rows):
         y = pad + i * row_h + row_h / 2
+        v, l, h = r["dvalue"], r["dlow"], r["dhigh"]
+        clip = None if v is None or lo <= v <= hi else ("low" if v < lo else "high")
         bars.append({
-            "y": f"{y:.2f}", "ytop": f"{y - 5:.2f}", "ybot": f"{y + 5:.2f}", "label": r["model"] if len(r["model"]) <= 32 else r["model"][:31] + "…",
-            "x": x(r["value"]) if r["value"] is not None else None,
-            "x1": x(r["ci_low"]) if r["ci_low"] is not None else None,
-            "x2": x(r["ci_high"]) if r["ci_high"] is not None else None,
-            "complete": r["complete"], "value": fmt_num(r["value"]),
-            "ci": f"[{fmt_num(r['ci_low'])}, {fmt_num(r['ci_high'])}]",
+            "y": f"{y:.2f}", "ytop": f"{y - 5:.2f}", "ybot": f"{y + 5:.2f}",
+            "label": r["model"] if len(r["model"]) <= 32 else r["model"][:31] + "…",
+            "x": f"{x(v):.2f}" if v is not None else None,
+            "x1": f"{x(l):.2f}" if l is not None else None, "x2": f"{x(h):.2f}" if h is not None else None,
+            "clip": clip, "ranked": r["rank"] is not None,
+            "arrow": (f"{x0:.2f},{y:.2f} {x0 + 9:.2f},{y - 6:.2f} {x0 + 9:.2f},{y + 6:.2f}" if clip == "low" else
+                      f"{x1:.2f},{y:.2f} {x1 - 9:.2f},{y - 6:.2f} {x1 - 9:.2f},{y + 6:.2f}" if clip == "high" else ""),
+            "clip_x": f"{x0 + 12:.2f}" if clip == "low" else f"{x1 + 4:.2f}",
+            "value": fmt_metric(name, r["value"]),
+            "ci": f"[{fmt_metric(name, r['ci_low'])}, {fmt_metric(name, r['ci_high'])}]",
         })
     height = 2 * pad + max(1, len(rows)) * row_h + 20
-    ticks = [{"x": x(lo + (hi - lo) * k / 4), "label": fmt_num(lo + (hi - lo) * k / 4, 2)} for k in range(5)]
+    ticks = [{"x": f"{x(t):.2f}", "label": f"{t:g}"} for t in _nice_ticks(lo, hi)]
     return {"width": width, "height": height, "bars": bars, "ticks": ticks,
             "axis_y": f"{height - 20:.2f}", "top": pad, "label_x": label_w,
             "direction": "higher is better" if higher_is_better else "lower is better"}
@@ -185,7 +243,16 @@ def _index_metrics(task: str, rows: list) -> list[str]:
     return [m for m in wanted if m in present]
 
 
-def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
+def _status(r: dict) -> dict:
+    if is_failed(r):
+        return {"kind": "failed", "label": "failed run",
+                "detail": f"{r.get('n_errored', 0)} of {r['n_items']} items errored: {r.get('leading_error') or ''}"}
+    if not r["complete"]:
+        return {"kind": "incomplete", "label": "incomplete", "detail": f"{r['n_missing']} items missing"}
+    return {"kind": "complete", "label": "complete", "detail": ""}
+
+
+def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], dict]:
     tables, ranks_by_id = [], {}
     for g in rank_groups(results):
         task, name, sha, split = g["key"]
@@ -197,22 +264,50 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None]]:
             rows.append({
                 "result_id": r["result_id"], "rank": rank, "model": r["model"],
                 "value": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
+                "dvalue": to_display(h["name"], h["value"]), "dlow": to_display(h["name"], h["ci_low"]),
+                "dhigh": to_display(h["name"], h["ci_high"]),
                 "metrics": [(m, r["metrics"].get(m)) for m in metric_names],
                 "n_items": r["n_items"], "n_scored": r["n_items"] - r["n_missing"],
-                "complete": r["complete"], "cost": r["usage"].get("cost_usd"), "n_patients": _patients(r),
-                "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:19],
+                "n_patients": n_patients(r), "status": _status(r),
+                "complete": r["complete"], "cost": r["usage"].get("cost_usd"),
+                "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:10],
             })
-        head = g["rows"][0][0]["headline"]
+        first = g["rows"][0][0]
+        head = first["headline"]
+        card = task_card(task)
         tables.append({
             "id": f"t-{task}-{sha[:8]}-{split}", "task": task, "release": name, "sha": sha,
-            "split": split, "headline": head["name"], "higher_is_better": head["higher_is_better"],
-            "metric_names": metric_names, "rows": rows, "chart": _chart(rows, head["higher_is_better"]),
-            "n_patients": g["n_patients"], "too_few": g["too_few"],
+            "split": split, "headline": metric_info(head["name"]), "higher_is_better": head["higher_is_better"],
+            "key_metrics": [metric_info(m) for m in metric_names[:KEY_METRICS]],
+            "more_metrics": [metric_info(m) for m in metric_names[KEY_METRICS:]],
+            "rows": rows, "chart": _chart(head["name"], rows, head["higher_is_better"]),
+            "card": card, "licence": first.get("source_licence", "credentialed"),
+            "licence_words": LICENCE_WORDS.get(first.get("source_licence", "credentialed"), ""),
+            "counts": first.get("release_counts") or {}, "n_patients": max(x["n_patients"] for x in rows),
+            "n_items": max(x["n_items"] for x in rows),
+            "too_few": max(x["n_patients"] for x in rows) < MIN_PATIENTS_TO_RANK,
             "n_excluded": max(((r.get("excluded") or {}).get("n_excluded") or 0 for r, _ in g["rows"]), default=0),
             "excluded_reason": next(((r.get("excluded") or {}).get("reason") for r, _ in g["rows"]
                                      if (r.get("excluded") or {}).get("reason")), None),
         })
-    return tables, ranks_by_id
+    return tables, ranks_by_id, summary_view(tables)
+
+
+def summary_view(tables: list[dict]) -> dict:
+    """One row per model, one column per (task, release, split): headline and rank."""
+    cols = [{"id": t["id"], "task": t["task"], "split": t["split"], "release": t["release"],
+             "headline": t["headline"]} for t in tables]
+    models: dict[str, dict] = {}
+    for t in tables:
+        for row in t["rows"]:
+            cell = models.setdefault(row["model"], {})
+            cur = cell.get(t["id"])
+            # several entries of one model in one table (different params): the best-ranked one
+            if cur is None or (row["rank"] or 10**9) < (cur["rank"] or 10**9):
+                cell[t["id"]] = {"value": fmt_metric(t["headline"]["name"], row["value"]), "rank": row["rank"],
+                                 "status": row["status"], "result_id": row["result_id"]}
+    rows = [{"model": m, "cells": [models[m].get(c["id"]) for c in cols]} for m in sorted(models, key=str.lower)]
+    return {"cols": cols, "rows": rows}
 
 
 def _record_categories(rec: dict, dimension: str | None) -> list[str]:
@@ -227,27 +322,35 @@ def _record_categories(rec: dict, dimension: str | None) -> list[str]:
     return out or ["(none)"]
 
 
-def breakdown(records: list[dict], dimension: str | None = None) -> list[dict]:
-    """Per category: items, correct, wrong (sorted by most wrong, then name). `dimension`: one of
-    the records' extra `categories` (e.g. SQL "table", "family") instead of `category`."""
-    total, right, wrong = Counter(), Counter(), Counter()
+def breakdown(records: list[dict], dimension: str | None = None, merge_small: bool = False) -> list[dict]:
+    """Per category: items, patients, correct, wrong (sorted by most wrong, then name).
+    `dimension`: one of the records' extra `categories` (e.g. SQL "table", "family") instead of
+    `category`. `merge_small`: categories with fewer than 10 items or 5 patients become "other"."""
+    members: dict[str, list[dict]] = {}
     for rec in records:
         for cat in _record_categories(rec, dimension):
-            total[cat] += 1
-            if rec.get("correct") is True:
-                right[cat] += 1
-            elif rec.get("correct") is False:
-                wrong[cat] += 1
-    rows = [{"category": c, "n": total[c], "correct": right[c], "wrong": wrong[c],
-             "rate": right[c] / total[c] if total[c] else None} for c in total]
-    return sorted(rows, key=lambda x: (-x["wrong"], x["category"]))
+            members.setdefault(cat, []).append(rec)
+    if merge_small:
+        merged: dict[str, list[dict]] = {}
+        for cat, recs in members.items():
+            pats = {r.get("subject_id") for r in recs}
+            small = len(recs) < MIN_CATEGORY_ITEMS or len(pats) < MIN_CATEGORY_PATIENTS
+            merged.setdefault("other" if small else cat, []).extend(recs)
+        members = merged
+    rows = []
+    for c, recs in members.items():
+        right = sum(1 for r in recs if r.get("correct") is True)
+        wrong = sum(1 for r in recs if r.get("correct") is False)
+        rows.append({"category": c, "n": len(recs), "patients": len({r.get("subject_id") for r in recs}),
+                     "correct": right, "wrong": wrong, "rate": right / len(recs) if recs else None})
+    return sorted(rows, key=lambda x: (x["category"] == "other", -x["wrong"], x["category"]))
 
 
 #: headings of the extra breakdowns; a dimension not listed here is shown under its own name
 BREAKDOWN_TITLES = {"family": "template family", "table": "table"}
 
 
-def breakdowns(records: list[dict]) -> list[dict]:
+def breakdowns(records: list[dict], merge_small: bool = False) -> list[dict]:
     """Every error breakdown of a submission page: by `category` first (SQL template, ICD chapter,
     conversation fact type), then one per key of the records' `categories` (SQL: template family,
     table), in a fixed order."""
@@ -255,39 +358,74 @@ def breakdowns(records: list[dict]) -> list[dict]:
                    for k in rec["categories"] if isinstance(k, str)},
                   key=lambda k: (k not in BREAKDOWN_TITLES, list(BREAKDOWN_TITLES).index(k)
                                  if k in BREAKDOWN_TITLES else 0, k))
-    out = [{"id": "category", "title": "category", "rows": breakdown(records), "multi": False}]
+    out = [{"id": "category", "title": "category", "rows": breakdown(records, None, merge_small), "multi": False}]
     for d in dims:
         multi = any(isinstance(rec.get("categories"), dict) and isinstance(rec["categories"].get(d), list)
                     and len(rec["categories"][d]) > 1 for rec in records)
-        out.append({"id": d, "title": BREAKDOWN_TITLES.get(d, d), "rows": breakdown(records, d), "multi": multi})
+        out.append({"id": d, "title": BREAKDOWN_TITLES.get(d, d), "rows": breakdown(records, d, merge_small),
+                    "multi": multi})
     return out
 
 
-def submission_view(r: dict, rank: int | None) -> dict:
-    metrics = [{"name": m, "value": v, "interval": r["intervals"].get(m),
+def _no_lists(v: Any) -> Any:
+    """Run params for the public page of a credentialed release: lists replaced by their length,
+    long strings clipped."""
+    if isinstance(v, dict):
+        return {k: _no_lists(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return f"[{len(v)} values, not published]"
+    if isinstance(v, str) and len(v) > 120:
+        return v[:120] + "… [not published]"
+    return v
+
+
+def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
+    from medbench.publish.drill import drill_items, family_breakdown
+
+    licence = r.get("source_licence", "credentialed")
+    with_items = not public or licence in PUBLIC_LICENCES
+    metrics = [{**metric_info(m), "value": v, "interval": r["intervals"].get(m),
                 "headline": m == r["headline"]["name"]} for m, v in sorted(r["metrics"].items())]
-    items = [{
-        "item_id": rec["item_id"], "subject_id": rec.get("subject_id"), "category": rec.get("category"),
-        "correct": rec.get("correct"), "score": rec.get("score"), "input": shown(rec.get("input")),
-        "gold": shown(rec.get("gold")), "prediction": shown(rec.get("prediction")),
-        "error": shown(rec.get("error")), "missing": bool(rec.get("missing")),
-    } for rec in r["records"]]
-    n_wrong = sum(1 for rec in r["records"] if rec.get("correct") is False)
-    return {"r": r, "rank": rank, "metrics": metrics, "items": items, "n_wrong": n_wrong,
-            "breakdowns": breakdowns(r["records"]),
+    metrics.sort(key=lambda m: (not m["headline"], m["name"]))
+    items = drill_items(r) if with_items else []
+    header = {k: v for k, v in r["header"].items() if k != "type"}
+    if not with_items:  # run params may carry data fitted on the release (a baseline's code list)
+        header = _no_lists(header)
+    n_wrong = sum(1 for it in items if it["outcome"] in WRONG_OUTCOMES)
+    return {"r": r, "rank": rank, "metrics": metrics, "items": items, "with_items": with_items, "n_wrong": n_wrong,
+            "wrong_outcomes": WRONG_OUTCOMES,
+            "public": public, "licence_words": LICENCE_WORDS.get(licence, ""), "status": _status(r),
+            "headline": metric_info(r["headline"]["name"]), "card": task_card(r["task"]),
+            "n_patients": n_patients(r),
+            "family_breakdown": family_breakdown(r, merge_small=public),
+            # ICD's `correct` is an exact code-set match: its per-chapter view is the micro-F1 table
+            "breakdowns": [b for b in breakdowns(r["records"], merge_small=public)
+                           if not (r["task"] == "icd" and b["id"] == "category")],
+            "outcomes": sorted({it["outcome"] for it in items}),
+            "categories": sorted({it["category"] for it in items}),
+            "has_seen": any(it["seen"] is not None for it in items),
             "tokens": _tokens(r["usage"]),
-            "header_json": shown({k: v for k, v in r["header"].items() if k != "type"})}
+            "header_json": shown(header)}
 
 
 # ---------------------------------------------------------------- rendering and publishing
 
-def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = False) -> dict[str, int | None]:
-    """Write index.html and submissions/*.html for `results` into `out_dir`; returns ranks by id."""
+METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "METRICS.md"
+
+
+def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = False,
+                public: bool = False) -> dict[str, int | None]:
+    """Write index.html and submissions/*.html for `results` into `out_dir`; returns ranks by id.
+    `public`: the site meant for the web — no item drill-down for a credentialed release."""
     out_dir = Path(out_dir)
-    tables, ranks = index_view(results)
+    tables, ranks, summary = index_view(results)
     (out_dir / "submissions").mkdir(parents=True, exist_ok=True)
+    if METRICS_DOC.is_file():
+        (out_dir / "docs").mkdir(exist_ok=True)
+        _write(out_dir / "docs" / "METRICS.md", METRICS_DOC.read_text(encoding="utf-8"))
     _write(out_dir / "index.html", env().get_template("index.html").render(
-        tables=tables, n_results=len(results), fmt=fmt_num, sort_key=sort_key, min_patients=MIN_PATIENTS_TO_RANK))
+        tables=tables, summary=summary, n_results=len(results), fmt=fmt_num, fmt_metric=fmt_metric,
+        sort_key=sort_key, to_display=to_display, public=public, min_patients=MIN_PATIENTS_TO_RANK))
     page = env().get_template("submission.html")
     ordered = sorted(results, key=lambda r: r["result_id"])
     if show_progress and len(ordered) > 1:
@@ -296,17 +434,54 @@ def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = 
         with progress_bar() as bar:
             t = bar.add_task("rendering submission pages", total=len(ordered))
             for r in ordered:
-                _render_submission(page, r, ranks.get(r["result_id"]), out_dir)
+                _render_submission(page, r, ranks.get(r["result_id"]), out_dir, public)
                 bar.advance(t)
     else:
         for r in ordered:
-            _render_submission(page, r, ranks.get(r["result_id"]), out_dir)
+            _render_submission(page, r, ranks.get(r["result_id"]), out_dir, public)
     return ranks
 
 
-def _render_submission(page, r: dict, rank: int | None, out_dir: Path) -> None:
-    html = page.render(fmt=fmt_num, sort_key=sort_key, **submission_view(r, rank))
+def _render_submission(page, r: dict, rank: int | None, out_dir: Path, public: bool = False) -> None:
+    html = page.render(fmt=fmt_num, fmt_metric=fmt_metric, sort_key=sort_key, to_display=to_display,
+                       **submission_view(r, rank, public))
     _write(out_dir / "submissions" / f"{r['result_id']}.html", html)
+
+
+def publish_public(leaderboard: str | Path, out: str | Path, show_progress: bool = False) -> dict[str, int | None]:
+    """Render the public site of `leaderboard`'s results into `out` (replaced atomically): the
+    pages only — no result files, and for a credentialed release no gold, inputs or predictions."""
+    from medbench.errors import UserError
+
+    lb, out = Path(leaderboard), Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--public: not a folder: {out}")
+    if out.resolve() == lb.resolve() or lb.resolve() in out.resolve().parents:
+        raise UserError(f"--public: {out} must be outside the private leaderboard {lb}")
+    with publish_lock(lb):
+        results = load_results(lb)
+        with atomic_dir(out) as tmp:
+            ranks = render_site(results, tmp, show_progress=show_progress, public=True)
+    return ranks
+
+
+def remove_result(leaderboard: str | Path, result_id: str, show_progress: bool = False) -> dict:
+    """Remove one stored result and re-render the site (atomically, under the publish lock)."""
+    from medbench.errors import UserError
+
+    lb = Path(leaderboard)
+    with publish_lock(lb):
+        path = result_path(lb, result_id)
+        if not path.is_file():
+            known = sorted(p.stem for p in (lb / RESULTS_DIR).glob("*.json")) if (lb / RESULTS_DIR).is_dir() else []
+            hint = f" (stored: {', '.join(known[:5])}{', …' if len(known) > 5 else ''})" if known else ""
+            raise UserError(f"no result {result_id!r} in {lb}{hint}")
+        removed = load_result(path)
+        with atomic_dir(lb) as tmp:
+            _carry_over(lb, tmp)
+            result_path(tmp, result_id).unlink()
+            render_site(load_results(tmp), tmp, show_progress=show_progress)
+    return removed
 
 
 def _write(path: Path, text: str) -> None:
@@ -388,28 +563,17 @@ def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOU
         os.close(fd)
 
 
-def _sweep_dead_copies(lb: Path) -> None:
-    """Temp copies `.<name>.*.tmp` / `.old` beside the leaderboard left by a killed publish: the
-    publish lock is held here, so no live publisher owns one."""
-    import re
-    import shutil
-
-    rx = re.compile(rf"^\.{re.escape(lb.name)}\.[^/]*\.(tmp|old)$")
-    try:
-        entries = list(lb.parent.iterdir())
-    except OSError:
-        return
-    for p in entries:
-        if rx.match(p.name) and p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> dict[str, int | None]:
-    _sweep_dead_copies(lb)
     with atomic_dir(lb) as tmp:  # atomic_dir gives the folder plain mkdir permissions
         if lb.is_dir():
             _carry_over(lb, tmp)
         (tmp / RESULTS_DIR).mkdir(exist_ok=True)
+        # one entry per run: a stored result of the same (model, release, task, split, params)
+        # is replaced, whatever id it was stored under
+        new_keys = {result_identity(r["header"]): r["result_id"] for r in new_results}
+        for old in load_results(tmp):
+            if new_keys.get(result_identity(old["header"])) not in (None, old["result_id"]):
+                result_path(tmp, old["result_id"]).unlink()
         for r in new_results:
             _write(result_path(tmp, r["result_id"]), canonical_json(r, indent=2) + "\n")
         ranks = render_site(load_results(tmp), tmp, show_progress=show_progress)

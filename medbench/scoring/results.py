@@ -71,6 +71,9 @@ RESULT_SCHEMA: dict = {
         "submission_sha256": {"type": "string"},
         "scorer_version": {"type": "string"},
         "judge": {"type": ["object", "null"]},
+        "source_licence": {"enum": ["synthetic", "odbl", "credentialed"]},
+        "n_errored": {"type": "integer", "minimum": 0},
+        "leading_error": {"type": ["string", "null"]},
         "records": {
             "type": "array",
             "items": {"type": "object", "required": ["item_id", "subject_id", "correct", "score",
@@ -88,11 +91,25 @@ def result_json_schema() -> dict:
     return RESULT_SCHEMA
 
 
-def make_result_id(model: str, task: str, split: str, submission_sha256: str) -> str:
+def result_identity(header: dict) -> str:
+    """What makes two results the same entry: (model, release sha256, task, split, hash of the
+    run params). Scoring a second submission of the same run replaces the first; the data-use
+    decision and the start time are not part of it."""
+    from medbench.io import canonical_json
+
+    params = hashlib.sha256(canonical_json(header.get("params") or {}).encode()).hexdigest()
+    bench = header.get("benchmark") or {}
+    key = "|".join(str(x) for x in (header.get("model"), bench.get("sha256"), header.get("task"),
+                                     header.get("split"), params))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def make_result_id(model: str, task: str, split: str, identity: str) -> str:
     """A filename-safe, stable id: a slug of the model (hostile names cannot escape the folder)
-    plus a hash of the submission bytes, so re-scoring a submission replaces its own result."""
+    plus a hash of `identity` (`result_identity(header)`), so re-scoring the same run replaces
+    its own result."""
     slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40].strip("-") or "model"
-    digest = hashlib.sha256(f"{task}|{split}|{submission_sha256}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{task}|{split}|{identity}".encode()).hexdigest()[:12]
     return f"{slug}-{task[:12]}-{digest}".lower()
 
 

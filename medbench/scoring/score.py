@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from medbench import __version__
+from medbench.datause import release_licence
 from medbench.errors import UserError
-from medbench.scoring.results import RESULT_FORMAT, make_result_id
+from medbench.scoring.results import RESULT_FORMAT, make_result_id, result_identity
 from medbench.scoring.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_intervals
 from medbench.scoring.submission import Submission, validate_submission
 
@@ -118,7 +119,8 @@ def _complete_records(family_records: list[dict], sub: Submission, gold_by_id: d
 def score(sub: Submission, *, workers: int | None = None, timeout_s: float | None = None,
           judge: str | None = None, api_base: str | None = None,
           n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-          show_progress: bool = True, official_denominator: bool = False) -> dict:
+          show_progress: bool = True, official_denominator: bool = False,
+          allow_providers: tuple[str, ...] = ()) -> dict:
     """Score a validated submission into a result dict (not written anywhere)."""
     from medbench.tasks import get_family
 
@@ -127,6 +129,12 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     family = get_family(sub.task)
     if judge and not getattr(family, "supports_judge", sub.task == "conversation"):
         raise UserError(f"--judge applies to the conversation task only, not '{sub.task}'")
+    judge_use = None
+    if judge:
+        from medbench.datause import check_data_use
+
+        judge_use = check_data_use(judge, sub.release.manifest, api_base=api_base,
+                                   allow_providers=allow_providers, flag="--judge")
     gold_by_id = sub.release.gold(sub.task, sub.split)
     missing_value = getattr(family, "missing_prediction", None)
     over_limit = getattr(sub, "over_limit", None) or {}
@@ -162,7 +170,7 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     header = sub.header
     result = {
         "result_format": RESULT_FORMAT,
-        "result_id": make_result_id(header["model"], sub.task, sub.split, sub.sha256),
+        "result_id": make_result_id(header["model"], sub.task, sub.split, result_identity(header)),
         "header": header,
         "task": sub.task,
         "split": sub.split,
@@ -185,7 +193,10 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
         "bootstrap": {"resamples": n_resamples, "seed": seed, "level": DEFAULT_LEVEL, "unit": "patient"},
         "submission_sha256": sub.sha256,
         "scorer_version": f"{SCORER_VERSION}/{sub.task}-{getattr(family, 'scorer_version', '1')}",
-        "judge": {"model": judge} if judge else None,
+        "judge": {"model": judge, "data_use": judge_use} if judge else None,
+        "source_licence": release_licence(sub.release.manifest),
+        "release_counts": dict((sub.release.manifest["tasks"].get(sub.task) or {}).get("counts") or {}),
+        **_errors(sub.lines),
         "records": records,
     }
     extras = getattr(family, "result_extras", None)
@@ -196,6 +207,15 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
                     for k, r in enumerate(records)})
     result["bootstrap"]["clusters"] = clusters
     return result
+
+
+def _errors(lines: dict[str, dict]) -> dict:
+    """Items whose model call failed (`error`, not a parse error) and the most frequent message."""
+    from collections import Counter
+
+    errs = Counter(" ".join(str(ln["error"]).split())[:300] for _, ln in sorted(lines.items()) if ln.get("error"))
+    leading = min(errs.items(), key=lambda kv: (-kv[1], kv[0]))[0] if errs else None
+    return {"n_errored": sum(errs.values()), "leading_error": leading}
 
 
 @dataclass
@@ -211,7 +231,8 @@ def score_file(path: str | Path, *, benchmark: str | Path | None = None,
                workers: int | None = None, timeout_s: float | None = None, judge: str | None = None,
                api_base: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
                seed: int = DEFAULT_SEED, show_progress: bool = True,
-               official_denominator: bool = False) -> ScoreOutcome:
+               official_denominator: bool = False,
+               allow_providers: tuple[str, ...] = ()) -> ScoreOutcome:
     """validate → score → (publish). Raises SubmissionInvalid before anything is scored or written."""
     if publish:
         from medbench.io import check_out_dir
@@ -220,7 +241,8 @@ def score_file(path: str | Path, *, benchmark: str | Path | None = None,
     sub = validate_submission(path, benchmark)
     result = score(sub, workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
                    n_resamples=n_resamples, seed=seed, show_progress=show_progress,
-                   official_denominator=official_denominator)
+                   official_denominator=official_denominator,
+                   allow_providers=allow_providers)
     if not publish:
         return ScoreOutcome(result, False, None, None)
     from medbench.publish import publish_results

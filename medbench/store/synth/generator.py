@@ -851,6 +851,7 @@ def generate(out: str | os.PathLike, patients: int, seed: int = 0, show_progress
         rel = sorted(f"{spec.relpath}.csv.gz" for spec in SPECS)
         sums = "".join(f"{sha256_file(tmp / r)} {r}\n" for r in rel)
         (tmp / "SHA256SUMS.txt").write_text(sums, encoding="utf-8")
+        (tmp / "MEDBENCH_SYNTHETIC").write_text("synthetic MIMIC-IV made by medbench\n", encoding="utf-8")
     return {"rows": dict(sorted(counts.items())), "seconds": time.perf_counter() - started,
             "out": str(out)}
 
