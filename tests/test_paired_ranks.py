@@ -49,4 +49,4 @@ def test_leaderboard_shows_patients_and_marks_too_few_to_rank(tmp_path, monkeypa
     assert out.result["bootstrap"]["clusters"] == 6
     html = (tmp_path / "lb" / "index.html").read_text()
     assert "too few patients to rank (6 &lt; 30)" in html
-    assert "6 patients (bootstrap clusters)" in html and "<th class=\"num\">n patients</th>" in html
+    assert "95% CI (n patients)" in html and "n=6</span>" in html

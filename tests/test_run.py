@@ -176,7 +176,7 @@ def test_missing_openai_key_stops_with_the_fix(tmp_path):
     env = {k: v for k, v in _env().items() if k not in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY", "OPENAI_BASE_URL",
                                                           "OPENAI_API_BASE")}
     proc = subprocess.run(_cli_cmd(["run", "--benchmark", str(rel), "--task", "fake", "--model",
-                                    "openai/gpt-4.1-mini", "--out", str(out)]),
+                                    "openai/gpt-4.1-mini", "--allow-provider", "openai/", "--out", str(out)]),
                           capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 2
     assert_one_line_error(proc)
