@@ -182,6 +182,10 @@ def _categories(gold: dict) -> dict[str, Any]:
     return out
 
 
+#: the groups every metric is also reported on: `<metric>_seen` / `<metric>_unseen`
+SEEN_GROUPS = {True: "seen", False: "unseen"}
+
+
 def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold_info: dict | None) -> dict:
     """One item's record from the prediction's execution result and the gold side."""
     answerable = _answerable(gold)
@@ -192,6 +196,7 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
         "category": gold.get("template"),
         # further error-breakdown dimensions of the leaderboard: template family and table(s) read
         "categories": _categories(gold),
+        "template_seen_in_train": item.get("template_seen_in_train"),
         "answerable": answerable,
         "abstained": abstained,
         "executed": False,
@@ -393,7 +398,7 @@ def aggregate(records: list[dict]) -> dict[str, float]:
 def item_sums(r: dict) -> dict[str, float]:
     """One record's additive statistics (what `aggregate_sums` needs); all exact in float64."""
     s, answerable, abstained = r["score"], bool(r["answerable"]), bool(r["abstained"])
-    return {
+    base = {
         "right": 1 if s > 0 else 0, "wrong": 1 if s < 0 else 0,
         "answerable": 1 if answerable else 0,
         "correct_answerable": 1 if (answerable and r["correct"]) else 0,
@@ -405,10 +410,43 @@ def item_sums(r: dict) -> dict[str, float]:
         "answered": 0 if abstained else 1,
         "executed": 1 if (not abstained and r["executed"]) else 0,
     }
+    group = SEEN_GROUPS.get(r.get("template_seen_in_train"))  # type: ignore[arg-type]
+    if group is None:
+        return base
+    out = dict(base)
+    out.update({f"{group}:{k}": v for k, v in base.items()})
+    out[f"{group}:n"] = 1
+    return out
 
 
 def aggregate_sums(S, n):
-    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once."""
+    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once; with
+    template hold-out flags on the items, every metric also as `<metric>_seen` / `_unseen` (NaN,
+    i.e. left out, in a sample without such items)."""
+    import numpy as np
+
+    out = _metrics(S, n)
+    for group in SEEN_GROUPS.values():
+        if f"{group}:n" not in S:
+            continue
+        ng = S[f"{group}:n"]
+        sub = _metrics(_Prefixed(S, f"{group}:"), ng)
+        for k, v in sub.items():
+            out[f"{k}_{group}"] = np.where(ng > 0, v, np.nan)
+    return out
+
+
+class _Prefixed:
+    """A SumTable view of the statistics named `prefix + name`."""
+
+    def __init__(self, table, prefix: str):
+        self._t, self._p = table, prefix
+
+    def __getitem__(self, name: str):
+        return self._t[self._p + name]
+
+
+def _metrics(S, n):
     import numpy as np
 
     def pct(num, den):

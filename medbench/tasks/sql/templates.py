@@ -37,6 +37,9 @@ class Template:
     gold: str | None
     tables: tuple[str, ...]
     requires: tuple[str, ...]
+    #: unanswerable templates: a query (same slots) whose first column is non-zero when the
+    #: release database does hold what the question asks about; such candidates are dropped.
+    verify: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -50,7 +53,7 @@ def _one_line(sql: str) -> str:
 
 
 def T(name: str, phrasings: list[str], candidates: str, gold: str | None, tables: list[str],
-      requires: list[str] | None = None) -> Template:
+      requires: list[str] | None = None, verify: str | None = None) -> Template:
     family = "unanswerable" if gold is None else name.split(".")[0]
     assert family in FAMILIES, name
     assert len(phrasings) >= 3, name
@@ -60,7 +63,9 @@ def T(name: str, phrasings: list[str], candidates: str, gold: str | None, tables
         # subject_id, so DuckDB skips every row group of other patients (build and scoring stay
         # linear in the number of patients instead of quadratic).
         gold = _ADMISSION_FILTER.sub(r"\1subject_id = {subject_id} AND \1hadm_id = {hadm_id}", _one_line(gold))
-    return Template(name, family, tuple(phrasings), _one_line(candidates), gold, tuple(tables), need)
+    assert verify is None or gold is None, name
+    return Template(name, family, tuple(phrasings), _one_line(candidates), gold, tuple(tables), need,
+                    _one_line(verify) if verify else None)
 
 
 _ADMISSION_FILTER = re.compile(r"\b((?:\w+\.)?)hadm_id = \{hadm_id\}")
@@ -798,6 +803,13 @@ JOIN d_labitems d ON e.itemid = d.itemid JOIN admissions a ON e.hadm_id = a.hadm
 WHERE d.label IS NOT NULL
   AND a.admittime = (SELECT max(b.admittime) FROM admissions b WHERE b.subject_id = a.subject_id)
 """
+#: "now"/"next" after an admission is answerable when the patient has a later result of that
+#: label (outpatient labs, a later stay): such candidates are dropped at build time.
+_V_LATER_LAB = """
+SELECT count(*) FROM labevents e JOIN d_labitems d ON e.itemid = d.itemid
+WHERE e.subject_id = {subject_id} AND d.label = {label}
+  AND e.charttime > (SELECT max(coalesce(a.dischtime, a.admittime)) FROM admissions a WHERE a.hadm_id = {hadm_id})
+"""
 _U_DX = f"SELECT DISTINCT diagnoses_icd.subject_id, d_icd_diagnoses.long_title AS title FROM {DX_JOIN}"
 _U_SUBJ = "SELECT subject_id FROM patients"
 
@@ -846,12 +858,12 @@ UNANSWERABLE: list[Template] = [
         "What is patient {subject_id}'s {label} right now, after discharge from admission {hadm_id}?",
         "What is the current {label} of patient {subject_id} today, now that the stay admitted on {admittime} is over?",
         "Tell me patient {subject_id}'s {label} level as of today, after leaving hospital admission {hadm_id}.",
-    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"]),
+    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"], _V_LATER_LAB),
     T("unanswerable.next_lab", [
         "What will patient {subject_id}'s next {label} value be after admission {hadm_id}?",
         "Predict the {label} of patient {subject_id} at the next blood draw following the stay admitted on {admittime}.",
         "What {label} result should we expect for patient {subject_id} next time after hospital admission {hadm_id}?",
-    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"]),
+    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"], _V_LATER_LAB),
     T("unanswerable.dose_increase", [
         "Should the {drug} dose of patient {subject_id} have been increased during admission {hadm_id}?",
         "Would it be appropriate to raise patient {subject_id}'s {drug} dose in the stay admitted on {admittime}?",
@@ -934,3 +946,39 @@ UNANSWERABLE: list[Template] = [
 TEMPLATES: list[Template] = ANSWERABLE + UNANSWERABLE
 TEMPLATES_BY_NAME = {t.name: t for t in TEMPLATES}
 assert len(TEMPLATES_BY_NAME) == len(TEMPLATES), "template names must be unique"
+
+
+# Hold-out: templates and phrasings that appear only in test -------------------------------------
+
+#: share of the answerable and, separately, of the unanswerable templates of a build that appear
+#: only in the test split (at least this share: ceil(share * n) of each group).
+TEMPLATE_HOLDOUT_SHARE = 0.25
+#: phrasings of every template that only test items use (train and dev items use the others).
+TEST_ONLY_PHRASINGS = 2
+
+
+def _stable_rank(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("|".join(("medbench-sql-holdout", *parts)).encode()).hexdigest()
+
+
+def held_out_templates(templates: list[Template], share: float = TEMPLATE_HOLDOUT_SHARE) -> frozenset[str]:
+    """Names of the test-only templates among `templates`: in each group (answerable,
+    unanswerable), the ceil(share * n) templates with the smallest sha256 of their name. Depends
+    only on the template set, never on the patients, so sharded builds agree."""
+    import math
+
+    out: set[str] = set()
+    for group in ([t for t in templates if t.answerable], [t for t in templates if not t.answerable]):
+        k = math.ceil(share * len(group))
+        out.update(sorted((t.name for t in group), key=lambda n: (_stable_rank(n), n))[:k])
+    return frozenset(out)
+
+
+def heldout_phrasings(t: Template, k: int = TEST_ONLY_PHRASINGS) -> tuple[int, ...]:
+    """Indices of the phrasings of `t` that only test items use (the k smallest hashes); at least
+    one phrasing is always left for train and dev."""
+    k = min(k, len(t.phrasings) - 1)
+    ranked = sorted(range(len(t.phrasings)), key=lambda i: (_stable_rank(t.name, t.phrasings[i]), i))
+    return tuple(sorted(ranked[:k]))
