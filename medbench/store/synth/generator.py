@@ -154,6 +154,29 @@ def _dx_titles() -> dict[str, str]:
 _TITLES10 = _dx_titles()
 
 
+#: codes only coded for one sex (prostate, breast)
+SEX_SPECIFIC = {"N400": "M", "Z8546": "M", "Z853": "F", "600": "M", "V1046": "M", "V103": "F"}
+
+
+def coherent_diagnoses(dx: list[tuple[str, int]], gender: str) -> list[tuple[str, int]]:
+    """Clinical coding rules on an admission's (code, version) list, order kept: sex-specific
+    codes only for that sex; no code together with a more specific combination code that already
+    includes it (I10 with hypertensive heart/kidney disease I11-I13, ICD-9 4019 with 402-404;
+    E11.9 "without complications" with another E11 code, ICD-9 25000 with another 250 code)."""
+    codes = {c for c, _ in dx}
+    drop = {c for c in codes if SEX_SPECIFIC.get(c, gender) != gender}
+    if any(c[:3] in ("I11", "I12", "I13") for c in codes):
+        drop.add("I10")
+    if any(c[:3] in ("402", "403", "404") for c in codes):
+        drop.add("4019")
+    if any(c.startswith("E11") and c != "E119" for c in codes):
+        drop.add("E119")
+    if any(c.startswith("250") and c != "25000" for c in codes):
+        drop.add("25000")
+    kept = [(c, v) for c, v in dx if c not in drop]
+    return kept if kept else dx[:1]
+
+
 # ---------------------------------------------------------------------------------------------
 # one patient
 # ---------------------------------------------------------------------------------------------
@@ -448,6 +471,7 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     while len(dx) < target and tries < 60:
         add(rng.choices(fillers, weights)[0], 9 if icd9 else 10)
         tries += 1
+    dx = coherent_diagnoses(dx, gender)
     for i, (code, version) in enumerate(dx, 1):
         R["diagnoses_icd"].append((s_sid, s_hadm, i, code, version))
 
@@ -653,14 +677,20 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     if not died and rng.random() < 0.6:
         ids.ds += 1
         note_id = f"{s_sid}-DS-{ids.ds}"
-        dx_titles = [(_ICD9_DX[c] if v == 9 else _TITLES10[c]) for c, v in dx]
+        # diagnoses as clinicians write them (abbreviations, synonyms; a share unmentioned),
+        # drawn from an RNG of the note's own so the admission's other rows never change
+        nrng = random.Random(f"medbench-note|{note_id}")
+        dx_titles = [notes.dx_phrase(nrng, c, _ICD9_DX[c] if v == 9 else _TITLES10[c]) for i, (c, v) in enumerate(dx)
+                     if nrng.random() < notes.mention_probability(c, v, i == 0)]
+        chronic_names = [notes.dx_phrase(nrng, vocab.CHRONIC[c][1 if icd9 else 0], vocab.CHRONIC[c][2])
+                         for c in chronic]
         proc_titles = [(vocab.ICD9_PROCEDURES[c] if v == 9 else vocab.ICD10_PROCEDURES[c])
                        for c, v, _ in procs]
         home_meds = [vocab.MEDS[m] for m in dict.fromkeys(home)]
         dis_meds = [vocab.MEDS[m] for m in dict.fromkeys(
             [m for m in home if m != "metformin" or scen.key != "dka"] + list(scen.discharge_meds))]
         text = notes.discharge_summary(
-            rng, scen=scen, gender=gender, age=age, chronic=[vocab.CHRONIC[c][2] for c in chronic],
+            rng, scen=scen, gender=gender, age=age, chronic=chronic_names,
             dx_titles=dx_titles, proc_titles=proc_titles, labs_first=first_labs, lab_series=lab_seen,
             micro=micro_lines, imaging=imaging_reports, home_meds=home_meds, discharge_meds=dis_meds,
             disch_loc=disch_loc, los_days=(disch - admit) / DAY, icu=icu, intubated=intubated,
