@@ -228,7 +228,7 @@ def test_judge_against_loopback_server(monkeypatch):
 
     def responder(body):
         seen.append(body["messages"][-1]["content"])
-        return json.dumps({"accuracy": 4, "completeness": 3, "rationale": "mostly grounded"})
+        return json.dumps({"accuracy": 4, "completeness": 3, "plausibility": 2, "rationale": "mostly grounded"})
 
     items = [ITEM, {**ITEM, "item_id": "c2"}, {**ITEM, "item_id": "c3"}]
     preds = {"c1": _conv("heart failure"), "c2": None, "c3": _conv("furosemide")}
@@ -244,10 +244,10 @@ def test_judge_against_loopback_server(monkeypatch):
 
         res = judge_conversations(items, preds, "openai/judge-model", api_base=srv.url)
         recs = CONV.score_items(items, gold, preds, Ctx())
-    assert res["judge_accuracy"] == 4 and res["judge_completeness"] == 3
+    assert res["judge_accuracy"] == 4 and res["judge_completeness"] == 3 and res["judge_plausibility"] == 2
     assert res["judge_n"] == 2 and res["judge_failed"] == 1  # c2 has no conversation to judge
     assert res["per_item"]["c2"]["accuracy"] is None
-    assert "ACCURACY" in seen[0] and "heart failure" in seen[0] and "furosemide 40 mg" in seen[0].lower()
+    assert "ACCURACY" in seen[0] and "PLAUSIBILITY" in seen[0] and "heart failure" in seen[0] and "furosemide 40 mg" in seen[0].lower()
     m = CONV.aggregate(recs)
-    assert m["judge_accuracy"] == 4 and m["judge_completeness"] == 3
+    assert m["judge_accuracy"] == 4 and m["judge_completeness"] == 3 and m["judge_plausibility"] == 2
     assert "fact_f1" in m  # reported beside, never instead of, the deterministic metrics

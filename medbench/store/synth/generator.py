@@ -14,9 +14,11 @@ import csv
 import datetime as dt
 import gzip
 import io
+import itertools
 import math
 import os
 import random
+import re
 import time
 from bisect import bisect
 from itertools import accumulate
@@ -143,6 +145,12 @@ _TEXT_LAB = {item: (str(item), v[3], v[4]) for item, v in vocab.TEXT_LABS.items(
 _ICD9_DX = vocab.ICD9_DIAGNOSES
 
 
+def _icd_description(code: str) -> str:
+    import simple_icd_10_cm as icd
+
+    return icd.get_description(code)
+
+
 def _dx_titles() -> dict[str, str]:
     import simple_icd_10_cm as icd
 
@@ -151,7 +159,43 @@ def _dx_titles() -> dict[str, str]:
     return {c: icd.get_description(c) for c in sorted(codes)}
 
 
+_SEXED = re.compile(r"\b(?:male|female|prostat\w*|testi\w*|scrot\w*|penis|penile|uter\w*|ovar\w*|cervi\w*"
+                    r"|vagin\w*|vulv\w*|breast|pregnan\w*|puerper\w*|newborn|maternal|menstrua\w*|spermat\w*)\b",
+                    re.IGNORECASE)
+#: size of the long tail of rarely coded ICD-10-CM diagnoses (issue 11: vocabularies like MIMIC's)
+TAIL_SIZE = 4000
+#: share of the filler diagnoses of an ICD-10 admission drawn from the tail
+TAIL_SHARE = 0.9
+
+
+def _tail_codes() -> tuple[list[str], list[float]]:
+    """A fixed long tail of billable ICD-10-CM codes (no sex-specific, obstetric, perinatal or
+    external-cause codes; injuries only at their initial encounter), chosen by a stable hash and
+    weighted 1/(rank + 100): a few recur, most appear once or twice in a release."""
+    import hashlib
+
+    import simple_icd_10_cm as icd
+
+    pool = []
+    for code in dict.fromkeys(icd.get_all_codes(with_dots=False)):
+        if code[:1] in "OPUVWXYZ" or not icd.is_leaf(code) or len(code) < 4:
+            continue
+        if code[:1] in "ST" and not code.endswith("A"):
+            continue
+        if code[:3] in _SEX_BLOCKS or _SEXED.search(icd.get_description(code)):
+            continue
+        pool.append(code)
+    pool.sort(key=lambda c: (hashlib.sha256(f"medbench-tail|{c}".encode()).hexdigest(), c))
+    codes = pool[:TAIL_SIZE]
+    return codes, list(itertools.accumulate(1.0 / (r + 100) for r in range(len(codes))))
+
+
+_SEX_BLOCKS = {f"N{n}" for n in range(40, 54)} | {f"N{n}" for n in range(60, 99)} | \
+    {f"C{n}" for n in range(50, 64)} | {f"D{n}" for n in range(25, 30)} | {"D06", "D07", "D39", "D40"} | \
+    {f"Q{n}" for n in range(50, 57)} | {"R86", "R87", "E28", "E29"}
+_TAIL10, _TAIL_CUM = _tail_codes()
 _TITLES10 = _dx_titles()
+_TITLES10.update({c: _icd_description(c) for c in _TAIL10})
 
 
 #: codes only coded for one sex (prostate, breast)
@@ -469,7 +513,10 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     weights = [f[2] for f in vocab.FILLER_DX if (f[1] if icd9 else True)]
     tries = 0
     while len(dx) < target and tries < 60:
-        add(rng.choices(fillers, weights)[0], 9 if icd9 else 10)
+        if not icd9 and rng.random() < TAIL_SHARE:  # the long tail of rarely coded conditions
+            add(rng.choices(_TAIL10, cum_weights=_TAIL_CUM)[0], 10)
+        else:
+            add(rng.choices(fillers, weights)[0], 9 if icd9 else 10)
         tries += 1
     dx = coherent_diagnoses(dx, gender)
     for i, (code, version) in enumerate(dx, 1):

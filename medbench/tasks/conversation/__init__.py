@@ -69,6 +69,7 @@ class ConversationFamily(MetricsFromModule):
         "chronology",
         "judge_accuracy",
         "judge_completeness",
+        "judge_plausibility",
     ]
     higher_is_better = True
     #: "2": the pass rate at CORRECT_F1 is named `items_passing` (was `accuracy`)
@@ -105,6 +106,7 @@ class ConversationFamily(MetricsFromModule):
                 j = res["per_item"].get(rec["item_id"], {})
                 rec["judge_accuracy"] = j.get("accuracy")
                 rec["judge_completeness"] = j.get("completeness")
+                rec["judge_plausibility"] = j.get("plausibility")
                 rec["judge_error"] = j.get("error")
         return records
 

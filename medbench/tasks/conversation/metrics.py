@@ -112,7 +112,7 @@ def aggregate(records: list[dict]) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # The bootstrap's vectorised path: per-item statistics, and every metric from their sums
 
-_JUDGE_KEYS = ("judge_accuracy", "judge_completeness")
+_JUDGE_KEYS = ("judge_accuracy", "judge_completeness", "judge_plausibility")
 
 
 def item_sums(r: dict) -> dict[str, float]:
