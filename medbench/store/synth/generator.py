@@ -729,6 +729,7 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
         nrng = random.Random(f"medbench-note|{note_id}")
         dx_titles = [notes.dx_phrase(nrng, c, _ICD9_DX[c] if v == 9 else _TITLES10[c]) for i, (c, v) in enumerate(dx)
                      if nrng.random() < notes.mention_probability(c, v, i == 0)]
+        dx_titles = [t for t in dx_titles if t] or [scen.complaint.lower()]
         chronic_names = [notes.dx_phrase(nrng, vocab.CHRONIC[c][1 if icd9 else 0], vocab.CHRONIC[c][2])
                          for c in chronic]
         proc_titles = [(vocab.ICD9_PROCEDURES[c] if v == 9 else vocab.ICD10_PROCEDURES[c])

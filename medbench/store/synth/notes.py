@@ -14,17 +14,17 @@ _QUALIFIERS = re.compile(r",? *(?:unspecified|not elsewhere classified|initial e
                          r"without complications?|site not specified|\([^)]*\))", re.IGNORECASE)
 
 
-def dx_phrase(rng, code: str, title: str) -> str:
+def dx_phrase(rng, code: str, title: str) -> str | None:
     """How a clinician writes coded diagnosis `code` in a note: an abbreviation or synonym
-    (vocab.CLINICAL_NAMES), else the title without its ICD qualifiers, shortened to its head
-    when nothing is left to drop — never the ICD long title itself."""
+    (vocab.CLINICAL_NAMES), else the title without its ICD qualifiers ("unspecified", "initial
+    encounter", parentheses); None — left unmentioned — when no such wording differs from the ICD
+    long title (a rare condition with a one-phrase title)."""
     names = vocab.CLINICAL_NAMES.get(code)
     if names:
         return rng.choice(names)
     short = " ".join(_QUALIFIERS.sub("", title).split()).strip(" ,")
     if not short or short.lower() == title.lower():
-        words = title.split()
-        short = " ".join(words[: max(1, len(words) // 2)]).rstrip(",") + " (see problem list)"
+        return None
     return short[:1].lower() + short[1:] if not short[:2].isupper() else short
 
 

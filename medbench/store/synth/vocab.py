@@ -707,7 +707,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         mortality=0.03, vitals={220045: 1.25, 220179: 0.88},
     ),
     Scenario(
-        "stroke", 0.8, "Right-sided weakness, aphasia", ("I639", "I6350"), "43491",
+        "stroke", 0.8, "Right-sided weakness, trouble finding words", ("I639", "I6350"), "43491",
         (("R4701", 0.6), ("G8191", 0.5), ("R29810", 0.4)), (),
         {50931: 1.2},
         ("lipids", "a1c", "coags", "tsh"),
