@@ -172,13 +172,15 @@ def _features_from_cache(entry: dict, gold: dict, engine: str) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 # Records
 
-def _categories(gold: dict) -> dict[str, Any]:
+def _categories(gold: dict, seen: bool | None = None) -> dict[str, Any]:
     """The leaderboard's extra breakdowns: the gold query's tables (an item counts once under each
     table it reads; "(none)" for unanswerable items that read none) and, for medbench builds, the
     template family. EHRSQL imports have no family (their `template` is already the table set)."""
     out: dict[str, Any] = {"table": sorted({str(t) for t in gold.get("tables") or []}) or ["(none)"]}
     if gold.get("family"):
         out["family"] = str(gold["family"])
+    if seen is not None:  # medbench builds: was the template in train (template hold-out)?
+        out["template_seen_in_train"] = "seen" if seen else "unseen"
     return out
 
 
@@ -195,7 +197,7 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
         "subject_id": item.get("subject_id"),
         "category": gold.get("template"),
         # further error-breakdown dimensions of the leaderboard: template family and table(s) read
-        "categories": _categories(gold),
+        "categories": _categories(gold, item.get("template_seen_in_train")),
         "template_seen_in_train": item.get("template_seen_in_train"),
         "answerable": answerable,
         "abstained": abstained,
