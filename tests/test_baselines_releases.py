@@ -207,18 +207,17 @@ def test_sql_abstain_scores_the_unanswerable_share(outcomes, rel):
 
 @slow
 @pytest.mark.parametrize("rel", RELEASES)
-def test_sql_retrieval_beats_abstain(outcomes, rel):
-    # Not guaranteed by construction: retrieval can answer unseen test questions wrongly (-10 each
-    # under RS(10)) or fail to fill any. The releases here are deterministic (fixed cohorts, seed),
-    # and on them retrieval gets a share of answerable test items right (EX > 0 = abstain's EX)
-    # and, on the synthetic release, a better RS(10). The property that must hold by
-    # construction is checked in test_sql_retrieval_reproduces_its_train_gold.
-    abstain = outcomes(rel, "sql", "abstain").result()["metrics"]
-    retrieval = outcomes(rel, "sql", "retrieval").result()["metrics"]
+def test_sql_retrieval_recalls_dev_but_not_test(outcomes, rel):
+    # Dev items use seen templates and train phrasings: retrieval fills a share of them right.
+    # Test items use test-only phrasings and held-out templates, so copying train questions
+    # reaches no more than the floor (issue 11: unseen RS(10) <= 30, overall <= 45).
+    abstain = outcomes(rel, "sql", "abstain", "dev").result()["metrics"]
+    retrieval = outcomes(rel, "sql", "retrieval", "dev").result()["metrics"]
     assert retrieval["ex"] > abstain["ex"] == 0.0
     assert retrieval["valid_sql_rate"] == 100.0  # a filled-in gold query always executes
-    if rel == "synth":
-        assert retrieval["rs10"] > abstain["rs10"]
+    test = outcomes(rel, "sql", "retrieval").result()["metrics"]
+    assert test["rs10"] <= 45.0 and test["rs10_unseen"] <= 30.0, test
+    assert {"rs10_seen", "rs10_unseen", "ex_seen", "ex_unseen"} <= set(test)
 
 
 @slow
@@ -256,6 +255,62 @@ def test_template_conversation_is_valid_and_grounded(outcomes, rel):
     assert m["schema_validity"] == 1.0
     assert m["invented_entity_rate"] == 0.0
     assert m["fact_recall"] > 0.0
+
+
+def _copying_submissions(o: Outcome, dest: Path) -> dict[str, Path]:
+    """Hand-built submissions that restate the packet (issue 11): (a) every string of the packet
+    in one turn, (b) the packet's entity names as a bare list in one turn, (c) the packet (its
+    rendered prompt and its notes) cut into many short alternating turns, verbatim."""
+    from medbench.tasks.conversation.facts import packet_entities
+    from medbench.tasks.conversation.form import _strings
+    from medbench.tasks.conversation.prompt import render_conversation_prompt
+
+    items = {it["item_id"]: it for it in open_release(o.release).items("conversation", "test")}
+
+    def turn(t, speaker, text):
+        return {"timestamp": t, "speaker": speaker, "text": text}
+
+    def make(kind, pk):
+        t = pk["admission"]["admittime"]
+        if kind == "a":
+            return {"turns": [turn(t, "doctor", " ".join(_strings(pk)))]}
+        if kind == "b":
+            names = [forms[0] for kind_ in sorted(packet_entities(pk)) for forms in packet_entities(pk)[kind_]]
+            return {"turns": [turn(t, "doctor", ", ".join(names) or "none")]}
+        text = render_conversation_prompt(pk)[1]["content"] + " " + " ".join(
+            n.get("text") or "" for n in (pk.get("discharge_notes") or []) + (pk.get("radiology_notes") or []))
+        words = text.split()
+        chunks = [" ".join(words[i:i + 30]) for i in range(0, len(words), 30)]
+        return {"turns": [turn(t, ("doctor", "patient")[i % 2], c) for i, c in enumerate(chunks)]}
+
+    out = {}
+    for kind in "abc":
+        lines = [dict(o.header)]
+        for ln in o.lines:
+            conv = make(kind, items[ln["item_id"]]["packet"])
+            lines.append(dict(ln, prediction=conv, raw_output=json.dumps(conv)))
+        path = dest / f"copy_{kind}.jsonl"
+        path.write_text("".join(json.dumps(x, sort_keys=True) + "\n" for x in lines), encoding="utf-8")
+        out[kind] = path
+    return out
+
+
+@slow
+@pytest.mark.parametrize("rel", RELEASES)
+def test_copying_the_packet_scores_below_the_template_baseline(outcomes, rel, module_home, tmp_path, monkeypatch):
+    base = outcomes(rel, "conversation", "template")
+    headline = base.result()["headline"]
+    assert headline["name"] == "conversation_score" and headline["value"] > 0.3
+    monkeypatch.setenv("MEDBENCH_HOME", str(module_home))
+    for kind, path in _copying_submissions(base, tmp_path).items():
+        res = score_file(path, benchmark=base.release, publish=False, show_progress=False).result
+        m = res["metrics"]
+        assert res["headline"]["value"] < headline["value"], (kind, m)
+        assert res["headline"]["value"] < 0.1, (kind, m)
+        if kind != "b":  # restating the packet does find the facts: fact-F1 alone would be won
+            assert m["fact_f1"] > 0.5, (kind, m)
+        if kind == "c":
+            assert m["copy_rate"] > 0.9 and m["dialogue_form"] > 0.5, (kind, m)
 
 
 # ------------------------------------------------------------------ train gold only, end to end

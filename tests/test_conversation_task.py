@@ -93,7 +93,8 @@ def test_metrics_hand_computed():
     assert rec["missed_facts"] == ["l1"] and rec["category"] == "abnormal_lab"
     assert rec["invented"] == 1 and rec["grounded"] == 1  # insulin invented, lasix grounded
     recall, inv = 2 / 3, 1 / 2
-    assert rec["score"] == pytest.approx(2 * recall * (1 - inv) / (recall + 1 - inv))  # 4/7
+    assert rec["fact_f1"] == pytest.approx(2 * recall * (1 - inv) / (recall + 1 - inv))  # 4/7
+    assert rec["score"] == pytest.approx(rec["fact_f1"] * rec["form"]["form_score"], abs=1e-6)
     m = CONV.aggregate([rec])
     assert m["fact_f1"] == pytest.approx(4 / 7) and m["fact_recall"] == pytest.approx(2 / 3)
     assert m["invented_entity_rate"] == pytest.approx(0.5)
@@ -103,9 +104,55 @@ def test_metrics_hand_computed():
     both = CONV.aggregate([rec, perfect])
     assert both["fact_recall"] == pytest.approx(5 / 6)
     assert both["invented_entity_rate"] == pytest.approx(1 / 4)  # 1 invented of 4 mentions
-    # both pass: valid, chronological, item fact-F1 4/7 and 1 >= CORRECT_F1 (0.5)
-    assert both["schema_validity"] == 1.0 and both["items_passing"] == pytest.approx(1.0)
+    # neither passes: valid and chronological, fact-F1 4/7 and 1, but 3 and 1 turns for a 4-day
+    # stay and no admission-to-discharge arc, so fact-F1 x form score stays below CORRECT_F1
+    assert both["schema_validity"] == 1.0 and both["items_passing"] == 0.0
+    assert both["fact_f1"] > 0.5 and both["conversation_score"] < 0.5
     assert "accuracy" not in both
+
+
+_DIALOGUE = [
+    "Hello, you were admitted through the emergency room last night.",  # admission
+    "Yes, I could not breathe.",
+    "We started furosemide to take fluid off your heart failure.",  # course
+    "Okay.",
+    "Your creatinine came back a little high.",  # results
+    "Is that bad?",
+    "It is mild; we will watch it.",
+    "Thank you.",
+    "You are doing better.",
+    "Good.",
+    "You can be discharged home tomorrow.",  # discharge
+    "Great.",
+]
+
+
+def test_form_gates_the_headline_hand_computed():
+    from medbench.tasks.conversation.form import min_turns
+    from medbench.tasks.conversation.prompt import render_conversation_prompt
+
+    assert min_turns(PACKET) == 6 + 5  # 4.17-day stay: 6 + 1 per started day
+    good = CONV.score_item(ITEM, GOLD, _conv(*_DIALOGUE))
+    f = good["form"]
+    assert (f["speakers"], f["alternation"], f["phase_coverage"], f["copy_rate"]) == (2, 1.0, 1.0, 0.0)
+    assert f["form_score"] == 1.0 and good["fact_f1"] == 1.0 and good["score"] == 1.0 and good["correct"]
+    # one speaker: no dialogue at all
+    mono = {"turns": [dict(t, speaker="doctor") for t in _conv(*_DIALOGUE)["turns"]]}
+    assert CONV.score_item(ITEM, GOLD, mono)["score"] == 0.0
+    # the first six turns: 6 of 11 turns, and no discharge phase
+    short = CONV.score_item(ITEM, GOLD, _conv(*_DIALOGUE[:6]))
+    assert short["form"]["phase_coverage"] == 0.75
+    assert short["form"]["form_score"] == pytest.approx(6 / 11 * 0.75, abs=1e-6)
+    # the rendered packet read out in alternating turns: every 8-gram copied, form score 0
+    words = render_conversation_prompt(PACKET)[1]["content"].split()
+    chunks = [" ".join(words[i:i + 12]) for i in range(0, len(words), 12)]
+    copied = CONV.score_item(ITEM, GOLD, _conv(*chunks))
+    assert copied["form"]["copy_rate"] > 0.9 and copied["form"]["form_score"] == 0.0 and copied["score"] == 0.0
+    # an over-long turn counts against the form
+    long = _conv(*_DIALOGUE[:-1], " ".join(["fine"] * 200))
+    assert CONV.score_item(ITEM, GOLD, long)["form"]["dialogue_form"] == pytest.approx(11 / 12, abs=1e-6)
+    m = CONV.aggregate([good, copied])
+    assert m["conversation_score"] == 0.5 and m["form_score"] == 0.5 and m["copy_rate"] > 0.45
 
 
 def test_invalid_and_out_of_order_conversations():
@@ -181,7 +228,7 @@ def test_judge_against_loopback_server(monkeypatch):
 
     def responder(body):
         seen.append(body["messages"][-1]["content"])
-        return json.dumps({"accuracy": 4, "completeness": 3, "rationale": "mostly grounded"})
+        return json.dumps({"accuracy": 4, "completeness": 3, "plausibility": 2, "rationale": "mostly grounded"})
 
     items = [ITEM, {**ITEM, "item_id": "c2"}, {**ITEM, "item_id": "c3"}]
     preds = {"c1": _conv("heart failure"), "c2": None, "c3": _conv("furosemide")}
@@ -197,10 +244,10 @@ def test_judge_against_loopback_server(monkeypatch):
 
         res = judge_conversations(items, preds, "openai/judge-model", api_base=srv.url)
         recs = CONV.score_items(items, gold, preds, Ctx())
-    assert res["judge_accuracy"] == 4 and res["judge_completeness"] == 3
+    assert res["judge_accuracy"] == 4 and res["judge_completeness"] == 3 and res["judge_plausibility"] == 2
     assert res["judge_n"] == 2 and res["judge_failed"] == 1  # c2 has no conversation to judge
     assert res["per_item"]["c2"]["accuracy"] is None
-    assert "ACCURACY" in seen[0] and "heart failure" in seen[0] and "furosemide 40 mg" in seen[0].lower()
+    assert "ACCURACY" in seen[0] and "PLAUSIBILITY" in seen[0] and "heart failure" in seen[0] and "furosemide 40 mg" in seen[0].lower()
     m = CONV.aggregate(recs)
-    assert m["judge_accuracy"] == 4 and m["judge_completeness"] == 3
+    assert m["judge_accuracy"] == 4 and m["judge_completeness"] == 3 and m["judge_plausibility"] == 2
     assert "fact_f1" in m  # reported beside, never instead of, the deterministic metrics

@@ -16,10 +16,10 @@ from medbench.tasks.base import split_for_subject
 from medbench.tasks.sql.build import build_sql_task, open_release_db
 from medbench.tasks.sql.execute import open_readonly, run_job
 from medbench.tasks.sql.normalize import canonical_answer
-from medbench.tasks.sql.templates import TEMPLATES_BY_NAME
+from medbench.tasks.sql.templates import TEMPLATES_BY_NAME, heldout_phrasings
 
 N_DEMO = 20
-ITEM_KEYS = {"item_id", "task", "split", "subject_id", "hadm_id", "question"}
+ITEM_KEYS = {"item_id", "task", "split", "subject_id", "hadm_id", "question", "template_seen_in_train"}
 REQUIRED_FAMILIES = {"demographics", "admissions", "transfers", "diagnoses", "procedures", "labs",
                      "prescriptions", "emar", "microbiology", "icu", "drg", "omr", "unanswerable"}
 
@@ -64,14 +64,31 @@ def _check_release(out, rel, ids, min_templates=40):
     assert out.info["templates_used"] == len(used)
     picks = collections.Counter()
     by_id = items_by_id(items)
+    held = set(out.info["held_out_templates"])
     for g in gold.values():
         t = TEMPLATES_BY_NAME[g["template"]]
+        it = by_id[g["item_id"]]
         assert len(set(t.phrasings)) >= 3
         matches = [k for k, p in enumerate(t.phrasings) if p.format(**g["slots"]) == g["question"]]
         assert matches, g["question"]
-        picks[matches[0]] += 1
-        assert by_id[g["item_id"]]["question"] == g["question"]
-    assert min(picks[k] for k in range(3)) >= 0.15 * len(gold), picks  # wording really varies
+        # phrasing hold-out: test items use only the test-only phrasings, train/dev never do
+        test_only = set(heldout_phrasings(t))
+        assert len(test_only) >= 2
+        if it["split"] == "test":
+            assert set(matches) <= test_only, (g["question"], it["split"])
+        else:
+            assert not set(matches) & test_only, (g["question"], it["split"])
+        picks["test" if it["split"] == "test" else "train", matches[0] in test_only] += 1
+        assert it["question"] == g["question"]
+        # template hold-out: held-out templates only in test, and flagged unseen
+        assert it["template_seen_in_train"] == (g["template"] not in held)
+        if g["template"] in held:
+            assert it["split"] == "test", g["template"]
+    assert picks["test", True] > 0 and picks["train", False] > 0, picks
+    # at least 25% of the answerable and of the unanswerable templates are held out for test
+    avail = [TEMPLATES_BY_NAME[n] for n in out.info["held_out_templates"]]
+    assert sum(t.answerable for t in avail) >= 0.25 * out.info["templates_available"]
+    assert sum(not t.answerable for t in avail) >= 0.25 * out.info["unanswerable_templates_available"]
     # unanswerable share and shape
     unans = [g for g in gold.values() if not g["answerable"]]
     share = len(unans) / len(gold)
@@ -258,3 +275,37 @@ def test_synthetic_release_with_vital_signs(synth_store, tmp_path):
     _check_release(out, rel, ids)
     assert synth_store.has("chartevents")
     assert {"vitals.max_value", "vitals.last_value"} <= {g["template"] for g in out.gold}
+
+
+_LATER_LAB = """
+SELECT count(*) FROM labevents e JOIN d_labitems d ON e.itemid = d.itemid
+WHERE e.subject_id = ? AND d.label = ?
+  AND e.charttime > (SELECT max(coalesce(dischtime, admittime)) FROM admissions WHERE hadm_id = ?)
+"""
+
+
+def test_released_unanswerable_items_have_no_such_data(demo_build):
+    """'Now'/'next' lab questions are verified: the released database holds no later result of
+    that label for that patient (else the question would be answerable and is dropped)."""
+    from medbench.tasks.sql.build import _data_exists
+
+    _, _, out, rel = demo_build
+    gold = rel.gold("sql")
+    con = duckdb.connect(str(open_release_db(rel)), read_only=True)
+    try:
+        later = [g for g in gold.values() if g["template"] in ("unanswerable.lab_now", "unanswerable.next_lab")]
+        assert later, "no now/next lab item in the demo build"
+        for g in later:
+            s = g["slots"]
+            assert con.execute(_LATER_LAB, [s["subject_id"], s["label"], s["hadm_id"]]).fetchone()[0] == 0, s
+        # the check the build runs does find such data when it exists
+        row = con.execute("""
+            SELECT e.subject_id, a.hadm_id, d.label FROM labevents e JOIN d_labitems d USING (itemid)
+            JOIN admissions a ON a.subject_id = e.subject_id
+            WHERE e.charttime > a.dischtime AND d.label IS NOT NULL
+            ORDER BY 1, 2, 3 LIMIT 1""").fetchone()
+        assert row is not None
+        t = TEMPLATES_BY_NAME["unanswerable.lab_now"]
+        assert _data_exists(con, t, {"subject_id": row[0], "hadm_id": row[1], "label": row[2]})
+    finally:
+        con.close()

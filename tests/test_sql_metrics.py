@@ -242,3 +242,26 @@ def test_gold_without_stored_answers_runs_once_and_scores_the_same(release, monk
         assert [{k: r[k] for k in keys} for r in again] == [{k: r[k] for k in keys} for r in stored]
         needed = sum(1 for i, p in preds.items() if p is not None and gold[i]["answerable"])
         assert len(gold_jobs) == (needed if run == 0 else 0)
+
+
+def test_metrics_are_reported_on_seen_and_unseen_templates():
+    """Every SQL metric also as `<metric>_seen` / `<metric>_unseen` (template hold-out, issue 11),
+    computed on exactly those items; absent when no item carries the flag (EHRSQL imports)."""
+    from medbench.tasks.sql.metrics import aggregate
+
+    def rec(score, seen, answerable=True):
+        return {"score": score, "answerable": answerable, "abstained": score == 0 or not answerable and score > 0,
+                "correct": score > 0, "em": score > 0, "token_f1": 1.0 if score > 0 else 0.0,
+                "executed": score != 0, "template_seen_in_train": seen}
+
+    records = [rec(1, True), rec(1, True), rec(-1, True), rec(0, False), rec(1, False, answerable=False)]
+    m = aggregate(records)
+    assert m["rs10"] == pytest.approx(100 * (3 - 10) / 5)
+    assert m["rs10_seen"] == pytest.approx(100 * (2 - 10) / 3)
+    assert m["rs10_unseen"] == pytest.approx(100 * 1 / 2)
+    assert m["ex_seen"] == pytest.approx(100 * 2 / 3) and m["ex_unseen"] == 0.0
+    assert m["abstention_recall_unseen"] == 100.0 and m["answerable_share_unseen"] == 50.0
+    only_seen = aggregate(records[:3])
+    assert "rs10_seen" in only_seen and "rs10_unseen" not in only_seen
+    legacy = aggregate([dict(r, template_seen_in_train=None) for r in records])
+    assert not any(k.endswith(("_seen", "_unseen")) for k in legacy)

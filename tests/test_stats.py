@@ -194,9 +194,16 @@ def _conversation_records(n_patients=14, seed=0):
                    "invented": int(rng.integers(0, 4)), "grounded": int(rng.integers(0, 6)),
                    "schema_valid": valid, "chronology_ok": valid and rng.random() < 0.8,
                    "turns": int(rng.integers(0, 20)) if valid else 0, "correct": bool(rng.random() < 0.5)}
+            # form parts and the headline's per-item product on the 2^-24 grid the scorer uses
+            form = {k: float(rng.integers(0, 1 << 24)) / (1 << 24) if valid else 0.0
+                    for k in ("dialogue_form", "phase_coverage", "form_score")}
+            form["copy_rate"] = float(rng.integers(0, 1 << 24)) / (1 << 24) if valid else None
+            rec["form"] = form
+            rec["score"] = float(rng.integers(0, 1 << 24)) / (1 << 24) if valid else 0.0
             if rng.random() < 0.6:
                 rec["judge_accuracy"] = int(rng.integers(1, 6))
                 rec["judge_completeness"] = int(rng.integers(1, 6))
+                rec["judge_plausibility"] = int(rng.integers(1, 6))
             recs.append(rec)
     return recs
 

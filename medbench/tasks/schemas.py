@@ -41,6 +41,9 @@ class SqlItem(_Record):
     hadm_id: int | None = Field(None, description="the admission asked about, when the question names "
                                                   "one; absent in EHRSQL imports")
     question: str
+    template_seen_in_train: bool | None = Field(
+        None, description="whether the question's template has items in the train split (medbench "
+                          "builds: held-out templates appear only in test); absent in EHRSQL imports")
 
 
 class SqlGold(_Record):

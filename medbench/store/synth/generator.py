@@ -14,9 +14,11 @@ import csv
 import datetime as dt
 import gzip
 import io
+import itertools
 import math
 import os
 import random
+import re
 import time
 from bisect import bisect
 from itertools import accumulate
@@ -143,6 +145,12 @@ _TEXT_LAB = {item: (str(item), v[3], v[4]) for item, v in vocab.TEXT_LABS.items(
 _ICD9_DX = vocab.ICD9_DIAGNOSES
 
 
+def _icd_description(code: str) -> str:
+    import simple_icd_10_cm as icd
+
+    return icd.get_description(code)
+
+
 def _dx_titles() -> dict[str, str]:
     import simple_icd_10_cm as icd
 
@@ -151,7 +159,66 @@ def _dx_titles() -> dict[str, str]:
     return {c: icd.get_description(c) for c in sorted(codes)}
 
 
+_SEXED = re.compile(r"\b(?:male|female|prostat\w*|testi\w*|scrot\w*|penis|penile|uter\w*|ovar\w*|cervi\w*"
+                    r"|vagin\w*|vulv\w*|breast|pregnan\w*|puerper\w*|newborn|maternal|menstrua\w*|spermat\w*)\b",
+                    re.IGNORECASE)
+#: size of the long tail of rarely coded ICD-10-CM diagnoses (issue 11: vocabularies like MIMIC's)
+TAIL_SIZE = 4000
+#: share of the filler diagnoses of an ICD-10 admission drawn from the tail
+TAIL_SHARE = 0.9
+
+
+def _tail_codes() -> tuple[list[str], list[float]]:
+    """A fixed long tail of billable ICD-10-CM codes (no sex-specific, obstetric, perinatal or
+    external-cause codes; injuries only at their initial encounter), chosen by a stable hash and
+    weighted 1/(rank + 100): a few recur, most appear once or twice in a release."""
+    import hashlib
+
+    import simple_icd_10_cm as icd
+
+    pool = []
+    for code in dict.fromkeys(icd.get_all_codes(with_dots=False)):
+        if code[:1] in "OPUVWXYZ" or not icd.is_leaf(code) or len(code) < 4:
+            continue
+        if code[:1] in "ST" and not code.endswith("A"):
+            continue
+        if code[:3] in _SEX_BLOCKS or _SEXED.search(icd.get_description(code)):
+            continue
+        pool.append(code)
+    pool.sort(key=lambda c: (hashlib.sha256(f"medbench-tail|{c}".encode()).hexdigest(), c))
+    codes = pool[:TAIL_SIZE]
+    return codes, list(itertools.accumulate(1.0 / (r + 100) for r in range(len(codes))))
+
+
+_SEX_BLOCKS = {f"N{n}" for n in range(40, 54)} | {f"N{n}" for n in range(60, 99)} | \
+    {f"C{n}" for n in range(50, 64)} | {f"D{n}" for n in range(25, 30)} | {"D06", "D07", "D39", "D40"} | \
+    {f"Q{n}" for n in range(50, 57)} | {"R86", "R87", "E28", "E29"}
+_TAIL10, _TAIL_CUM = _tail_codes()
 _TITLES10 = _dx_titles()
+_TITLES10.update({c: _icd_description(c) for c in _TAIL10})
+
+
+#: codes only coded for one sex (prostate, breast)
+SEX_SPECIFIC = {"N400": "M", "Z8546": "M", "Z853": "F", "600": "M", "V1046": "M", "V103": "F"}
+
+
+def coherent_diagnoses(dx: list[tuple[str, int]], gender: str) -> list[tuple[str, int]]:
+    """Clinical coding rules on an admission's (code, version) list, order kept: sex-specific
+    codes only for that sex; no code together with a more specific combination code that already
+    includes it (I10 with hypertensive heart/kidney disease I11-I13, ICD-9 4019 with 402-404;
+    E11.9 "without complications" with another E11 code, ICD-9 25000 with another 250 code)."""
+    codes = {c for c, _ in dx}
+    drop = {c for c in codes if SEX_SPECIFIC.get(c, gender) != gender}
+    if any(c[:3] in ("I11", "I12", "I13") for c in codes):
+        drop.add("I10")
+    if any(c[:3] in ("402", "403", "404") for c in codes):
+        drop.add("4019")
+    if any(c.startswith("E11") and c != "E119" for c in codes):
+        drop.add("E119")
+    if any(c.startswith("250") and c != "25000" for c in codes):
+        drop.add("25000")
+    kept = [(c, v) for c, v in dx if c not in drop]
+    return kept if kept else dx[:1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,8 +513,12 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     weights = [f[2] for f in vocab.FILLER_DX if (f[1] if icd9 else True)]
     tries = 0
     while len(dx) < target and tries < 60:
-        add(rng.choices(fillers, weights)[0], 9 if icd9 else 10)
+        if not icd9 and rng.random() < TAIL_SHARE:  # the long tail of rarely coded conditions
+            add(rng.choices(_TAIL10, cum_weights=_TAIL_CUM)[0], 10)
+        else:
+            add(rng.choices(fillers, weights)[0], 9 if icd9 else 10)
         tries += 1
+    dx = coherent_diagnoses(dx, gender)
     for i, (code, version) in enumerate(dx, 1):
         R["diagnoses_icd"].append((s_sid, s_hadm, i, code, version))
 
@@ -653,14 +724,21 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     if not died and rng.random() < 0.6:
         ids.ds += 1
         note_id = f"{s_sid}-DS-{ids.ds}"
-        dx_titles = [(_ICD9_DX[c] if v == 9 else _TITLES10[c]) for c, v in dx]
+        # diagnoses as clinicians write them (abbreviations, synonyms; a share unmentioned),
+        # drawn from an RNG of the note's own so the admission's other rows never change
+        nrng = random.Random(f"medbench-note|{note_id}")
+        dx_titles = [notes.dx_phrase(nrng, c, _ICD9_DX[c] if v == 9 else _TITLES10[c]) for i, (c, v) in enumerate(dx)
+                     if nrng.random() < notes.mention_probability(c, v, i == 0)]
+        dx_titles = [t for t in dx_titles if t] or [scen.complaint.lower()]
+        chronic_names = [notes.dx_phrase(nrng, vocab.CHRONIC[c][1 if icd9 else 0], vocab.CHRONIC[c][2])
+                         for c in chronic]
         proc_titles = [(vocab.ICD9_PROCEDURES[c] if v == 9 else vocab.ICD10_PROCEDURES[c])
                        for c, v, _ in procs]
         home_meds = [vocab.MEDS[m] for m in dict.fromkeys(home)]
         dis_meds = [vocab.MEDS[m] for m in dict.fromkeys(
             [m for m in home if m != "metformin" or scen.key != "dka"] + list(scen.discharge_meds))]
         text = notes.discharge_summary(
-            rng, scen=scen, gender=gender, age=age, chronic=[vocab.CHRONIC[c][2] for c in chronic],
+            rng, scen=scen, gender=gender, age=age, chronic=chronic_names,
             dx_titles=dx_titles, proc_titles=proc_titles, labs_first=first_labs, lab_series=lab_seen,
             micro=micro_lines, imaging=imaging_reports, home_meds=home_meds, discharge_meds=dis_meds,
             disch_loc=disch_loc, los_days=(disch - admit) / DAY, icu=icu, intubated=intubated,

@@ -6,7 +6,39 @@ parsers written for the real notes work on these.
 
 from __future__ import annotations
 
+import re
+
 from medbench.store.synth import vocab
+
+_QUALIFIERS = re.compile(r",? *(?:unspecified|not elsewhere classified|initial encounter[^,]*|"
+                         r"without complications?|site not specified|\([^)]*\))", re.IGNORECASE)
+
+
+def dx_phrase(rng, code: str, title: str) -> str | None:
+    """How a clinician writes coded diagnosis `code` in a note: an abbreviation or synonym
+    (vocab.CLINICAL_NAMES), else the title without its ICD qualifiers ("unspecified", "initial
+    encounter", parentheses); None — left unmentioned — when no such wording differs from the ICD
+    long title (a rare condition with a one-phrase title)."""
+    names = vocab.CLINICAL_NAMES.get(code)
+    if names:
+        return rng.choice(names)
+    short = " ".join(_QUALIFIERS.sub("", title).split()).strip(" ,")
+    if not short or short.lower() == title.lower():
+        return None
+    return short[:1].lower() + short[1:] if not short[:2].isupper() else short
+
+
+def mention_probability(code: str, version: int, primary: bool) -> float:
+    """Real notes leave a share of the coded diagnoses unmentioned: status (Z, V) and
+    external-cause (ICD-10 V-Y, ICD-9 E) codes most often."""
+    if primary:
+        return 1.0
+    external = code[:1] in "VWXY" if version == 10 else code[:1] == "E"
+    if external:
+        return 0.2
+    if code[:1] in ("Z", "V"):
+        return 0.35
+    return 0.65
 
 SERVICE_NAMES = {"MED": "MEDICINE", "CMED": "MEDICINE", "NMED": "NEUROLOGY", "ORTHO": "ORTHOPAEDICS",
                  "SURG": "SURGERY"}

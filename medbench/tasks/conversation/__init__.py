@@ -56,19 +56,25 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
 class ConversationFamily(MetricsFromModule):
     metrics_module = "medbench.tasks.conversation.metrics"
     name = "conversation"
-    headline_metric = "fact_f1"
+    #: fact-F1 × form score (docs/METRICS.md "Conversation headline")
+    headline_metric = "conversation_score"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics = [
+        "fact_f1",
+        "form_score",
+        "copy_rate",
         "fact_recall",
         "invented_entity_rate",
         "schema_validity",
         "chronology",
         "judge_accuracy",
         "judge_completeness",
+        "judge_plausibility",
     ]
     higher_is_better = True
     #: "2": the pass rate at CORRECT_F1 is named `items_passing` (was `accuracy`)
-    scorer_version = "2"
+    #: "3": headline conversation_score = fact-F1 × form score; items pass on that product
+    scorer_version = "3"
     missing_prediction = None
     supports_judge = True
     #: items depend on one admission (the lexicon on the whole store), so shards concatenate.
@@ -100,6 +106,7 @@ class ConversationFamily(MetricsFromModule):
                 j = res["per_item"].get(rec["item_id"], {})
                 rec["judge_accuracy"] = j.get("accuracy")
                 rec["judge_completeness"] = j.get("completeness")
+                rec["judge_plausibility"] = j.get("plausibility")
                 rec["judge_error"] = j.get("error")
         return records
 

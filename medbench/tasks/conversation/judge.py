@@ -1,6 +1,6 @@
 """Optional LLM judge for conversations (`medbench score --judge MODEL`).
 
-A fixed rubric (`prompts/conversation_judge.j2`) asks the judge for accuracy and completeness,
+A fixed rubric (`prompts/conversation_judge.j2`) asks the judge for accuracy, completeness and plausibility (a plausible conversation),
 each 1-5, through the model adapter (`acomplete`, temperature 0, structured output). Reported
 beside the deterministic metrics, never instead of them. Conversations that are missing or
 schema-invalid are not sent (they already score 0 deterministically); a failed judge call is
@@ -23,6 +23,7 @@ MAX_RECORD_CHARS = 60_000  # keeps the prompt inside common context windows
 class JudgeScore(BaseModel):
     accuracy: int = Field(ge=1, le=5)
     completeness: int = Field(ge=1, le=5)
+    plausibility: int = Field(ge=1, le=5, description="is this a plausible conversation")
     rationale: str = ""
 
 
@@ -59,7 +60,8 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
     async def one(item: dict) -> None:
         pred = predictions_by_id.get(item["item_id"])
         if not _judgeable(pred, item["packet"]):
-            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "error": "not judged: "
+            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "plausibility": None,
+                                         "error": "not judged: "
                                          "missing or schema-invalid conversation"}
             return
         async with sem:
@@ -70,9 +72,11 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
         if res.ok and res.parsed:
             per_item[item["item_id"]] = {"accuracy": res.parsed["accuracy"],
                                          "completeness": res.parsed["completeness"],
+                                         "plausibility": res.parsed["plausibility"],
                                          "rationale": res.parsed.get("rationale", ""), "error": None}
         else:
-            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "error": res.error}
+            per_item[item["item_id"]] = {"accuracy": None, "completeness": None, "plausibility": None,
+                                         "error": res.error}
 
     await asyncio.gather(*(one(it) for it in items))
     judged = [v for v in per_item.values() if v["accuracy"] is not None]
@@ -81,6 +85,7 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
         "judge_model": model,
         "judge_accuracy": sum(v["accuracy"] for v in judged) / n if n else None,
         "judge_completeness": sum(v["completeness"] for v in judged) / n if n else None,
+        "judge_plausibility": sum(v["plausibility"] for v in judged) / n if n else None,
         "judge_n": n,
         "judge_failed": sum(1 for v in per_item.values() if v["accuracy"] is None),
         "per_item": {k: per_item[k] for k in sorted(per_item)},

@@ -8,10 +8,14 @@ works on any subset:
 - schema_validity, chronology: share of items;
 - fact_recall (micro over facts) and recall_<type> per fact type;
 - invented_entity_rate = invented mentions / (invented + grounded mentions);
-- fact_f1 (headline) = harmonic mean of fact_recall and 1 − invented_entity_rate;
+- fact_f1 = harmonic mean of fact_recall and 1 − invented_entity_rate;
+- dialogue_form, copy_rate, phase_coverage, form_score: the conversation's form (form.py), means
+  over items (a schema-invalid item counts 0; copy_rate is the mean over schema-valid items);
+- conversation_score (headline) = mean over items of the item's fact-F1 × form_score: restating
+  the packet (one turn, a list of names, the packet cut into alternating turns) cannot win it;
 - items_passing: share of items that pass, i.e. are `correct`: schema-valid, chronological and
-  with their own fact-F1 ≥ `CORRECT_F1` (0.5). A pass/fail rate at that threshold, not an accuracy
-  of content (the judge's `judge_accuracy` is that).
+  with their own fact-F1 × form_score ≥ `CORRECT_F1` (0.5). A pass/fail rate at that threshold,
+  not an accuracy of content (the judge's `judge_accuracy` is that).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from medbench.tasks.conversation.facts import ENTITY_KINDS, FACT_TYPES, mention_
 
 #: an item passes (`correct`, counted by `items_passing`) at this per-item fact-F1 or above
 CORRECT_F1 = 0.5
+
+
+def _quantise(x: float) -> float:
+    """On a 2^-24 grid, so per-item values sum exactly (the bootstrap's fast path)."""
+    return round(float(x) * (1 << 24)) / (1 << 24)
 
 
 def _f1(a: float, b: float) -> float:
@@ -65,12 +74,21 @@ def score_item(item: dict, gold: dict, prediction: Any) -> dict:
     mentions = len(invented_entities) + grounded
     inv_rate = len(invented_entities) / mentions if mentions else 0.0
     item_f1 = _f1(recall, 1 - inv_rate) if schema_ok else 0.0
+    if schema_ok:
+        from medbench.tasks.conversation.form import form_stats
+
+        form = {k: (_quantise(v) if isinstance(v, float) else v)
+                for k, v in form_stats(prediction["turns"], item.get("packet") or {}).items()}
+    else:
+        form = {"dialogue_form": 0.0, "copy_rate": None, "phase_coverage": 0.0, "form_score": 0.0}
+    item_score = _quantise(item_f1 * form["form_score"])
     typed = [t for t in FACT_TYPES if facts_total[t]]
     # The weakest fact type is the error category the leaderboard groups by.
     weakest = min(typed, key=lambda t: (facts_hit[t] / facts_total[t], FACT_TYPES.index(t))) if typed else "none"
     return {
         "item_id": item["item_id"], "subject_id": item.get("subject_id"),
-        "correct": chrono_ok and item_f1 >= CORRECT_F1, "score": item_f1,
+        "correct": chrono_ok and item_score >= CORRECT_F1, "score": item_score,
+        "fact_f1": _quantise(item_f1), "form": form,
         "category": weakest if schema_ok else "invalid",
         "schema_valid": schema_ok, "chronology_ok": chrono_ok, "problems": problems[:5],
         "facts_total": facts_total, "facts_hit": facts_hit, "missed_facts": missed,
@@ -94,7 +112,7 @@ def aggregate(records: list[dict]) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # The bootstrap's vectorised path: per-item statistics, and every metric from their sums
 
-_JUDGE_KEYS = ("judge_accuracy", "judge_completeness")
+_JUDGE_KEYS = ("judge_accuracy", "judge_completeness", "judge_plausibility")
 
 
 def item_sums(r: dict) -> dict[str, float]:
@@ -103,6 +121,13 @@ def item_sums(r: dict) -> dict[str, float]:
                              "schema_valid": 1 if r["schema_valid"] else 0,
                              "chronology_ok": 1 if r["chronology_ok"] else 0,
                              "turns": r["turns"], "correct": 1 if r["correct"] else 0}
+    form = r.get("form") or {}
+    for key in ("dialogue_form", "phase_coverage", "form_score"):
+        out[key] = form.get(key) or 0.0
+    out["conversation_score"] = r["score"]
+    if form.get("copy_rate") is not None:
+        out["copy_rate:sum"] = form["copy_rate"]
+        out["copy_rate:n"] = 1
     for t in FACT_TYPES:
         out[f"total:{t}"] = r["facts_total"][t]
         out[f"hit:{t}"] = r["facts_hit"][t]
@@ -137,6 +162,11 @@ def aggregate_sums(S, n):
         "chronology": S["chronology_ok"] / n,
         "mean_turns": S["turns"] / n,
         "items_passing": S["correct"] / n,
+        "conversation_score": S["conversation_score"] / n,
+        "dialogue_form": S["dialogue_form"] / n,
+        "phase_coverage": S["phase_coverage"] / n,
+        "form_score": S["form_score"] / n,
+        "copy_rate": div(S["copy_rate:sum"], S["copy_rate:n"], empty=np.nan),
     }
     for t in FACT_TYPES:
         out[f"recall_{t}"] = div(hit[t], total[t], empty=np.nan)

@@ -22,6 +22,8 @@ class SqlFamily(MetricsFromModule):
     headline_metric = "rs10"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics = [
+        "rs10_seen",
+        "rs10_unseen",
         "rs0",
         "rs5",
         "rsN",

@@ -13,7 +13,14 @@ progress):
    scorer's canonical form (`normalize.canonical_answer`);
 4. adds round(share / (1 - share) * answerable) unanswerable items per patient (default share
    0.19, param `sql_unanswerable_share`), drawn without replacement from the unanswerable
-   templates.
+   templates; a candidate whose template has a `verify` query finding the data it asks about in
+   the release database (e.g. a later lab of that patient for "now"/"next") is dropped (counted
+   as `unanswerable_dropped_verified`).
+
+Hold-out (templates.held_out_templates / heldout_phrasings): ceil(25%) of the answerable and of
+the unanswerable applicable templates, chosen by a stable hash of their names, are asked only of
+test patients; of every template, 2 phrasings are used only by test items and the others only by
+train and dev items. Every item records `template_seen_in_train`.
 Optional param `sql_max_per_patient` caps a patient's answerable items (deterministic sample).
 """
 
@@ -42,7 +49,14 @@ from medbench.tasks.sql.schema import (
     open_release_db,
     tables_json_bytes,
 )
-from medbench.tasks.sql.templates import TEMPLATES, Template
+from medbench.tasks.sql.templates import (
+    TEMPLATE_HOLDOUT_SHARE,
+    TEMPLATES,
+    TEST_ONLY_PHRASINGS,
+    Template,
+    held_out_templates,
+    heldout_phrasings,
+)
 
 __all__ = ["applicable_templates", "build_sql_task", "open_release_db", "release_db_path"]
 
@@ -126,14 +140,23 @@ def _is_empty(rows: list[tuple]) -> bool:
     return not rows or all(v is None for r in rows for v in r)
 
 
-def _record(t: Template, slots: dict, sql: str | None, answer: str | None) -> tuple[dict, dict]:
+@functools.cache
+def _phrasing_pool(t: Template, test: bool) -> tuple[int, ...]:
+    held = heldout_phrasings(t)
+    return held if test else tuple(i for i in range(len(t.phrasings)) if i not in held)
+
+
+def _record(t: Template, slots: dict, sql: str | None, answer: str | None,
+            seen: bool = True) -> tuple[dict, dict]:
     sid = int(slots["subject_id"])
     hadm = slots.get("hadm_id")
+    split = split_for_subject(sid)
     item_id = make_item_id(TASK, sid, hadm, t.name, canonical_json(slots))
-    pick = int(hashlib.sha256(f"{item_id}|phrasing".encode()).hexdigest()[:8], 16) % len(t.phrasings)
+    pool = _phrasing_pool(t, split == "test")
+    pick = pool[int(hashlib.sha256(f"{item_id}|phrasing".encode()).hexdigest()[:8], 16) % len(pool)]
     question = t.phrasings[pick].format(**slots)
-    item = {"item_id": item_id, "task": TASK, "split": split_for_subject(sid), "subject_id": sid,
-            "hadm_id": hadm, "question": question}
+    item = {"item_id": item_id, "task": TASK, "split": split, "subject_id": sid,
+            "hadm_id": hadm, "question": question, "template_seen_in_train": seen}
     gold = {"item_id": item_id, "task": TASK, "answerable": sql is not None, "sql": sql,
             "answer": answer, "template": t.name, "family": t.family, "tables": list(t.tables),
             "slots": slots, "question": question}
@@ -142,18 +165,22 @@ def _record(t: Template, slots: dict, sql: str | None, answer: str | None) -> tu
 
 def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subject_ids: list[int],
                 seed: int, unanswerable_share: float = DEFAULT_UNANSWERABLE_SHARE,
-                max_per_patient: int | None = None, progress: Any = None) -> tuple[list, list, int]:
-    """(items, gold, dropped_empty) over a release database connection (module docstring)."""
+                max_per_patient: int | None = None, progress: Any = None,
+                stats: dict | None = None) -> tuple[list, list, int]:
+    """(items, gold, dropped_empty) over a release database connection (module docstring);
+    `stats`, when given, receives `unanswerable_dropped_verified`."""
     subjects = sorted({int(s) for s in subject_ids})
     answerable = [t for t in templates if t.answerable]
     unanswerable = [t for t in templates if not t.answerable]
     cands = {t.name: _candidates(con, t, set(subjects)) for t in templates}
+    held = held_out_templates(templates)
     ratio = unanswerable_share / (1.0 - unanswerable_share) if unanswerable_share < 1 else 0.0
-    items, gold, dropped = [], [], 0
+    items, gold, dropped, verified_dropped = [], [], 0, 0
     if progress is not None:
         progress.start(len(subjects))
     for sid in subjects:
-        order = [t for t in answerable if cands[t.name].get(sid)]
+        is_test = split_for_subject(sid) == "test"
+        order = [t for t in answerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         if max_per_patient is not None:
             _rng(seed, sid, "order").shuffle(order)
         n_ok = 0
@@ -166,26 +193,47 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             if _is_empty(rows):
                 dropped += 1
                 continue
-            it, g = _record(t, slots, sql, canonical_answer(rows))
+            it, g = _record(t, slots, sql, canonical_answer(rows), t.name not in held)
             items.append(it)
             gold.append(g)
             n_ok += 1
-        pool = [t for t in unanswerable if cands[t.name].get(sid)]
+        pool = [t for t in unanswerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         _rng(seed, sid, "unanswerable").shuffle(pool)
-        for t in pool[: round(ratio * n_ok)]:
+        want = round(ratio * n_ok)
+        for t in pool:
+            if want <= 0:
+                break
             slots = _slots(t, _rng(seed, sid, t.name).choice(cands[t.name][sid]))
-            it, g = _record(t, slots, None, None)
+            if t.verify is not None and _data_exists(con, t, slots):
+                verified_dropped += 1  # the "unanswerable" question can be answered: not asked
+                continue
+            it, g = _record(t, slots, None, None, t.name not in held)
             items.append(it)
             gold.append(g)
+            want -= 1
         if progress is not None:
             progress.advance(1)
+    if stats is not None:
+        stats["unanswerable_dropped_verified"] = verified_dropped
     return items, gold, dropped
 
 
+def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict) -> bool:
+    """Whether the release database holds the data unanswerable template `t` asks about."""
+    sql = t.verify.format(**{k: sql_literal(v) for k, v in slots.items()})
+    row = con.execute(sql).fetchone()
+    return bool(row and row[0])
+
+
 def sql_info(gold: list[dict], dropped_empty: int, tables: list[str], templates: list[Template],
-             unanswerable_share: float) -> dict:
+             unanswerable_share: float, stats: dict | None = None) -> dict:
     n_un = sum(1 for g in gold if not g["answerable"])
+    held = held_out_templates(templates)
     return {
+        "held_out_templates": sorted(held),
+        "template_holdout_share": TEMPLATE_HOLDOUT_SHARE,
+        "test_only_phrasings": TEST_ONLY_PHRASINGS,
+        "unanswerable_dropped_verified": int((stats or {}).get("unanswerable_dropped_verified", 0)),
         "engine": "duckdb",
         "database": DB_DIR,
         "database_format": "parquet",
@@ -221,13 +269,14 @@ def build_sql_task(ctx: Any) -> TaskOutput:
     # threads=1 as the scorer's sandbox runs, so float aggregates sum in the same order
     con = duckdb.connect(str(db_path), read_only=True, config={"threads": 1})
     try:
+        stats: dict = {}
         items, gold, dropped = build_items(con, templates, subjects, seed, share,
                                            int(cap) if cap is not None else None,
-                                           getattr(ctx, "progress", None))
+                                           getattr(ctx, "progress", None), stats)
         tables_json = tables_json_bytes(con)
     finally:
         con.close()
     files: dict[str, Path | bytes] = {f"{DB_DIR}/{t}.parquet": db_dir / f"{t}.parquet" for t in tables}
     files[TABLES_JSON] = tables_json
-    info = sql_info(gold, dropped, tables, templates, share)
+    info = sql_info(gold, dropped, tables, templates, share, stats)
     return TaskOutput(items=items, gold=gold, info=info, files=files)

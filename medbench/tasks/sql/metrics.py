@@ -178,14 +178,20 @@ def _features_from_cache(entry: dict, gold: dict, engine: str) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 # Records
 
-def _categories(gold: dict) -> dict[str, Any]:
+def _categories(gold: dict, seen: bool | None = None) -> dict[str, Any]:
     """The leaderboard's extra breakdowns: the gold query's tables (an item counts once under each
     table it reads; "(none)" for unanswerable items that read none) and, for medbench builds, the
     template family. EHRSQL imports have no family (their `template` is already the table set)."""
     out: dict[str, Any] = {"table": sorted({str(t) for t in gold.get("tables") or []}) or ["(none)"]}
     if gold.get("family"):
         out["family"] = str(gold["family"])
+    if seen is not None:  # medbench builds: was the template in train (template hold-out)?
+        out["template_seen_in_train"] = "seen" if seen else "unseen"
     return out
+
+
+#: the groups every metric is also reported on: `<metric>_seen` / `<metric>_unseen`
+SEEN_GROUPS = {True: "seen", False: "unseen"}
 
 
 def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold_info: dict | None) -> dict:
@@ -197,7 +203,8 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
         "subject_id": item.get("subject_id"),
         "category": gold.get("template"),
         # further error-breakdown dimensions of the leaderboard: template family and table(s) read
-        "categories": _categories(gold),
+        "categories": _categories(gold, item.get("template_seen_in_train")),
+        "template_seen_in_train": item.get("template_seen_in_train"),
         "answerable": answerable,
         "abstained": abstained,
         "executed": False,
@@ -402,7 +409,7 @@ def aggregate(records: list[dict]) -> dict[str, float]:
 def item_sums(r: dict) -> dict[str, float]:
     """One record's additive statistics (what `aggregate_sums` needs); all exact in float64."""
     s, answerable, abstained = r["score"], bool(r["answerable"]), bool(r["abstained"])
-    return {
+    base = {
         "right": 1 if s > 0 else 0, "wrong": 1 if s < 0 else 0,
         "answerable": 1 if answerable else 0,
         "correct_answerable": 1 if (answerable and r["correct"]) else 0,
@@ -415,10 +422,43 @@ def item_sums(r: dict) -> dict[str, float]:
         "executed": 1 if (not abstained and r["executed"]) else 0,
         "resource_limit": 1 if r.get("resource_limit") else 0,
     }
+    group = SEEN_GROUPS.get(r.get("template_seen_in_train"))  # type: ignore[arg-type]
+    if group is None:
+        return base
+    out = dict(base)
+    out.update({f"{group}:{k}": v for k, v in base.items()})
+    out[f"{group}:n"] = 1
+    return out
 
 
 def aggregate_sums(S, n):
-    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once."""
+    """`aggregate` on summed statistics, for a batch of bootstrap replicates at once; with
+    template hold-out flags on the items, every metric also as `<metric>_seen` / `_unseen` (NaN,
+    i.e. left out, in a sample without such items)."""
+    import numpy as np
+
+    out = _metrics(S, n)
+    for group in SEEN_GROUPS.values():
+        if f"{group}:n" not in S:
+            continue
+        ng = S[f"{group}:n"]
+        sub = _metrics(_Prefixed(S, f"{group}:"), ng)
+        for k, v in sub.items():
+            out[f"{k}_{group}"] = np.where(ng > 0, v, np.nan)
+    return out
+
+
+class _Prefixed:
+    """A SumTable view of the statistics named `prefix + name`."""
+
+    def __init__(self, table, prefix: str):
+        self._t, self._p = table, prefix
+
+    def __getitem__(self, name: str):
+        return self._t[self._p + name]
+
+
+def _metrics(S, n):
     import numpy as np
 
     def pct(num, den):

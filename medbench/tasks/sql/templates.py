@@ -37,6 +37,9 @@ class Template:
     gold: str | None
     tables: tuple[str, ...]
     requires: tuple[str, ...]
+    #: unanswerable templates: a query (same slots) whose first column is non-zero when the
+    #: release database does hold what the question asks about; such candidates are dropped.
+    verify: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -50,7 +53,7 @@ def _one_line(sql: str) -> str:
 
 
 def T(name: str, phrasings: list[str], candidates: str, gold: str | None, tables: list[str],
-      requires: list[str] | None = None) -> Template:
+      requires: list[str] | None = None, verify: str | None = None) -> Template:
     family = "unanswerable" if gold is None else name.split(".")[0]
     assert family in FAMILIES, name
     assert len(phrasings) >= 3, name
@@ -60,7 +63,9 @@ def T(name: str, phrasings: list[str], candidates: str, gold: str | None, tables
         # subject_id, so DuckDB skips every row group of other patients (build and scoring stay
         # linear in the number of patients instead of quadratic).
         gold = _ADMISSION_FILTER.sub(r"\1subject_id = {subject_id} AND \1hadm_id = {hadm_id}", _one_line(gold))
-    return Template(name, family, tuple(phrasings), _one_line(candidates), gold, tuple(tables), need)
+    assert verify is None or gold is None, name
+    return Template(name, family, tuple(phrasings), _one_line(candidates), gold, tuple(tables), need,
+                    _one_line(verify) if verify else None)
 
 
 _ADMISSION_FILTER = re.compile(r"\b((?:\w+\.)?)hadm_id = \{hadm_id\}")
@@ -267,6 +272,18 @@ ANSWERABLE: list[Template] = [
     ], "SELECT subject_id, CAST(admittime AS DATE) AS since FROM admissions",
         "SELECT count(*) FROM admissions WHERE subject_id = {subject_id} AND admittime >= {since}",
         ["admissions"]),
+    T("admissions.days_since_previous", [
+        "How many days passed between patient {subject_id}'s previous discharge and hospital admission {hadm_id}?",
+        "Before the stay admitted on {admittime}, how many days had patient {subject_id} been out of hospital since the last discharge?",
+        "What was the gap in days from patient {subject_id}'s prior hospital discharge to admission {hadm_id}?",
+        "For admission {hadm_id}, how long in days after the previous discharge was patient {subject_id} readmitted?",
+        "Days between the end of patient {subject_id}'s last earlier stay and the start of admission {hadm_id}?",
+        "Patient {subject_id} was admitted on {admittime}: how many days earlier had the preceding admission ended?",
+    ], """SELECT a.subject_id, a.hadm_id, a.admittime FROM admissions a WHERE EXISTS (SELECT 1 FROM admissions b
+          WHERE b.subject_id = a.subject_id AND b.hadm_id <> a.hadm_id AND b.dischtime <= a.admittime)""",
+        "SELECT date_diff('second', (SELECT max(b.dischtime) FROM admissions b WHERE b.subject_id = "
+        "{subject_id} AND b.hadm_id <> a.hadm_id AND b.dischtime <= a.admittime), a.admittime) / 86400.0 "
+        "FROM admissions a WHERE a.hadm_id = {hadm_id}", ["admissions"]),
     T("admissions.ed_hours", [
         "How many hours did patient {subject_id} spend in the emergency department before admission {hadm_id}?",
         "For the hospital stay of patient {subject_id} that began on {admittime}, how long in hours was the ED stay?",
@@ -521,6 +538,46 @@ ANSWERABLE: list[Template] = [
         "labevents.hadm_id = admissions.hadm_id WHERE labevents.hadm_id = {hadm_id} "
         "AND d_labitems.label = {label} AND labevents.charttime BETWEEN admissions.admittime "
         "AND admissions.admittime + INTERVAL 24 HOUR", ["labevents", "d_labitems", "admissions"]),
+    # relative-time questions (issue 11): windows anchored on admission or discharge
+    T("labs.min_last_24h", [
+        "What was the lowest {label} of patient {subject_id} in the last 24 hours of hospital admission {hadm_id}?",
+        "In the final day before discharge from the stay admitted on {admittime}, what was patient {subject_id}'s minimum {label}?",
+        "Give the minimum {label} of patient {subject_id} during the 24 hours before discharge from admission {hadm_id}.",
+        "Patient {subject_id}, admission {hadm_id}: lowest {label} within 24 hours of leaving the hospital?",
+        "Over the last day of patient {subject_id}'s hospital stay {hadm_id}, how low did the {label} go?",
+        "For the admission of patient {subject_id} that began on {admittime}, report the smallest {label} value charted in the 24 hours before discharge.",
+    ], f"""SELECT DISTINCT s.subject_id, s.hadm_id, s.admittime, s.label FROM ({LAB_STATS}) s
+           JOIN admissions a2 ON a2.hadm_id = s.hadm_id
+           JOIN {LAB_JOIN} ON labevents.hadm_id = s.hadm_id AND d_labitems.label = s.label
+           WHERE labevents.charttime BETWEEN a2.dischtime - INTERVAL 24 HOUR AND a2.dischtime""",
+        f"SELECT min(labevents.valuenum) FROM {LAB_JOIN} JOIN admissions ON "
+        "labevents.hadm_id = admissions.hadm_id WHERE labevents.hadm_id = {hadm_id} "
+        "AND d_labitems.label = {label} AND labevents.charttime BETWEEN admissions.dischtime "
+        "- INTERVAL 24 HOUR AND admissions.dischtime", ["labevents", "d_labitems", "admissions"]),
+    T("labs.count_first_48h", [
+        "How many {label} results did patient {subject_id} have within 2 days of hospital admission {hadm_id}?",
+        "In the first 48 hours of the stay admitted on {admittime}, how many times was patient {subject_id}'s {label} measured?",
+        "Count the {label} tests of patient {subject_id} during the first two days of admission {hadm_id}.",
+        "Within 48 hours of being admitted (admission {hadm_id}), how many {label} values were recorded for patient {subject_id}?",
+        "Number of {label} measurements for patient {subject_id} in the first 2 days after admission {hadm_id}?",
+        "During the first two days of patient {subject_id}'s hospital stay that began on {admittime}, how often was {label} checked?",
+    ], LAB_STATS,
+        f"SELECT count(*) FROM {LAB_JOIN} JOIN admissions ON labevents.hadm_id = admissions.hadm_id "
+        "WHERE labevents.hadm_id = {hadm_id} AND d_labitems.label = {label} AND labevents.charttime "
+        "BETWEEN admissions.admittime AND admissions.admittime + INTERVAL 48 HOUR",
+        ["labevents", "d_labitems", "admissions"]),
+    T("prescriptions.count_first_48h", [
+        "How many different drugs were started for patient {subject_id} within 2 days of hospital admission {hadm_id}?",
+        "In the first 48 hours of the stay admitted on {admittime}, how many distinct medications were prescribed to patient {subject_id}?",
+        "Count the distinct drugs prescribed to patient {subject_id} during the first two days of admission {hadm_id}.",
+        "Within 48 hours of admission {hadm_id}, how many unique drugs did patient {subject_id} get prescribed?",
+        "Number of distinct prescriptions started in the first 2 days of patient {subject_id}'s admission {hadm_id}?",
+        "During the first two days of patient {subject_id}'s stay that began on {admittime}, how many different drugs were ordered?",
+    ], f"{ADM} WHERE hadm_id IN (SELECT hadm_id FROM prescriptions WHERE drug IS NOT NULL)",
+        "SELECT count(DISTINCT prescriptions.drug) FROM prescriptions JOIN admissions ON "
+        "prescriptions.hadm_id = admissions.hadm_id WHERE prescriptions.hadm_id = {hadm_id} AND "
+        "prescriptions.starttime BETWEEN admissions.admittime AND admissions.admittime + INTERVAL 48 HOUR",
+        ["prescriptions", "admissions"]),
     T("labs.count_since", [
         "How many {label} tests has patient {subject_id} had since {since}?",
         "Since {since}, how many times was {label} measured for patient {subject_id}?",
@@ -629,6 +686,18 @@ ANSWERABLE: list[Template] = [
     ], f"SELECT * FROM ({EMAR}) WHERE n_events > 0",
         "SELECT DISTINCT event_txt FROM emar WHERE hadm_id = {hadm_id} AND medication = {medication} "
         "AND event_txt IS NOT NULL", ["emar"], ["emar", "admissions"]),
+    T("emar.given_last_24h", [
+        "How many times was {medication} administered to patient {subject_id} in the last 24 hours of hospital admission {hadm_id}?",
+        "In the final day before discharge from the stay admitted on {admittime}, how many doses of {medication} did patient {subject_id} receive?",
+        "Count the {medication} administrations of patient {subject_id} during the 24 hours before discharge from admission {hadm_id}.",
+        "Within 24 hours of leaving hospital admission {hadm_id}, how often was patient {subject_id} given {medication}?",
+        "Number of {medication} doses given to patient {subject_id} on the last day of admission {hadm_id}?",
+        "For patient {subject_id}'s stay that began on {admittime}, how many {medication} administrations were charted in the 24 hours before discharge?",
+    ], f"SELECT * FROM ({EMAR}) WHERE n_given > 0",
+        "SELECT count(*) FROM emar JOIN admissions ON emar.hadm_id = admissions.hadm_id WHERE "
+        "emar.hadm_id = {hadm_id} AND emar.medication = {medication} AND emar.event_txt = 'Administered' "
+        "AND emar.charttime BETWEEN admissions.dischtime - INTERVAL 24 HOUR AND admissions.dischtime",
+        ["emar", "admissions"]),
     T("emar.not_given_count", [
         "How many scheduled doses of {medication} were charted as not given to patient {subject_id} in admission {hadm_id}?",
         "Count the 'Not Given' entries for {medication} of patient {subject_id} in the stay admitted on {admittime}.",
@@ -798,6 +867,13 @@ JOIN d_labitems d ON e.itemid = d.itemid JOIN admissions a ON e.hadm_id = a.hadm
 WHERE d.label IS NOT NULL
   AND a.admittime = (SELECT max(b.admittime) FROM admissions b WHERE b.subject_id = a.subject_id)
 """
+#: "now"/"next" after an admission is answerable when the patient has a later result of that
+#: label (outpatient labs, a later stay): such candidates are dropped at build time.
+_V_LATER_LAB = """
+SELECT count(*) FROM labevents e JOIN d_labitems d ON e.itemid = d.itemid
+WHERE e.subject_id = {subject_id} AND d.label = {label}
+  AND e.charttime > (SELECT max(coalesce(a.dischtime, a.admittime)) FROM admissions a WHERE a.hadm_id = {hadm_id})
+"""
 _U_DX = f"SELECT DISTINCT diagnoses_icd.subject_id, d_icd_diagnoses.long_title AS title FROM {DX_JOIN}"
 _U_SUBJ = "SELECT subject_id FROM patients"
 
@@ -846,12 +922,12 @@ UNANSWERABLE: list[Template] = [
         "What is patient {subject_id}'s {label} right now, after discharge from admission {hadm_id}?",
         "What is the current {label} of patient {subject_id} today, now that the stay admitted on {admittime} is over?",
         "Tell me patient {subject_id}'s {label} level as of today, after leaving hospital admission {hadm_id}.",
-    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"]),
+    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"], _V_LATER_LAB),
     T("unanswerable.next_lab", [
         "What will patient {subject_id}'s next {label} value be after admission {hadm_id}?",
         "Predict the {label} of patient {subject_id} at the next blood draw following the stay admitted on {admittime}.",
         "What {label} result should we expect for patient {subject_id} next time after hospital admission {hadm_id}?",
-    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"]),
+    ], _U_LAB, None, [], ["labevents", "d_labitems", "admissions"], _V_LATER_LAB),
     T("unanswerable.dose_increase", [
         "Should the {drug} dose of patient {subject_id} have been increased during admission {hadm_id}?",
         "Would it be appropriate to raise patient {subject_id}'s {drug} dose in the stay admitted on {admittime}?",
@@ -934,3 +1010,39 @@ UNANSWERABLE: list[Template] = [
 TEMPLATES: list[Template] = ANSWERABLE + UNANSWERABLE
 TEMPLATES_BY_NAME = {t.name: t for t in TEMPLATES}
 assert len(TEMPLATES_BY_NAME) == len(TEMPLATES), "template names must be unique"
+
+
+# Hold-out: templates and phrasings that appear only in test -------------------------------------
+
+#: share of the answerable and, separately, of the unanswerable templates of a build that appear
+#: only in the test split (at least this share: ceil(share * n) of each group).
+TEMPLATE_HOLDOUT_SHARE = 0.25
+#: phrasings of every template that only test items use (train and dev items use the others).
+TEST_ONLY_PHRASINGS = 2
+
+
+def _stable_rank(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("|".join(("medbench-sql-holdout", *parts)).encode()).hexdigest()
+
+
+def held_out_templates(templates: list[Template], share: float = TEMPLATE_HOLDOUT_SHARE) -> frozenset[str]:
+    """Names of the test-only templates among `templates`: in each group (answerable,
+    unanswerable), the ceil(share * n) templates with the smallest sha256 of their name. Depends
+    only on the template set, never on the patients, so sharded builds agree."""
+    import math
+
+    out: set[str] = set()
+    for group in ([t for t in templates if t.answerable], [t for t in templates if not t.answerable]):
+        k = math.ceil(share * len(group))
+        out.update(sorted((t.name for t in group), key=lambda n: (_stable_rank(n), n))[:k])
+    return frozenset(out)
+
+
+def heldout_phrasings(t: Template, k: int = TEST_ONLY_PHRASINGS) -> tuple[int, ...]:
+    """Indices of the phrasings of `t` that only test items use (the k smallest hashes); at least
+    one phrasing is always left for train and dev."""
+    k = min(k, len(t.phrasings) - 1)
+    ranked = sorted(range(len(t.phrasings)), key=lambda i: (_stable_rank(t.name, t.phrasings[i]), i))
+    return tuple(sorted(ranked[:k]))
