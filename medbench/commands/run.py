@@ -32,11 +32,24 @@ from medbench.progress import console, progress_bar
 @click.option("--retry-limit", type=click.IntRange(min=0, max=20), default=3, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Per-request timeout in seconds.")
+@click.option("--fewshot", type=click.IntRange(min=0, max=64), default=0, show_default=True,
+              help="K exemplars drawn (seeded) from the release's train split; recorded in the header.")
+@click.option("--fewshot-seed", type=int, default=0, show_default=True, help="Seed of the --fewshot draw.")
+@click.option("--batch", is_flag=True,
+              help="Send the items as one OpenAI batch (/v1/files + /v1/batches), poll, merge; resumable.")
+@click.option("--batch-file-only", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Only write the batch request JSONL here (for `vllm run-batch -i FILE`).")
+@click.option("--from-batch-output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Merge a batch output JSONL (vLLM run-batch / OpenAI batch) into the submission.")
+@click.option("--batch-poll", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Seconds between batch status polls.")
 @click.pass_context
 def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: str, concurrency: int,
             limit: int | None, out: Path | None, api_base: str | None, temperature: float,
             max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
-            timeout_s: float) -> None:
+            timeout_s: float, fewshot: int = 0, fewshot_seed: int = 0, batch: bool = False,
+            batch_file_only: Path | None = None, from_batch_output: Path | None = None,
+            batch_poll: float = 10.0) -> None:
     """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file)."""
     from medbench.run import prepare_run
 
@@ -44,7 +57,19 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
     # opens, so bad input is one line on stderr with no progress line before it.
     prepared = prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                            api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
-                           use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s)
+                           use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
+                           fewshot=fewshot, fewshot_seed=fewshot_seed)
+    if batch or batch_file_only or from_batch_output:  # batch APIs (issue 17): medbench/batch.py
+        from medbench.commands.interop import run_batch_modes
+
+        summary = run_batch_modes(prepared, batch=batch, file_only=batch_file_only,
+                                  from_output=from_batch_output, poll_s=batch_poll)
+        if summary is None:
+            return
+        _summary_table(summary, model, task, split)
+        if summary.failed:
+            ctx.exit(1)
+        return
     t0 = time.perf_counter()
     with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
                       TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:
@@ -60,6 +85,12 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
                        rate=f"{s.done / dt:.1f}/s" if dt > 0 else "")
 
         summary = prepared.execute(progress=on_item)
+    _summary_table(summary, model, task, split)
+    if summary.failed:
+        ctx.exit(1)
+
+
+def _summary_table(summary, model: str, task: str, split: str) -> None:
     table = Table(title=f"medbench run: {model} on {task}/{split}")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -75,8 +106,6 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
         table.add_row(label, str(value))
     console.print(table)
     console.print(f"submission: {summary.out}")
-    if summary.failed:
-        ctx.exit(1)
 
 
 COMMANDS = [run_cmd]
