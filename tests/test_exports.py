@@ -1,0 +1,142 @@
+"""Exports of a release: HF datasets (Parquet + card, gold guard) and inspect_ai task files scored by
+medbench's own scorers (offline, inspect's mockllm), and `import-inspect` back to a submission."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+from medbench.export.licence import release_licence
+from medbench.release import open_release
+
+
+@pytest.fixture(scope="module")
+def small_release(demo_store, tmp_path_factory) -> Path:
+    from medbench.build import build_release
+
+    root = tmp_path_factory.mktemp("export_release")
+    con = demo_store.connect()
+    try:
+        ids = [r[0] for r in con.execute(
+            "SELECT DISTINCT subject_id FROM diagnoses_icd WHERE icd_version = 10 ORDER BY subject_id LIMIT 14"
+        ).fetchall()]
+    finally:
+        con.close()
+    cohort = root / "cohort.csv"
+    cohort.write_text("subject_id\n" + "".join(f"{s}\n" for s in ids))
+    build_release(store=demo_store, out=root / "rel", name="exp", tasks="sql,icd", cohort=cohort,
+                  show_progress=False, sql_max_per_patient=2)
+    return root / "rel"
+
+
+def test_licence_rule():
+    lic, credentialed = release_licence({"source": {"kind": "synthetic"}})
+    assert credentialed is False and "synthetic" in lic.lower()
+    assert release_licence({"source": {"name": "mimic-iv-demo-2.2"}})[1] is False
+    assert release_licence({})[1] is True  # nothing known: treated as credentialed
+    assert release_licence({"source": {"licence": "PhysioNet Credentialed Health Data License 1.5.0"}})[1] is True
+    assert release_licence({"source": {"licence": "ODbL-1.0", "name": "mimic-iv"}}) == ("ODbL-1.0", False)
+
+
+def test_hf_export_loads_with_datasets(small_release, tmp_path):
+    import datasets
+
+    rel = open_release(small_release)
+    out = tmp_path / "hf"
+    proc = run_cli("export", str(small_release), "--format", "hf", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    card = (out / "README.md").read_text()
+    assert rel.sha256 in card and "Credentialed" in card and "`item_id`" in card
+    for task in ("sql", "icd"):
+        ds = datasets.load_dataset(str(out), task)
+        for split in ("train", "dev", "test"):
+            items = rel.items(task, split)
+            assert ds[split].num_rows == len(items) > 0
+            assert ds[split]["item_id"] == [it["item_id"] for it in items]
+        row = ds["dev"][0]
+        item = rel.items(task, "dev")[0]
+        assert {k: row[k] for k in item} == item  # scalar fields keep their values and types
+        assert not any(k in row for k in ("sql", "codes", "answer", "titles"))  # no gold column
+    # byte-identical on a second export (deterministic Parquet and card)
+    again = tmp_path / "hf2"
+    assert run_cli("export", str(small_release), "--format", "hf", "--out", str(again)).returncode == 0
+    for p in sorted(out.rglob("*.parquet")):
+        assert p.read_bytes() == (again / p.relative_to(out)).read_bytes()
+
+
+def test_hf_gold_export_refused_for_credentialed_unless_held(small_release, tmp_path):
+    out = tmp_path / "gold"
+    assert_one_line_error(run_cli("export", str(small_release), "--format", "hf", "--out", str(out),
+                                  "--with-gold"), "--i-hold-the-data")
+    assert not out.exists()
+    proc = run_cli("export", str(small_release), "--format", "hf", "--out", str(out), "--with-gold",
+                   "--i-hold-the-data", "--split", "dev")
+    assert proc.returncode == 0, proc.stderr
+    import datasets
+
+    gold = datasets.load_dataset(str(out), "icd_gold")["dev"]
+    rel = open_release(small_release)
+    assert gold["item_id"] == [it["item_id"] for it in rel.items("icd", "dev")]
+    assert [json.loads(c) for c in gold["codes"]] == [rel.gold("icd", "dev")[i]["codes"] for i in gold["item_id"]]
+
+
+def _headline(submission: Path, release: Path) -> dict:
+    proc = run_cli("score", str(submission), "--benchmark", str(release), "--no-publish", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["headline"]
+
+
+def test_inspect_eval_scores_equal_medbench_score(small_release, tmp_path):
+    pytest.importorskip("inspect_ai")
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    rel = open_release(small_release)
+    out = tmp_path / "inspect"
+    proc = run_cli("export", str(small_release), "--format", "inspect", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "medbench_icd.py").is_file() and (out / "medbench_sql.py").is_file()
+
+    # A mock model that answers some items with their gold codes, some with part, some with junk.
+    items, gold = rel.items("icd", "dev"), rel.gold("icd", "dev")
+    by_text = {it["text"]: gold[it["item_id"]]["codes"] for it in items}
+
+    def answer(messages, tools, tool_choice, config):
+        user = messages[-1].text
+        codes = next(c for t, c in by_text.items() if t in user)
+        k = len(user) % 3
+        content = json.dumps(codes) if k == 0 else json.dumps(codes[:1] + ["Z00.00"]) if k == 1 else "no idea"
+        out = ModelOutput.from_content("mockllm/model", content)
+        out.usage = ModelUsage(input_tokens=len(user) // 4, output_tokens=len(content) // 4,
+                               total_tokens=(len(user) + len(content)) // 4)  # no tiktoken download
+        return out
+
+    sys.path.insert(0, str(out))
+    try:
+        import medbench_icd
+    finally:
+        sys.path.remove(str(out))
+    [log] = inspect_eval(medbench_icd.medbench_icd(split="dev"),
+                         model=get_model("mockllm/model", custom_outputs=answer),
+                         log_dir=str(tmp_path / "logs"), display="none")
+    assert log.status == "success", log.error
+    metrics = {m.name: m.value for s in log.results.scores for m in s.metrics.values()}
+    sub = tmp_path / "from_inspect.jsonl"
+    proc = run_cli("import-inspect", log.location, "--out", str(sub))
+    assert proc.returncode == 0, proc.stderr
+    head = _headline(sub, small_release)
+    assert head["name"] == "micro_f1" and 0 < head["value"] < 1
+    assert metrics["micro_f1"] == pytest.approx(head["value"], abs=1e-9)
+    lines = [json.loads(x) for x in sub.read_text().splitlines()]
+    assert lines[0]["model"] == "mockllm/model" and lines[0]["params"]["prompt_templates"]
+    assert [ln["item_id"] for ln in lines[1:]] == sorted(it["item_id"] for it in items)
+
+
+def test_import_inspect_bad_log_is_one_line_error(tmp_path):
+    bad = tmp_path / "x.eval"
+    bad.write_text("not a log")
+    assert_one_line_error(run_cli("import-inspect", str(bad)), "x.eval")
