@@ -140,3 +140,90 @@ def test_import_inspect_bad_log_is_one_line_error(tmp_path):
     bad = tmp_path / "x.eval"
     bad.write_text("not a log")
     assert_one_line_error(run_cli("import-inspect", str(bad)), "x.eval")
+
+
+# ------------------------------------------------------------------ prompts recorded, few-shot
+@pytest.mark.slow
+def test_fewshot_from_train_recorded_and_prompt_hashes_in_header(small_release, tmp_path):
+    import hashlib
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai_server import FakeOpenAIServer
+
+    from medbench.tasks.base import PROMPTS_DIR
+
+    rel = open_release(small_release)
+    train = {it["item_id"]: it for it in rel.items("icd", "train")}
+    gold = rel.gold("icd", "train")
+
+    def run(out: Path, *extra: str) -> tuple[dict, list[dict]]:
+        srv.reset_counts()
+        proc = run_cli("run", "--benchmark", str(small_release), "--task", "icd", "--model", "openai/m",
+                       "--api-base", srv.url, "--limit", "2", "--out", str(out), "--no-cache", *extra)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(out.read_text().splitlines()[0]), list(srv.requests)
+
+    with FakeOpenAIServer(responder=lambda body: '["I10"]') as srv:
+        h0, req0 = run(tmp_path / "zero.jsonl")
+        h2, req2 = run(tmp_path / "two.jsonl", "--fewshot", "2", "--fewshot-seed", "7")
+        h2b, _ = run(tmp_path / "two_again.jsonl", "--fewshot", "2", "--fewshot-seed", "7")
+        h2c, _ = run(tmp_path / "two_other.jsonl", "--fewshot", "2", "--fewshot-seed", "8")
+    for h in (h0, h2):
+        assert h["params"]["prompt_templates"] == {
+            n: hashlib.sha256((PROMPTS_DIR / n).read_bytes()).hexdigest() for n in ("icd_system.j2", "icd_user.j2")}
+        assert h["params"]["system_prompt"] == req0[0]["messages"][0]["content"]
+    assert "fewshot" not in h0["params"]
+    shots = h2["params"]["fewshot"]
+    assert shots["k"] == 2 and shots["seed"] == 7 and all(i in train for i in shots["item_ids"])
+    assert shots == h2b["params"]["fewshot"] and shots["item_ids"] != h2c["params"]["fewshot"]["item_ids"]
+    msgs = req2[0]["messages"]
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    for (u, a), iid in zip([(msgs[1], msgs[2]), (msgs[3], msgs[4])], shots["item_ids"]):
+        assert train[iid]["text"] in u["content"] and json.loads(a["content"]) == gold[iid]["codes"]
+    assert msgs[-1] == req0[0]["messages"][-1]  # the item itself, unchanged
+    # different prompts: different submissions, different leaderboard entries
+    r0 = json.loads(run_cli("score", str(tmp_path / "zero.jsonl"), "--no-publish", "--json",
+                            "--benchmark", str(small_release)).stdout)
+    r2 = json.loads(run_cli("score", str(tmp_path / "two.jsonl"), "--no-publish", "--json",
+                            "--benchmark", str(small_release)).stdout)
+    assert r0["result_id"] != r2["result_id"]
+    assert_one_line_error(run_cli("run", "--benchmark", str(small_release), "--task", "icd", "--model", "openai/m",
+                                  "--api-base", "http://127.0.0.1:9/v1", "--fewshot", "1000",
+                                  "--out", str(tmp_path / "x.jsonl")), "--fewshot")
+
+
+# ------------------------------------------------------------------ eval plans
+def test_eval_plan_runs_scores_publishes_once_and_resumes(small_release, tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'''release = "{small_release}"
+splits = ["dev"]
+leaderboard = "{tmp_path / 'lb'}"
+submissions = "{tmp_path / 'subs'}"
+[[models]]
+model = "baseline:abstain"
+tasks = ["sql"]
+[[models]]
+model = "baseline:no-such-baseline"
+tasks = ["icd"]
+[[models]]
+model = "baseline:frequency"
+tasks = ["icd"]
+''')
+    proc = run_cli("eval", str(plan))
+    assert proc.returncode == 1, proc.stderr  # one pair failed ...
+    shown = proc.stdout + proc.stderr  # the table goes to the console (stderr)
+    assert "unknown baseline" in shown and "3 pairs, 1 failed" in shown
+    results = sorted((tmp_path / "lb" / "results").glob("*.json"))
+    assert len(results) == 2  # ... the other two ran, were scored and published
+    heads = {json.loads(p.read_text())["model"]: json.loads(p.read_text())["headline"] for p in results}
+    assert set(heads) == {"baseline:abstain", "baseline:frequency"}
+    assert f"{heads['baseline:abstain']['value']:.3f}" in shown
+    assert (tmp_path / "lb" / "index.html").is_file()
+    subs = sorted((tmp_path / "subs").glob("*.jsonl"))
+    before = {p: p.read_bytes() for p in subs}
+    again = run_cli("eval", str(plan))
+    assert "0 new" in again.stderr and {p: p.read_bytes() for p in subs} == before  # resumed, nothing redone
+    bad = tmp_path / "bad.toml"
+    bad.write_text('release = "x"\n[[models]]\nmodel = "baseline:abstain"\ncolour = "red"\n')
+    assert_one_line_error(run_cli("eval", str(bad)), "colour")
