@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, run_cli
+
 from medbench.export.licence import release_licence
 from medbench.release import open_release
 

@@ -124,8 +124,8 @@ def _card(release: Release, licence: str, credentialed: bool, counts: dict, colu
               f"- licence: {licence}" + (" - credentialed data: do not share this folder" if credentialed else ""),
               f"- medbench version: {release.manifest.get('medbench_version')}",
               f"- gold included: {'yes' if with_gold else 'no (public items only)'}", "",
-              "Load one task with `datasets.load_dataset(DIR, \"<config>\")`. Columns marked *JSON* hold "
-              "canonical JSON strings (`json.loads` them).", ""]
+              ("Load one task with `datasets.load_dataset(DIR, \"<config>\")`. Columns marked *JSON* hold "
+               "canonical JSON strings (`json.loads` them)."), ""]
     for config in sorted(counts):
         task = config.removesuffix("_gold")
         doc = (importlib.import_module(REGISTRY[task]).__doc__ or "").strip() if task in REGISTRY else ""

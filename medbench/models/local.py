@@ -5,7 +5,6 @@ a missing torch/transformers/vllm is a one-line UserError naming the extra to in
 from __future__ import annotations
 
 import json
-
 import time
 from pathlib import Path
 from typing import Any
