@@ -14,7 +14,7 @@ from medbench import __version__
 from medbench.errors import UserError, terminal_safe
 
 #: Modules under medbench.commands, each exposing `COMMANDS` (a list of click commands).
-COMMAND_MODULES = ("data", "score", "train", "ehrsql", "run", "extract", "generate", "build")
+COMMAND_MODULES = ("data", "score", "train", "ehrsql", "run", "extract", "generate", "build", "interop")
 
 
 class _State:

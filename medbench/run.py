@@ -355,7 +355,8 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
                 api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
                 seed: int | None = None, use_cache: bool = True, retry_limit: int = 3,
                 timeout_s: float = 60.0, model_obj: Model | None = None, retry_errors: bool = True,
-                stop_after: int = 5, allow_providers: tuple[str, ...] = ()) -> PreparedRun:
+                stop_after: int = 5, allow_providers: tuple[str, ...] = (),
+                fewshot: int = 0, fewshot_seed: int = 0) -> PreparedRun:
     """Resolve and check every input of a run (UserError on anything wrong); writes nothing but
     the output file's parent folder."""
     if split not in ("train", "dev", "test"):
@@ -373,10 +374,13 @@ def prepare_run(benchmark: str | Path, task: str, model: str, *, split: str = "d
                                   temperature=temperature, seed=seed, max_tokens=max_tokens,
                                   retry_limit=retry_limit, timeout_s=timeout_s, batch_size=concurrency)
     gen_params = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens}
+    from medbench.prompting import apply_prompting  # prompt hashes, system prompt, few-shot (issue 17)
+
+    family, prompt_info = apply_prompting(family, release, task, items, fewshot, fewshot_seed)
     header = {
         "type": "header", "schema_version": SCHEMA_VERSION, "model": model, "task": task, "split": split,
         "benchmark": {"name": release.name, "sha256": release.sha256}, "medbench_version": __version__,
-        "params": {**gen_params, **mdl.info()},
+        "params": {**gen_params, **mdl.info(), **prompt_info},
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     out_path = Path(out) if out is not None else default_out(model, release, task, split)
@@ -403,12 +407,14 @@ def run(benchmark: str | Path, task: str, model: str, *, split: str = "dev", con
         limit: int | None = None, out: str | Path | None = None, api_base: str | None = None,
         api_key: str | None = None, temperature: float = 0.0, max_tokens: int | None = None,
         seed: int | None = None, use_cache: bool = True, retry_limit: int = 3, timeout_s: float = 60.0,
-        progress: Any = None, model_obj: Model | None = None, retry_errors: bool = True) -> RunSummary:
+        progress: Any = None, model_obj: Model | None = None, retry_errors: bool = True,
+        fewshot: int = 0, fewshot_seed: int = 0) -> RunSummary:
     """Run `model` on `task`/`split` of the release at `benchmark`; see the module docstring."""
     return prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                        api_base=api_base, api_key=api_key, temperature=temperature, max_tokens=max_tokens,
                        seed=seed, use_cache=use_cache, retry_limit=retry_limit, timeout_s=timeout_s,
-                       model_obj=model_obj, retry_errors=retry_errors).execute(progress)
+                       model_obj=model_obj, retry_errors=retry_errors, fewshot=fewshot,
+                       fewshot_seed=fewshot_seed).execute(progress)
 
 
 async def _drive(mdl: Model, family: Any, release: Release, pending: list[dict], concurrency: int,

@@ -20,6 +20,11 @@ Faults never call the responder, so a scripted responder sees only answered requ
 The responder gets the request body (dict) and returns the message content (str), or a full
 response dict (returned as is). It runs on the server's thread; keep it quick and thread-safe.
 
+Batches (`POST /v1/files` multipart upload, `GET /v1/files/ID/content`, `POST /v1/batches`,
+`GET /v1/batches/ID`): a batch's lines are answered by the responder when it is created; the
+batch reports `in_progress` for `batch_polls` retrieves, then `completed` with an output file
+and, for the custom_ids in `batch_fail_ids`, an error file. `batches_created` counts creates.
+
 Run standalone (e.g. in a separate process for benchmarks):
     python tests/fake_openai_server.py --port 0 --latency 0.05   # prints the URL on stdout
 """
@@ -89,6 +94,11 @@ class FakeOpenAIServer:
         self.faults_served: Counter[str] = Counter()
         self.requests: list[dict] = []  # request bodies, in arrival order (if record_bodies)
         self.n_requests = 0
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_fail_ids: set[str] = set()
+        self.batch_polls = 1
+        self.batches_created = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -193,7 +203,10 @@ class FakeOpenAIServer:
                     headers[k.strip().lower()] = v.strip()
                 n = int(headers.get("content-length", "0") or 0)
                 raw = await reader.readexactly(n) if n else b""
-                keep = await self._respond(method, path.split("?")[0], raw, writer)
+                if path.split("?")[0].startswith(("/v1/files", "/v1/batches")):
+                    keep = await self._respond_batch(method, path.split("?")[0], raw, headers, writer)
+                else:
+                    keep = await self._respond(method, path.split("?")[0], raw, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
                     return
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -274,6 +287,86 @@ class FakeOpenAIServer:
         await writer.drain()
         return True
 
+    # ---------------------------------------------------------------- files and batches
+    async def _respond_batch(self, method: str, path: str, raw: bytes, headers: dict,
+                             writer: asyncio.StreamWriter) -> bool:
+        def send(status: int, obj: Any) -> None:
+            self._send(writer, status, obj if isinstance(obj, bytes) else json.dumps(obj).encode("utf-8"))
+
+        parts = path.rstrip("/").split("/")  # ['', 'v1', 'files'|'batches', id?, 'content'?]
+        with self._lock:
+            if method == "POST" and parts[2:] == ["files"]:
+                data = _multipart_file(raw, headers.get("content-type", ""))
+                if data is None:
+                    send(400, {"error": {"message": "no file part"}})
+                else:
+                    fid = f"file-{len(self.files) + 1:04d}"
+                    self.files[fid] = data
+                    send(200, {"id": fid, "object": "file", "bytes": len(data), "created_at": 0,
+                               "filename": "input.jsonl", "purpose": "batch", "status": "processed"})
+            elif method == "GET" and len(parts) == 5 and parts[2] == "files" and parts[4] == "content":
+                if parts[3] in self.files:
+                    send(200, self.files[parts[3]])
+                else:
+                    send(404, {"error": {"message": "no such file"}})
+            elif method == "POST" and parts[2:] == ["batches"]:
+                body = json.loads(raw or b"{}")
+                data = self.files.get(body.get("input_file_id"))
+                if data is None:
+                    send(400, {"error": {"message": "input_file_id: no such file"}})
+                else:
+                    self.batches_created += 1
+                    bid = f"batch-{len(self.batches) + 1:04d}"
+                    self.batches[bid] = self._run_batch(bid, body, data)
+                    send(200, self._batch_view(bid, count_poll=False))
+            elif method == "GET" and len(parts) == 4 and parts[2] == "batches":
+                if parts[3] in self.batches:
+                    send(200, self._batch_view(parts[3]))
+                else:
+                    send(404, {"error": {"message": "no such batch"}})
+            else:
+                send(404, {"error": {"message": "not found"}})
+        await writer.drain()
+        return True
+
+    def _run_batch(self, bid: str, body: dict, data: bytes) -> dict:
+        out, err = [], []
+        for raw in data.decode("utf-8").splitlines():
+            if not raw.strip():
+                continue
+            req = json.loads(raw)
+            cid = req["custom_id"]
+            self.counts[prompt_hash(req["body"].get("messages", []))] += 1
+            if cid in self.batch_fail_ids:
+                err.append({"id": f"req-{cid}", "custom_id": cid, "response": None,
+                            "error": {"code": "server_error", "message": "the model failed on this line"}})
+                continue
+            content = self.responder(req["body"])
+            payload = content if isinstance(content, dict) else self._completion(req["body"], str(content))
+            out.append({"id": f"req-{cid}", "custom_id": cid,
+                        "response": {"status_code": 200, "request_id": f"r-{cid}", "body": payload},
+                        "error": None})
+        ofid = f"file-out-{bid}"
+        self.files[ofid] = "".join(json.dumps(r) + "\n" for r in out).encode("utf-8")
+        efid = None
+        if err:
+            efid = f"file-err-{bid}"
+            self.files[efid] = "".join(json.dumps(r) + "\n" for r in err).encode("utf-8")
+        return {"id": bid, "endpoint": body.get("endpoint"), "input_file_id": body.get("input_file_id"),
+                "polls": 0, "output_file_id": ofid, "error_file_id": efid,
+                "counts": {"total": len(out) + len(err), "completed": len(out), "failed": len(err)}}
+
+    def _batch_view(self, bid: str, count_poll: bool = True) -> dict:
+        b = self.batches[bid]
+        if count_poll:
+            b["polls"] += 1
+        done = b["polls"] >= self.batch_polls
+        counts = b["counts"] if done else {"total": b["counts"]["total"], "completed": 0, "failed": 0}
+        return {"id": bid, "object": "batch", "endpoint": b["endpoint"], "input_file_id": b["input_file_id"],
+                "completion_window": "24h", "created_at": 0, "status": "completed" if done else "in_progress",
+                "output_file_id": b["output_file_id"] if done else None,
+                "error_file_id": b["error_file_id"] if done else None, "request_counts": counts}
+
     @staticmethod
     def _completion(body: dict, content: str) -> dict:
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
@@ -287,6 +380,18 @@ class FakeOpenAIServer:
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         }
+
+
+def _multipart_file(raw: bytes, content_type: str) -> bytes | None:
+    """The content of the part named "file" of a multipart/form-data body."""
+    if "boundary=" not in content_type:
+        return None
+    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"').encode("latin-1")
+    for part in raw.split(b"--" + boundary):
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if sep and b'name="file"' in head:
+            return content[:-2] if content.endswith(b"\r\n") else content
+    return None
 
 
 def main() -> None:

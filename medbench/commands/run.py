@@ -37,12 +37,25 @@ from medbench.progress import console, progress_bar
 @click.option("--allow-provider", "allow_provider", multiple=True, metavar="PROVIDER/",
               help="Allow sending a credentialed release to this hosted provider (or model), e.g. "
                    "azure/ (repeatable; also [data-use] allow in medbench.toml).")
+@click.option("--fewshot", type=click.IntRange(min=0, max=64), default=0, show_default=True,
+              help="K exemplars drawn (seeded) from the release's train split; recorded in the header.")
+@click.option("--fewshot-seed", type=int, default=0, show_default=True, help="Seed of the --fewshot draw.")
+@click.option("--batch", is_flag=True,
+              help="Send the items as one OpenAI batch (/v1/files + /v1/batches), poll, merge; resumable.")
+@click.option("--batch-file-only", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Only write the batch request JSONL here (for `vllm run-batch -i FILE`).")
+@click.option("--from-batch-output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Merge a batch output JSONL (vLLM run-batch / OpenAI batch) into the submission.")
+@click.option("--batch-poll", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Seconds between batch status polls.")
 @click.pass_context
 def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: str, concurrency: int,
             limit: int | None, out: Path | None, api_base: str | None, temperature: float,
             max_tokens: int | None, seed: int | None, no_cache: bool, retry_limit: int,
             timeout_s: float, retry_errors: bool,
-            allow_provider: tuple[str, ...]) -> None:
+            allow_provider: tuple[str, ...], fewshot: int = 0, fewshot_seed: int = 0, batch: bool = False,
+            batch_file_only: Path | None = None, from_batch_output: Path | None = None,
+            batch_poll: float = 10.0) -> None:
     """Run a model on a task split; resumable. Exit 1 if any item failed (its error is in the file);
     exit 2 when the first items all fail with the same non-retryable error (e.g. no API key)."""
     from medbench.run import prepare_run
@@ -52,7 +65,20 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
     prepared = prepare_run(benchmark, task, model, split=split, concurrency=concurrency, limit=limit, out=out,
                            api_base=api_base, temperature=temperature, max_tokens=max_tokens, seed=seed,
                            use_cache=not no_cache, retry_limit=retry_limit, timeout_s=timeout_s,
-                           retry_errors=retry_errors, allow_providers=allow_provider)
+                           retry_errors=retry_errors, allow_providers=allow_provider,
+                           fewshot=fewshot, fewshot_seed=fewshot_seed)
+    if batch or batch_file_only or from_batch_output:  # batch APIs (issue 17): medbench/batch.py
+        from medbench.commands.interop import run_batch_modes
+
+        summary = run_batch_modes(prepared, batch=batch, file_only=batch_file_only,
+                                  from_output=from_batch_output, poll_s=batch_poll)
+        if summary is None:
+            return
+        _summary_table(summary, model, task, split)
+        if summary.failed:
+            _failed_line(summary)
+            ctx.exit(1)
+        return
     t0 = time.perf_counter()
     with progress_bar(TextColumn("failed {task.fields[failed]}"), TextColumn("{task.fields[tokens]} tok"),
                       TextColumn("{task.fields[cost]}"), TextColumn("{task.fields[rate]}")) as bar:
@@ -68,6 +94,13 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
                        rate=f"{s.done / dt:.1f}/s" if dt > 0 else "")
 
         summary = prepared.execute(progress=on_item)
+    _summary_table(summary, model, task, split)
+    if summary.failed:
+        _failed_line(summary)
+        ctx.exit(1)
+
+
+def _summary_table(summary, model: str, task: str, split: str) -> None:
     table = Table(title=f"medbench run: {model} on {task}/{split}")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -90,13 +123,15 @@ def run_cmd(ctx: click.Context, benchmark: Path, task: str, model: str, split: s
         outcomes.add_row(label, str(n))
     console.print(outcomes)
     console.print(f"submission: {summary.out}")
-    if summary.failed:
-        classes = ", ".join(f"{k.split(': ', 1)[1]} {n}" for k, n in summary.outcomes.items()
-                            if k.startswith("failed: "))
-        click.echo(f"error: {summary.failed} of {sum(summary.outcomes.values())} "
-                   f"items failed ({classes}); rerun the same command to request them again "
-                   "(--no-retry-errors keeps them)", err=True)
-        ctx.exit(1)
+
+
+def _failed_line(summary) -> None:
+    """One line: how many items failed, by error class, and how to retry them."""
+    outcomes = getattr(summary, "outcomes", None) or {}
+    classes = ", ".join(f"{k.split(': ', 1)[1]} {n}" for k, n in outcomes.items() if k.startswith("failed: "))
+    total = sum(outcomes.values()) or summary.total
+    click.echo(f"error: {summary.failed} of {total} items failed" + (f" ({classes})" if classes else "")
+               + "; rerun the same command to request them again (--no-retry-errors keeps them)", err=True)
 
 
 COMMANDS = [run_cmd]

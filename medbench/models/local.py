@@ -4,6 +4,7 @@ a missing torch/transformers/vllm is a one-line UserError naming the extra to in
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ class HFModel(Model):
             raise UserError(f"hf:{path}: tokenizer has no pad, eos or unk token")
 
     def info(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens}
+        return {"max_new_tokens": self.max_new_tokens, "chat_template": _chat_template_info(self.tok)}
 
     def _prompt(self, messages: list[dict]) -> str:
         if getattr(self.tok, "chat_template", None):
@@ -108,6 +109,13 @@ class VLLMModel(Model):
         self.params = SamplingParams(temperature=temperature, seed=seed,
                                      max_tokens=max_tokens or DEFAULT_MAX_NEW_TOKENS)
         self.batch_size = 256  # vLLM schedules its own continuous batching inside a call
+        try:
+            self._chat = _chat_template_info(self.llm.get_tokenizer())
+        except Exception:
+            self._chat = None
+
+    def info(self) -> dict[str, Any]:
+        return {"chat_template": self._chat}
 
     def generate_batch(self, batch: list[tuple[list[dict], dict]]) -> list[Generation]:
         t0 = time.perf_counter()
@@ -116,3 +124,15 @@ class VLLMModel(Model):
         return [Generation(text=o.outputs[0].text, prompt_tokens=len(o.prompt_token_ids or []),
                            completion_tokens=len(o.outputs[0].token_ids), cost_usd=0.0, latency_s=dt)
                 for o in outs]
+
+
+def _chat_template_info(tok: Any) -> dict | None:
+    """What the header records about the prompt format: the tokenizer's chat template (sha256),
+    or None when it has none (then the plain role-prefixed prompt is used)."""
+    import hashlib
+
+    tmpl = getattr(tok, "chat_template", None)
+    if not tmpl:
+        return None
+    text = tmpl if isinstance(tmpl, str) else json.dumps(tmpl, sort_keys=True)
+    return {"used": True, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
