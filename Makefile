@@ -54,8 +54,6 @@ DEMO_BENCH := benchmarks/$(DEMO_NAME)
 DEMO_SUBS  := submissions/$(DEMO_NAME)
 DEMO_OUT   := output/$(DEMO_NAME)
 DEMO_COHORT := $(DEMO_OUT)/cohort_top$(DEMO_PATIENTS).csv
-DEMO_RUNS  := sql:baseline:abstain sql:baseline:retrieval icd:baseline:frequency icd:baseline:tfidf \
-              conversation:baseline:template
 
 demo: venv
 	$(MB) ingest
@@ -72,14 +70,10 @@ demo: venv
 	stale = [f for f in subs if (head(f).get("benchmark") or {}).get("sha256") != sha \
 	         or head(f).get("medbench_version") != medbench.__version__]; \
 	[print(f"demo: {f} is for another release; making it again") or f.unlink() for f in stale]'
-	@for run in $(DEMO_RUNS); do \
-	  task=$${run%%:*}; model=$${run#*:}; \
-	  out=$(DEMO_SUBS)/$$(echo $$model | tr ':' '-')__$${task}__$(DEMO_SPLIT).jsonl; \
-	  echo "$(MB) run --benchmark $(DEMO_BENCH) --task $$task --model $$model --split $(DEMO_SPLIT) --out $$out"; \
-	  $(MB) run --benchmark $(DEMO_BENCH) --task $$task --model $$model --split $(DEMO_SPLIT) --out $$out || exit 1; \
-	  $(MB) score $$out --benchmark $(DEMO_BENCH) --leaderboard $(DEMO_OUT)/leaderboard || exit 1; \
-	done
+	@# every baseline on its task (plans/demo.toml: one eval plan, resumable, one publish)
+	$(MB) eval plans/demo.toml
 	$(MB) leaderboard --dir $(DEMO_OUT)/leaderboard
+	$(MB) leaderboard --dir $(DEMO_OUT)/leaderboard --public $(DEMO_OUT)/public
 	@echo "open $(DEMO_OUT)/leaderboard/index.html in a browser (works from file://)"
 	@echo "medbench is installed in $(VENV): run 'source $(VENV)/bin/activate' (then 'medbench --help') or '$(VENV)/bin/medbench'"
 
