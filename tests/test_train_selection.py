@@ -74,3 +74,13 @@ def test_reward_curve_ci():
     c = reward_curve(rising, window=10, seed=0)
     assert c["ci_low"] > 0 and c["diff"] == pytest.approx(rising[-10:].mean() - rising[:10].mean())
     assert reward_curve([0.1], window=5) is None
+
+
+def test_headline_ci_brackets_the_value():
+    from medbench.train.selection import headline_ci
+
+    family = get_family("sql")
+    recs = _sql_records(list("cwcwcxcuuu" * 4))
+    h = headline_ci(family, recs, resamples=300)
+    assert h["value"] == pytest.approx(family.aggregate(recs)["rs10"])
+    assert h["ci_low"] < h["value"] < h["ci_high"]

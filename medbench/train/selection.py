@@ -134,3 +134,21 @@ def reward_curve(rewards: Sequence[float], window: int, resamples: int = RESAMPL
             "diff": float(last.mean() - first.mean()), "ci_low": float(lo), "ci_high": float(hi),
             "window_means": [float(vals[i * w:(i + 1) * w].mean()) for i in range(n_windows)],
             "resamples": resamples, "seed": seed}
+
+
+def headline_ci(family, records: Sequence[dict], resamples: int = RESAMPLES, seed: int = 0,
+                level: float = 0.95) -> dict:
+    """One checkpoint's dev headline with its patient-clustered bootstrap CI."""
+    if not records:
+        return {"metric": family.headline_metric, "value": None, "ci_low": None, "ci_high": None}
+    clusters = make_clusters(records)
+    sums, columns = _cluster_sums(family, records, clusters)
+    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
+    counts = np.vstack([np.ones((1, clusters.n)), draw_counts(clusters.n, resamples, seed).astype(np.float64)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.asarray(family.aggregate_sums(SumTable(counts @ sums, columns), counts @ sizes)[family.headline_metric],
+                       dtype=float)
+    reps = v[1:][np.isfinite(v[1:])]
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(reps, [alpha, 1 - alpha]) if reps.size else (float("nan"), float("nan"))
+    return {"metric": family.headline_metric, "value": float(v[0]), "ci_low": float(lo), "ci_high": float(hi)}

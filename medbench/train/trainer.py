@@ -27,7 +27,8 @@ from medbench.release import Release, open_release
 from medbench.tasks import get_family
 from medbench.train import rewards
 from medbench.train.data import prompt_rows
-from medbench.train.selection import output_rates, paired_headline_ci, reward_curve, select_checkpoint
+from medbench.train.selection import (headline_ci, output_rates, paired_headline_ci, reward_curve,
+                                      select_checkpoint)
 
 TASKS = ("sql", "icd")
 REWARD_NAMES = {"sql": ("sql_correctness", "sql_format", "sql_abstention_guard"),
@@ -213,7 +214,7 @@ def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: i
         model.train()
     records = family.score_items(items, gold, predictions, scoring_context(task, release))
     return {"n": len(items), "metrics": family.aggregate(records), **output_rates(task, records, parse_errors),
-            "records": records, "parse_errors": parse_errors}
+            "headline": headline_ci(family, records), "records": records, "parse_errors": parse_errors}
 
 
 def _public(res: dict) -> dict:
@@ -251,9 +252,11 @@ def _restricted_ids(release: Release, task: str, split: str, templates: list[str
 
 def _dist_state():
     """accelerate's process state (a single process when not launched by accelerate)."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # cpu=True where there is no CUDA device: DDP-launched CPU processes then form a gloo group
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def train(cfg: TrainConfig, echo=print) -> dict:
