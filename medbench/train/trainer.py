@@ -340,11 +340,13 @@ def train(cfg: TrainConfig, echo=print) -> dict:
             model = model.merge_and_unload()
         log_rows += sft_log.rows
         sft_dir = work / "sft_model"
-        sft.save_model(str(sft_dir))  # gathers ZeRO-3 / FSDP shards; writes on the main process
+        if cfg.lora:  # the merged weights (full copies on every rank)
+            if main:
+                model.save_pretrained(sft_dir)
+        else:
+            sft.save_model(str(sft_dir))  # gathers ZeRO-3 / FSDP shards; writes on the main process
         if main:
             tokenizer.save_pretrained(sft_dir)
-            if cfg.lora:
-                model.save_pretrained(sft_dir)
         state.wait_for_everyone()
         del sft
     else:
