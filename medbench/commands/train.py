@@ -135,25 +135,14 @@ def _relaunch(config_file: str, num_processes: int | None) -> None:
 @click.option("--hidden-size", type=int, default=64, show_default=True)
 @click.option("--layers", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--tokenizer-questions", default="", show_default=True,
-              help="Comma-separated splits (dev,test) whose public prompts (never gold) the tokenizer "
-                   "also learns, so their patient ids are whole tokens as on train.")
-def make_tiny_model(benchmark, task, out, vocab_size, hidden_size, layers, seed, tokenizer_questions) -> None:
+def make_tiny_model(benchmark, task, out, vocab_size, hidden_size, layers, seed) -> None:
     """A random-init causal LM + a tokenizer trained on the release's train text (offline)."""
-    from medbench.errors import UserError
     from medbench.release import open_release
-    from medbench.tasks import get_family
     from medbench.train.data import prompt_rows
     from medbench.train.tiny import build_tiny_model
 
-    release = open_release(benchmark)
-    rows = prompt_rows(release, task, "train")
+    rows = prompt_rows(open_release(benchmark), task, "train")
     texts = [m["content"] for r in rows for m in r["prompt"] + r["completion"]]
-    family = get_family(task)
-    for split in [s.strip() for s in tokenizer_questions.split(",") if s.strip()]:
-        if split not in ("dev", "test"):
-            raise UserError(f"--tokenizer-questions: unknown split {split!r} (dev, test)")
-        texts += [m["content"] for it in release.items(task, split) for m in family.render_prompt(it, release)]
     build_tiny_model(texts, out, seed=seed, vocab_size=vocab_size, hidden_size=hidden_size, layers=layers)
     console.print(f"tiny model written to {out}")
 
