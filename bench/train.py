@@ -118,6 +118,8 @@ def one_gpu_run(args) -> None:
     wall = time.perf_counter() - t0
     res = {"wall_s": round(wall, 1), **throughput(Path(args.out)),
            "peak_gpu_mem_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+           # vLLM may allocate outside torch's caching allocator: the device's own count too
+           "device_mem_used_gib_end": round((lambda f, t: (t - f) / 2**30)(*torch.cuda.mem_get_info()), 2),
            "summary": summary}
     print("RESULT " + json.dumps(res))
 
