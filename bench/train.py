@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 
 def cli(*args: str, env: dict) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "main.py"), *args], env={**os.environ, **env},
+    proc = subprocess.run([sys.executable, str(REPO / "main.py"), *args], env={**os.environ, **env}, check=False,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"medbench {args[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
@@ -116,10 +116,11 @@ def one_gpu_run(args) -> None:
     t0 = time.perf_counter()
     summary = train(cfg, echo=lambda m: print(m, file=sys.stderr))
     wall = time.perf_counter() - t0
+    free, total = torch.cuda.mem_get_info()
     res = {"wall_s": round(wall, 1), **throughput(Path(args.out)),
            "peak_gpu_mem_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
            # vLLM may allocate outside torch's caching allocator: the device's own count too
-           "device_mem_used_gib_end": round((lambda f, t: (t - f) / 2**30)(*torch.cuda.mem_get_info()), 2),
+           "device_mem_used_gib_end": round((total - free) / 2**30, 2),
            "summary": summary}
     print("RESULT " + json.dumps(res))
 
@@ -144,7 +145,7 @@ def gpu_runs(args, release: Path, tmp: Path, env: dict) -> dict:
                    "--max-completion-length", str(args.max_completion_length)]
             if mode == "vllm":
                 cmd.append("--use-vllm")
-            proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+            proc = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False)
             line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
             if proc.returncode or line is None:
                 print(f"GPU run {mode} failed:\n{proc.stderr[-4000:]}", file=sys.stderr)

@@ -8,6 +8,7 @@ reproducible on the same software stack.
 from __future__ import annotations
 
 import json
+
 import pytest
 from _train_release import build_tiny_release
 from conftest import assert_one_line_error, run_cli

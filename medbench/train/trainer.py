@@ -27,8 +27,13 @@ from medbench.release import Release, open_release
 from medbench.tasks import get_family
 from medbench.train import rewards
 from medbench.train.data import prompt_rows
-from medbench.train.selection import (headline_ci, output_rates, paired_headline_ci, reward_curve,
-                                      select_checkpoint)
+from medbench.train.selection import (
+    headline_ci,
+    output_rates,
+    paired_headline_ci,
+    reward_curve,
+    select_checkpoint,
+)
 
 TASKS = ("sql", "icd")
 REWARD_NAMES = {"sql": ("sql_correctness", "sql_format", "sql_abstention_guard"),
