@@ -186,3 +186,20 @@ def test_icd_length_guard(icd_case):
     # spraying costs more than the recall it buys: F1 + guard of gold+spray is below gold alone
     total = lambda t: R.icd_f1_reward(t, item, gold) + R.icd_length_guard(t, gold)
     assert total(json.dumps(spray)) < total(json.dumps(codes))
+
+
+def test_icd_trl_reward_funcs_wiring(release, icd_case):
+    from medbench.train.trainer import REWARD_NAMES, build_reward_funcs
+
+    item, gold = icd_case
+    funcs = build_reward_funcs("icd", release, {item["item_id"]: item}, {item["item_id"]: gold})
+    assert [f.__name__ for f in funcs] == list(REWARD_NAMES["icd"])
+    codes = list(gold["codes"])
+    spray = codes + [f"A{i:02d}.0" for i in range(3 * len(codes) + 3)]
+    completions = [[{"role": "assistant", "content": json.dumps(c)}] for c in (codes, spray, [])]
+    ids = [item["item_id"]] * 3
+    f1, fmt, invalid, length = (f([None] * 3, completions, item_id=ids) for f in funcs)
+    assert f1[0] == pytest.approx(1.0) and 0 < f1[1] < 1 and f1[2] == 0.0
+    assert fmt == [0.1, 0.1, 0.1]
+    assert length[0] == 0.0 and length[1] < 0 and length[2] == 0.0
+    assert f1[1] + length[1] < f1[0] + length[0]
