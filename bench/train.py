@@ -64,11 +64,16 @@ def throughput(out: Path) -> dict:
 
 def dev_table(summary: dict) -> list[dict]:
     rows = []
-    for name, res in summary["dev_scores"].items():
+
+    def order(name: str) -> tuple:  # base, sft, then GRPO checkpoints by step
+        return (0, 0) if name == "base" else (1, 0) if name == "sft" else (2, int(name.rsplit("-", 1)[-1]))
+
+    for name, res in sorted(summary["dev_scores"].items(), key=lambda kv: order(kv[0])):
         h = res.get("headline") or {}
         p = summary["paired_vs_sft"].get(name)
         v = summary["selection"]["candidates"].get(name)
-        rows.append({"checkpoint": name, "n": res["n"], "headline": h.get("value"), "ci": [h.get("ci_low"), h.get("ci_high")],
+        value = h.get("value", res["metrics"].get(summary["headline_metric"]))
+        rows.append({"checkpoint": name, "n": res["n"], "headline": value, "ci": [h.get("ci_low"), h.get("ci_high")],
                      "abstention_rate": res["abstention_rate"], "valid_output_rate": res["valid_output_rate"],
                      "ex": res["metrics"].get("ex"),
                      "diff_vs_sft": None if p is None else p["diff"],
@@ -88,7 +93,8 @@ def print_dev_table(title: str, summary: dict) -> None:
         d = "-" if r["diff_vs_sft"] is None else f"{r['diff_vs_sft']:+.1f}"
         dci = "-" if r["diff_ci"] is None else f"[{r['diff_ci'][0]:+.1f}, {r['diff_ci'][1]:+.1f}]"
         ex = "-" if r["ex"] is None else f"{r['ex']:.1f}"
-        print(f"{r['checkpoint']:<10} {r['n']:>4} {r['headline']:>9.2f} {ci:>20} {r['abstention_rate']:>6.3f} "
+        hv = "-" if r["headline"] is None else f"{r['headline']:.2f}"
+        print(f"{r['checkpoint']:<10} {r['n']:>4} {hv:>9} {ci:>20} {r['abstention_rate']:>6.3f} "
               f"{r['valid_output_rate']:>6.3f} {ex:>6} {d:>12} {dci:>20} "
               f"{'-' if r['eligible'] is None else r['eligible']}{' (selected)' if r['selected'] else ''}",
               file=sys.stderr)
