@@ -1,19 +1,27 @@
 """`medbench train`: SFT warm-up (TRL SFTTrainer) then GRPO (TRL GRPOTrainer) on a release.
 
-Data: the release's train split only; dev is used for model selection (the better of the SFT
-and GRPO checkpoints by the task's headline metric) and reported in the model card; test is
-never read. Rewards are the plain functions of `medbench.train.rewards`.
+Data: the release's train split only (optionally restricted to some SQL templates); dev is used
+for model selection and reported in the model card; test is never read. Rewards are the shaped
+functions of `medbench.train.rewards` over the task scorers' per-item records (docs/METRICS.md,
+"Training rewards"). Candidates are the SFT checkpoint and a GRPO checkpoint every `eval_every`
+steps; the dev headline decides among those whose abstention and valid-output rates stay within
+`max_abstention_increase` / `max_valid_drop` of SFT's (`medbench.train.selection`).
+
+Runs unchanged under `accelerate launch` (DDP, DeepSpeed ZeRO-2/3, FSDP: configs/*.yaml): the
+trainers take the process group from accelerate; only the main process writes the output.
 
 Outputs: every run gets its own folder `--out/run_<UTC timestamp>/` (like EHR-R1's
 `results/<model>/run_<timestamp>/`), kept whole, nothing deleted: the final model (loadable
-as `hf:<that folder>`), `train_log.jsonl`, `medbench_train_config.json`, `train_summary.json`,
-the model card, and per phase (`sft/`, `grpo/`) the trainer's state and, with `--report-to`,
-its event files; `sft_model/` is the SFT checkpoint (and `adapter/` the LoRA adapter).
+as `hf:<that folder>`), `train_log.jsonl`, `dev_items.jsonl`, `medbench_train_config.json`,
+`train_summary.json`, the model card, and per phase (`sft/`, `grpo/`) the trainer's state and,
+with `--report-to`, its event files; `sft_model/` is the SFT checkpoint, `grpo-<step>/` the GRPO
+candidates (and `adapter/` the LoRA adapter).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,10 +34,18 @@ from medbench.release import Release, open_release
 from medbench.tasks import get_family
 from medbench.train import rewards
 from medbench.train.data import prompt_rows
+from medbench.train.selection import (
+    headline_ci,
+    output_rates,
+    paired_headline_ci,
+    reward_curve,
+    select_checkpoint,
+)
 
 TASKS = ("sql", "icd")
-REWARD_NAMES = {"sql": ("sql_correctness", "sql_format"),
-                "icd": ("icd_f1", "icd_format", "icd_invalid_codes")}
+REWARD_NAMES = {"sql": ("sql_correctness", "sql_format", "sql_abstention_guard"),
+                "icd": ("icd_f1", "icd_format", "icd_invalid_codes", "icd_length_guard")}
+VLLM_MODES = ("colocate", "server")
 
 
 @dataclass
@@ -54,6 +70,17 @@ class TrainConfig:
     lr_scheduler: str = "linear"
     train_limit: int | None = None
     dev_limit: int | None = 64
+    sql_templates: list[str] | None = None  # restrict train and dev to these SQL templates
+    eval_every: int | None = None  # GRPO candidate checkpoint every N steps (default: the last step only)
+    max_abstention_increase: float = 0.10
+    max_valid_drop: float = 0.10
+    guard_sample: int = 32  # train items on which the SFT policy's reward is measured for the guard
+    eval_base: bool = False  # also score the untrained model on dev (reported, never selected)
+    vllm_mode: str = "colocate"
+    vllm_server_host: str = "0.0.0.0"
+    vllm_server_port: int = 8000
+    vllm_gpu_memory_utilization: float = 0.3
+    gradient_checkpointing: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -82,11 +109,20 @@ def _vllm_ready() -> tuple[bool, str]:
     return True, ""
 
 
-def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold: dict[str, dict]):
-    """TRL reward callables (prompts, completions, item_id, **kw) -> list[float]."""
+def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold: dict[str, dict],
+                       guard: dict | None = None):
+    """TRL reward callables (prompts, completions, item_id, **kw) -> list[float].
+
+    SQL: outcome level + format + abstention-rate guard (`guard`: {target, lambda}; default
+    target = the unanswerable share of `gold` + GUARD_TOLERANCE). ICD: F1 + format + invalid
+    codes + length guard."""
     ctx = scoring_context(task, release)
 
     if task == "sql":
+        if guard is None:
+            guard = {"target": unanswerable_share(gold.values()) + rewards.GUARD_TOLERANCE,
+                     "lambda": rewards.GUARD_LAMBDA}
+
         def sql_correctness(prompts, completions, item_id, **kwargs):
             return rewards.sql_correctness_rewards([rewards.completion_text(c) for c in completions],
                                                    [items[i] for i in item_id], [gold[i] for i in item_id],
@@ -95,7 +131,11 @@ def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold
         def sql_format(prompts, completions, **kwargs):
             return [rewards.sql_format_reward(rewards.completion_text(c)) for c in completions]
 
-        return [sql_correctness, sql_format]
+        def sql_abstention_guard(prompts, completions, **kwargs):
+            flags = [rewards.is_sql_abstention(rewards.completion_text(c)) for c in completions]
+            return rewards.abstention_guard_rewards(flags, guard["target"], guard["lambda"])
+
+        return [sql_correctness, sql_format, sql_abstention_guard]
 
     def icd_f1(prompts, completions, item_id, **kwargs):
         return [rewards.icd_f1_reward(rewards.completion_text(c), items[i], gold[i])
@@ -107,7 +147,18 @@ def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold
     def icd_invalid_codes(prompts, completions, **kwargs):
         return [rewards.icd_invalid_code_penalty(rewards.completion_text(c)) for c in completions]
 
-    return [icd_f1, icd_format, icd_invalid_codes]
+    def icd_length_guard(prompts, completions, item_id, **kwargs):
+        return [rewards.icd_length_guard(rewards.completion_text(c), gold[i])
+                for c, i in zip(completions, item_id, strict=True)]
+
+    return [icd_f1, icd_format, icd_invalid_codes, icd_length_guard]
+
+
+def unanswerable_share(golds) -> float:
+    golds = list(golds)
+    if not golds:
+        return 0.0
+    return sum(1 for g in golds if not g.get("answerable", g.get("sql") is not None)) / len(golds)
 
 
 def scoring_context(task: str, release: Release) -> Any:
@@ -137,17 +188,28 @@ class _LogCollector:
 
 
 def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: int | None,
-             max_new_tokens: int, batch_size: int = 8) -> dict:
-    """Greedy generation on `split`, parsed and scored by the family: {metrics, n}."""
+             max_new_tokens: int, batch_size: int = 8, item_ids: set[str] | None = None) -> dict:
+    """Greedy generation on `split` (optionally only `item_ids`), parsed and scored by the family:
+    {n, metrics, abstention_rate, valid_output_rate, records, parse_errors}."""
     import torch
 
     family = get_family(task)
-    items = release.items(task, split)[: limit or None]
+    items = [it for it in release.items(task, split) if item_ids is None or it["item_id"] in item_ids]
+    items = items[: limit or None]
     if not items:
-        return {"n": 0, "metrics": {}}
+        return {"n": 0, "metrics": {}, "abstention_rate": 0.0, "valid_output_rate": 0.0,
+                "records": [], "parse_errors": {}}
     gold = release.gold(task, split)
-    predictions = {}
+    predictions, parse_errors = {}, {}
+    synced = False
+    try:
+        from transformers.integrations import is_deepspeed_zero3_enabled
+
+        synced = bool(is_deepspeed_zero3_enabled())
+    except ImportError:  # pragma: no cover - older transformers
+        pass
     tokenizer.padding_side = "left"
+    was_training = model.training
     model.eval()
     for start in range(0, len(items), batch_size):
         batch = items[start:start + batch_size]
@@ -155,13 +217,58 @@ def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: i
                                                add_generation_prompt=True) for it in batch]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, synced_gpus=synced,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         for it, seq in zip(batch, out[:, enc["input_ids"].shape[1]:], strict=True):
             raw = tokenizer.decode(seq, skip_special_tokens=True)
-            predictions[it["item_id"]] = family.parse(raw)[0]
+            predictions[it["item_id"]], parse_errors[it["item_id"]] = family.parse(raw)
+    if was_training:
+        model.train()
     records = family.score_items(items, gold, predictions, scoring_context(task, release))
-    return {"n": len(items), "metrics": family.aggregate(records)}
+    return {"n": len(items), "metrics": family.aggregate(records), **output_rates(task, records, parse_errors),
+            "headline": headline_ci(family, records), "records": records, "parse_errors": parse_errors}
+
+
+def _public(res: dict) -> dict:
+    """A dev result without its per-item records (what train_summary.json holds)."""
+    return {k: v for k, v in res.items() if k not in ("records", "parse_errors")}
+
+
+def _item_rows(name: str, task: str, res: dict) -> list[dict]:
+    head = get_family(task).headline_metric
+    rows = []
+    for r in res["records"]:
+        row = {"checkpoint": name, "item_id": r["item_id"], "subject_id": r.get("subject_id"),
+               "score": r.get("score"), "correct": r.get("correct")}
+        if head in r:
+            row[head] = r[head]
+        if task == "sql":
+            row.update(abstained=r.get("abstained"), executed=r.get("executed"), answerable=r.get("answerable"))
+        else:
+            row.update(n_pred=r.get("n_pred"), tp=r.get("tp"), fp=r.get("fp"), fn=r.get("fn"))
+        rows.append(row)
+    return rows
+
+
+def _restricted_ids(release: Release, task: str, split: str, templates: list[str] | None) -> set[str] | None:
+    if task != "sql" or not templates:
+        return None
+    gold = release.gold(task, split)
+    wanted = set(templates)
+    unknown = wanted - {g.get("template") for g in release.gold(task, "train").values()}
+    if unknown:
+        raise UserError(f"--sql-templates: no train item of template(s) {', '.join(sorted(unknown))} "
+                        f"in release {release.path}")
+    return {i for i, g in gold.items() if g.get("template") in wanted}
+
+
+def _dist_state():
+    """accelerate's process state (a single process when not launched by accelerate)."""
+    import torch
+    from accelerate import PartialState
+
+    # cpu=True where there is no CUDA device: DDP-launched CPU processes then form a gloo group
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _require_reporter(report_to: str) -> None:
@@ -174,8 +281,13 @@ def _require_reporter(report_to: str) -> None:
         raise UserError(f"--report-to {report_to}: the {report_to} package is not installed ({hint})")
 
 
+RUN_DIR_ENV = "MEDBENCH_TRAIN_RUN_DIR"  # set by the accelerate relaunch: every process, one folder
+
+
 def run_dir_for(out: str | os.PathLike) -> Path:
     """A new, unused `out/run_<UTC timestamp>` folder name (a suffix when two start in one second)."""
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
     stamp = time.strftime("run_%Y%m%d_%H%M%S", time.gmtime())
     base = Path(out)
     path, n = base / stamp, 1
@@ -189,11 +301,13 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     """Run SFT then GRPO; write model, tokenizer, log, config and model card to cfg.out/run_<ts>/."""
     if cfg.task not in TASKS:
         raise UserError(f"--task must be one of {', '.join(TASKS)} (got {cfg.task!r})")
+    if cfg.vllm_mode not in VLLM_MODES:
+        raise UserError(f"--vllm-mode must be one of {', '.join(VLLM_MODES)} (got {cfg.vllm_mode!r})")
     _require_train_extra()
     _require_reporter(cfg.report_to)
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
 
     release = open_release(cfg.benchmark)
@@ -201,21 +315,29 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     out = Path(cfg.out)
     if not Path(cfg.model).exists():
         raise UserError(f"--model {cfg.model}: no such local model directory (nothing is downloaded)")
-    train_rows = prompt_rows(release, cfg.task, "train", cfg.train_limit)
+    train_ids = _restricted_ids(release, cfg.task, "train", cfg.sql_templates)
+    dev_ids = _restricted_ids(release, cfg.task, "dev", cfg.sql_templates)
+    train_rows = [r for r in prompt_rows(release, cfg.task, "train")
+                  if train_ids is None or r["item_id"] in train_ids][: cfg.train_limit or None]
     if not train_rows:
         raise UserError(f"release {release.path} has no train items for task {cfg.task}")
+    state = _dist_state()
+    main = state.is_main_process
     use_vllm = False
     if cfg.use_vllm:
         use_vllm, why = _vllm_ready()
-        if not use_vllm:
+        if not use_vllm and main:
             echo(f"--use-vllm: {why}; using plain transformers generation instead")
     torch.manual_seed(cfg.seed)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} exists and is not a folder")
     work = run_dir_for(out)
-    work.mkdir(parents=True)
+    if main:
+        work.mkdir(parents=True, exist_ok=bool(os.environ.get(RUN_DIR_ENV)))
+    state.wait_for_everyone()
     started = time.time()
     cpu = not torch.cuda.is_available()
+    bf16 = (not cpu) and torch.cuda.is_bf16_supported()
     tokenizer = AutoTokenizer.from_pretrained(cfg.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -228,10 +350,18 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                                  task_type="CAUSAL_LM")
     batch = cfg.per_device_batch_size or max(cfg.num_generations, 2)
     common = dict(seed=cfg.seed, data_seed=cfg.seed, report_to=[] if cfg.report_to == "none" else [cfg.report_to],
-                  logging_steps=1, save_strategy="no", lr_scheduler_type=cfg.lr_scheduler, use_cpu=cpu, bf16=False, fp16=False,
-                  disable_tqdm=True, dataloader_num_workers=0)
+                  logging_steps=1, save_strategy="no", lr_scheduler_type=cfg.lr_scheduler, use_cpu=cpu,
+                  bf16=bf16, fp16=False, disable_tqdm=True, dataloader_num_workers=0,
+                  gradient_checkpointing=cfg.gradient_checkpointing)
     log_rows: list[dict] = []
-    dev_scores: dict[str, dict] = {}
+    dev_results: dict[str, dict] = {}
+
+    def dev_eval(m) -> dict:
+        return evaluate(m, tokenizer, release, cfg.task, "dev", cfg.dev_limit, cfg.max_completion_length,
+                        item_ids=dev_ids)
+
+    if cfg.eval_base:
+        dev_results["base"] = dev_eval(model)
 
     # 1. SFT warm-up: prompt -> gold completion, the same prompts `medbench run` sends.
     if cfg.sft_epochs > 0:
@@ -245,73 +375,157 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                                                           for r in train_rows]),
                          peft_config=peft_config, callbacks=[sft_log.callback])
         sft.train()
-        sft.save_state()  # trainer_state.json beside the phase's event files
+        if main:
+            sft.save_state()  # trainer_state.json beside the phase's event files
         model = sft.model
         if cfg.lora:  # GRPO trains a fresh adapter on top of the merged SFT weights
             model = model.merge_and_unload()
         log_rows += sft_log.rows
-    dev_scores["sft"] = evaluate(model, tokenizer, release, cfg.task, "dev", cfg.dev_limit,
-                                 cfg.max_completion_length)
-    sft_dir = work / "sft_model"
-    model.save_pretrained(sft_dir)
-    tokenizer.save_pretrained(sft_dir)
+        sft_dir = work / "sft_model"
+        if cfg.lora:  # the merged weights (full copies on every rank)
+            if main:
+                model.save_pretrained(sft_dir)
+        else:
+            sft.save_model(str(sft_dir))  # gathers ZeRO-3 / FSDP shards; writes on the main process
+        if main:
+            tokenizer.save_pretrained(sft_dir)
+        state.wait_for_everyone()
+        del sft
+    else:
+        sft_dir = work / "sft_model"
+        if main:
+            model.save_pretrained(sft_dir)
+            tokenizer.save_pretrained(sft_dir)
+        state.wait_for_everyone()
     # GRPO starts from (and its KL reference is) the SFT checkpoint: TRL builds the reference
     # model from the policy's config path, which must therefore be the SFT weights, not the base.
     model = AutoModelForCausalLM.from_pretrained(sft_dir)
+    dev_results["sft"] = dev_eval(model)
 
-    # 2. GRPO with the task's own scorer as reward.
+    # 2. GRPO with shaped rewards over the task's own scorer.
     items = {it["item_id"]: it for it in release.items(cfg.task, "train")}
     gold = release.gold(cfg.task, "train")
+    train_gold = [gold[r["item_id"]] for r in train_rows]
+    guard = None
+    if cfg.task == "sql":
+        share = unanswerable_share(train_gold)
+        target = min(1.0, share + rewards.GUARD_TOLERANCE)
+        sample = {r["item_id"] for r in train_rows[: cfg.guard_sample]}
+        sft_train = evaluate(model, tokenizer, release, cfg.task, "train", None, cfg.max_completion_length,
+                             item_ids=sample)
+        # SFT's outcome reward without its format bonus (a lower bound of its reward) against
+        # always-abstain's outcome + full format bonus + guard: the comparison is conservative.
+        sft_reward = sum(rewards.sql_outcome_reward(r) for r in sft_train["records"]) / max(1, sft_train["n"])
+        lam = rewards.abstention_guard_lambda(share, target, sft_reward)
+        guard = {"target": target, "lambda": lam, "unanswerable_share": share,
+                 "sft_train_outcome_reward": sft_reward, "sft_train_items": sft_train["n"],
+                 "always_abstain_train_reward": rewards.always_abstain_reward(share, target, lam)}
     grpo_log = _LogCollector("grpo")
     tokenizer.padding_side = "left"
+    vllm_kw = {}
+    if use_vllm:
+        vllm_kw = {"vllm_mode": cfg.vllm_mode}
+        if cfg.vllm_mode == "server":
+            vllm_kw.update(vllm_server_host=cfg.vllm_server_host, vllm_server_port=cfg.vllm_server_port)
+        else:
+            vllm_kw.update(vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization)
     grpo_args = GRPOConfig(
         output_dir=str(work / "grpo"), max_steps=cfg.grpo_steps, learning_rate=cfg.learning_rate,
         per_device_train_batch_size=batch, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        beta=cfg.beta, use_vllm=use_vllm, **({"vllm_mode": "colocate"} if use_vllm else {}),
-        shuffle_dataset=True, **common,
+        beta=cfg.beta, use_vllm=use_vllm, **vllm_kw, shuffle_dataset=True, **common,
     )
+    every = cfg.eval_every or max(1, cfg.grpo_steps)
+    candidate_dirs: dict[str, Path] = {}
+
+    class _Candidates(TrainerCallback):
+        """Dev scores (and saved weights) of a GRPO checkpoint every `every` steps and at the end."""
+
+        trainer = None
+
+        def on_step_end(self, args, st, control, model=None, **kwargs):
+            step = st.global_step
+            if step % every and step != st.max_steps:
+                return
+            name = f"grpo-{step}"
+            if name in dev_results:
+                return
+            m = self.trainer.model if self.trainer is not None else model
+            if cfg.lora and hasattr(m, "merge_and_unload"):
+                return  # adapters: the final merged model is the one GRPO candidate
+            dev_results[name] = dev_eval(m)
+            d = work / name
+            self.trainer.save_model(str(d))
+            candidate_dirs[name] = d
+
+    cands = _Candidates()
     grpo = GRPOTrainer(
-        model=model, reward_funcs=build_reward_funcs(cfg.task, release, items, gold), args=grpo_args,
+        model=model, reward_funcs=build_reward_funcs(cfg.task, release, items, gold, guard), args=grpo_args,
         train_dataset=Dataset.from_list([{"prompt": r["prompt"], "item_id": r["item_id"]} for r in train_rows]),
-        processing_class=tokenizer, peft_config=peft_config, callbacks=[grpo_log.callback],
+        processing_class=tokenizer, peft_config=peft_config, callbacks=[grpo_log.callback, cands],
     )
+    cands.trainer = grpo
     if cfg.grpo_steps > 0:
         grpo.train()
-        grpo.save_state()
+        if main:
+            grpo.save_state()
     model = grpo.model
     if cfg.lora and hasattr(model, "merge_and_unload"):
-        model.save_pretrained(work / "adapter")
+        if main:
+            model.save_pretrained(work / "adapter")
         model = model.merge_and_unload()
+        name = f"grpo-{cfg.grpo_steps}"
+        dev_results[name] = dev_eval(model)
+        if main:
+            model.save_pretrained(work / name)
+        candidate_dirs[name] = work / name
     log_rows += grpo_log.rows
-    dev_scores["grpo"] = evaluate(model, tokenizer, release, cfg.task, "dev", cfg.dev_limit,
-                                  cfg.max_completion_length)
+    state.wait_for_everyone()
 
-    # 3. Model selection on dev by the family's headline metric.
+    # 3. Model selection on dev: the headline among checkpoints within the bounds of SFT's rates.
     head = family.headline_metric
-    sign = 1 if family.higher_is_better else -1
-    grpo_score = dev_scores["grpo"]["metrics"].get(head)
-    sft_score = dev_scores["sft"]["metrics"].get(head)
-    selected = "grpo"
-    if grpo_score is not None and sft_score is not None and sign * sft_score > sign * grpo_score:
-        selected = "sft"
-        model = AutoModelForCausalLM.from_pretrained(sft_dir)
-    final = work  # the run folder is the model folder
-    model.save_pretrained(final)
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(final)
-    atomic_write_jsonl(final / "train_log.jsonl", log_rows)
+    candidates = {k: v for k, v in dev_results.items() if k != "base"}
+    selected, verdicts = select_checkpoint(candidates, head, family.higher_is_better,
+                                           cfg.max_abstention_increase, cfg.max_valid_drop)
+    paired = {name: paired_headline_ci(family, dev_results["sft"]["records"], res["records"], seed=cfg.seed)
+              for name, res in dev_results.items() if name != "sft" and res["n"]}
+    curve = reward_curve(_grpo_rewards(log_rows), window=max(1, min(5, cfg.grpo_steps // 4 or 1)), seed=cfg.seed)
+    summary = {
+        "dev_scores": {k: _public(v) for k, v in dev_results.items()},
+        "selected_checkpoint": selected, "headline_metric": head,
+        "selection": {"rule": (f"highest dev {head} among the SFT checkpoint and the GRPO checkpoints "
+                               f"(every {every} steps) whose dev abstention rate <= SFT's + "
+                               f"{cfg.max_abstention_increase} and valid-output rate >= SFT's - "
+                               f"{cfg.max_valid_drop}; ties keep the earlier checkpoint"),
+                      "max_abstention_increase": cfg.max_abstention_increase,
+                      "max_valid_drop": cfg.max_valid_drop, "candidates": verdicts},
+        "paired_vs_sft": paired,
+        "abstention_guard": guard,
+        "reward_curve": curve,
+        "seconds": round(time.time() - started, 1),
+        "grpo_reward_first": _mean_reward(log_rows, first=True),
+        "grpo_reward_last": _mean_reward(log_rows, first=False),
+    }
     config = {**asdict(cfg), "use_vllm_effective": use_vllm, "medbench_version": __version__,
               "benchmark_name": release.name, "benchmark_sha256": release.sha256,
-              "train_items": len(train_rows), "selected_checkpoint": selected, "run_dir": str(work),
+              "train_items": len(train_rows), "selected_checkpoint": selected,
+              "num_processes": state.num_processes, "run_dir": str(work),
               "device": "cpu" if cpu else torch.cuda.get_device_name(0)}
-    atomic_write_json(final / "medbench_train_config.json", config)
-    summary = {"dev_scores": dev_scores, "selected_checkpoint": selected, "headline_metric": head,
-               "seconds": round(time.time() - started, 1),
-               "grpo_reward_first": _mean_reward(log_rows, first=True),
-               "grpo_reward_last": _mean_reward(log_rows, first=False)}
-    atomic_write_json(final / "train_summary.json", summary)
-    atomic_write_text(final / "README.md", _model_card(cfg, config, summary, release))
+    if main:
+        final = work  # the run folder is the model folder; nothing is deleted
+        src = sft_dir if selected == "sft" else candidate_dirs[selected]
+        for p in sorted(Path(src).iterdir()):
+            if p.is_file():
+                shutil.copy2(p, final / p.name)
+        tokenizer.padding_side = "left"
+        tokenizer.save_pretrained(final)
+        atomic_write_jsonl(final / "train_log.jsonl", log_rows)
+        atomic_write_jsonl(final / "dev_items.jsonl",
+                           [row for name, res in dev_results.items() for row in _item_rows(name, cfg.task, res)])
+        atomic_write_json(final / "medbench_train_config.json", config)
+        atomic_write_json(final / "train_summary.json", summary)
+        atomic_write_text(final / "README.md", _model_card(cfg, config, summary, release))
+    state.wait_for_everyone()
     return {**summary, "out": str(work)}
 
 
@@ -342,16 +556,21 @@ def _model_card(cfg: TrainConfig, config: dict, summary: dict, release: Release)
         f"- Rewards: {', '.join(REWARD_NAMES[cfg.task])} (the task scorer's own code; "
         "see medbench/train/rewards.py).",
         f"- Selected checkpoint (dev {summary['headline_metric']}): {summary['selected_checkpoint']}",
+        f"- Selection rule: {summary['selection']['rule']}.",
         "",
         "## Dev scores",
         "",
-        "| checkpoint | items | metrics |",
-        "|---|---:|---|",
+        "| checkpoint | items | eligible | abstention | valid output | metrics |",
+        "|---|---:|---|---:|---:|---|",
     ]
+    verdicts = summary["selection"]["candidates"]
     for name, res in dev.items():
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(res["metrics"].items())
                             if isinstance(v, (int, float)))
-        lines.append(f"| {name} | {res['n']} | {metrics} |")
+        v = verdicts.get(name)
+        ok = "-" if v is None else ("yes" if v["eligible"] else f"no ({v['reason']})")
+        lines.append(f"| {name} | {res['n']} | {ok} | {res['abstention_rate']:.3f} | "
+                     f"{res['valid_output_rate']:.3f} | {metrics} |")
     lines += ["", f"GRPO mean reward, first 5 steps: {summary['grpo_reward_first']}; "
               f"last 5 steps: {summary['grpo_reward_last']}.", "",
               f"Evaluate: `medbench run --benchmark {cfg.benchmark} --task {cfg.task} --model hf:{config.get('run_dir', cfg.out)}`", ""]

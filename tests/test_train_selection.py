@@ -1,0 +1,86 @@
+"""Dev checkpoint selection and run statistics (medbench/train/selection.py); no torch needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medbench.tasks import get_family
+from medbench.train.selection import output_rates, paired_headline_ci, reward_curve, select_checkpoint
+
+
+def _sql_records(kinds: list[str]) -> list[dict]:
+    """SQL scorer-shaped records: c = correct, w = wrong, a = abstain on answerable,
+    u = abstain on unanswerable, x = answers an unanswerable one; two items per patient."""
+    from medbench.tasks.sql.metrics import make_record
+
+    out = []
+    for k, kind in enumerate(kinds):
+        answerable = kind in "cwa"
+        gold = {"sql": "SELECT 1" if answerable else None, "answerable": answerable, "template": "t"}
+        pred = None if kind in "au" else "SELECT 1"
+        execd = {"answer": "1" if kind in "c" else "2", "error": None}
+        rec = make_record({"item_id": f"i{k:03d}", "subject_id": k // 2}, gold, pred,
+                          None if pred is None else execd, {"answer": "1"} if answerable else None)
+        out.append(rec)
+    return out
+
+
+def test_degenerate_abstainer_is_not_selected():
+    """The issue's failure: SFT with wrong answers has RS(10) far below an always-abstain model."""
+    sft_kinds = list("cwcwcxcuuu" * 3)
+    sft = _sql_records(sft_kinds)
+    abstain = _sql_records(["a" if k in "cw" else "u" for k in sft_kinds])
+    family = get_family("sql")
+    cands = {name: {"metrics": family.aggregate(recs), **output_rates("sql", recs)}
+             for name, recs in (("sft", sft), ("grpo-10", abstain))}
+    assert cands["grpo-10"]["metrics"]["rs10"] > cands["sft"]["metrics"]["rs10"]
+    assert cands["grpo-10"]["abstention_rate"] == 1.0 and cands["grpo-10"]["valid_output_rate"] == 0.0
+    selected, verdicts = select_checkpoint(cands, "rs10", True)
+    assert selected == "sft"
+    assert not verdicts["grpo-10"]["eligible"] and "abstention rate" in verdicts["grpo-10"]["reason"]
+    # a genuinely better checkpoint within the bounds is selected
+    better = _sql_records([("u" if k == "x" else ("c" if k == "w" and i % 3 else k))
+                           for i, k in enumerate(sft_kinds)])
+    cands["grpo-20"] = {"metrics": family.aggregate(better), **output_rates("sql", better)}
+    selected, verdicts = select_checkpoint(cands, "rs10", True)
+    assert selected == "grpo-20" and verdicts["grpo-20"]["eligible"]
+    # a tighter abstention bound excludes it (it abstains on 3 more items of 30 = +0.10)
+    selected, _ = select_checkpoint(cands, "rs10", True, max_abstention_increase=0.05)
+    assert selected == "sft"
+
+
+def test_paired_ci_matches_aggregate_and_detects_no_change():
+    family = get_family("sql")
+    a = _sql_records(list("cwcwcxcuuu" * 4))
+    b = _sql_records(list("cccwcucuuu" * 4))
+    res = paired_headline_ci(family, a, b, resamples=500, seed=1)
+    assert res["diff"] == pytest.approx(family.aggregate(b)["rs10"] - family.aggregate(a)["rs10"])
+    assert res["clusters"] == 20 and res["n_items"] == 40
+    assert res["ci_low"] > 0
+    same = paired_headline_ci(family, a, a, resamples=200)
+    assert same["diff"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
+    # reversed: the interval is below 0
+    rev = paired_headline_ci(family, b, a, resamples=500, seed=1)
+    assert rev["ci_high"] < 0 and rev["diff"] == pytest.approx(-res["diff"])
+
+
+def test_reward_curve_ci():
+    rng = np.random.default_rng(0)
+    flat = rng.normal(0, 0.1, size=40)
+    c = reward_curve(flat, window=10, seed=0)
+    assert c["ci_low"] < 0 < c["ci_high"] and len(c["window_means"]) == 4
+    rising = flat + np.linspace(0, 1, 40)
+    c = reward_curve(rising, window=10, seed=0)
+    assert c["ci_low"] > 0 and c["diff"] == pytest.approx(rising[-10:].mean() - rising[:10].mean())
+    assert reward_curve([0.1], window=5) is None
+
+
+def test_headline_ci_brackets_the_value():
+    from medbench.train.selection import headline_ci
+
+    family = get_family("sql")
+    recs = _sql_records(list("cwcwcxcuuu" * 4))
+    h = headline_ci(family, recs, resamples=300)
+    assert h["value"] == pytest.approx(family.aggregate(recs)["rs10"])
+    assert h["ci_low"] < h["value"] < h["ci_high"]
