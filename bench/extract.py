@@ -6,12 +6,18 @@ Builds (once, cached under $MEDBENCH_HOME/bench/) a synthetic MIMIC-IV of N pati
 DuckDB store, then runs each mode in its own subprocess so each one's peak memory (ru_maxrss) is
 its own:
 - scan:   every table packets read, read once in full (sum of hash over all columns);
-- bulk:   `iter_packets` over every admission (a fixed number of queries per batch) + packet bytes;
+- bulk:   `iter_packets` over every admission (one DuckDB statement per batch assembles every
+          packet's JSON text) + packet bytes;
+- python: the Python/pydantic reference assembly (`iter_packet_models` + `packet_json`, the bulk
+          path before issue 12) over every admission;
 - write:  `write_packets` (bulk, streamed to disk with a manifest) — the `extract-packets` path;
 - single: `extract_packet` per admission on an evenly spaced sample of admissions, extrapolated
           per admission to all of them (the full one-at-a-time run would take too long);
   the sample's bytes are checked against the bulk path's.
-Exits 1 (after printing every number) when bulk is under 20x one-at-a-time or the bytes differ.
+Modes run interleaved (scan bulk python single, scan bulk python single, ... `--repeat` rounds)
+and each ratio is reported from the min and the median CPU time. Exits 1 (after printing every
+number) when bulk is under 100x one-at-a-time or over 15x a bare scan (CPU, min), or the bytes
+differ.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ TABLES_READ = ("admissions", "patients", "transfers", "services", "icustays", "d
                "chartevents", "omr", "discharge", "radiology")
 
 
-MIN_SPEEDUP = 20.0  # issue 3: bulk at least 20x faster than one admission at a time
+MIN_SPEEDUP = 100.0  # issue 12: bulk at least 100x one admission at a time (CPU)
+MAX_VS_SCAN = 15.0  # issue 12: bulk at most 15x a bare scan of the tables read (CPU)
 
 
 def _store(patients: int, seed: int):
@@ -66,6 +73,7 @@ def _mode(mode: str, patients: int, seed: int, sample: int) -> dict:
     from medbench.extract.packet import (
         admissions_of,
         extract_packet,
+        iter_packet_models,
         iter_packets,
         packet_json,
         write_packets,
@@ -96,6 +104,11 @@ def _mode(mode: str, patients: int, seed: int, sample: int) -> dict:
         out["sample_ids"] = picked
         out["sample_sha"] = {str(p.hadm_id): hashlib.sha256(packet_json(p).encode()).hexdigest()
                              for p in iter_packets(store, picked)}
+    elif mode == "python":
+        n_bytes = 0
+        for p in iter_packet_models(store, ids):
+            n_bytes += len(packet_json(p))
+        out["packet_bytes"] = n_bytes
     elif mode == "write":
         with tempfile.TemporaryDirectory() as d:
             write_packets(store, ids, Path(d) / "packets", show_progress=False)
@@ -121,6 +134,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sample", type=int, default=150, help="admissions timed one at a time")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--repeat", type=int, default=2, help="interleaved rounds of every mode")
+    ap.add_argument("--write", action="store_true", help="also time write_packets (extract-packets)")
     ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: run one mode
     a = ap.parse_args()
     if a.mode:
@@ -132,38 +147,62 @@ def main() -> None:
     store = _store(a.patients, a.seed)
     print(f"dataset: {a.patients} synthetic patients, store ready in {time.perf_counter() - t:.1f}s "
           f"({sum(store.tables.values()):,} rows)", file=sys.stderr)
-    res = {}
-    for mode in ("scan", "bulk", "write", "single"):
-        proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--patients", str(a.patients),
-                               "--seed", str(a.seed), "--sample", str(a.sample)],
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            sys.exit(f"mode {mode} failed:\n{proc.stderr}")
-        res[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  {mode}: {res[mode]['seconds']:.2f}s, peak RSS {res[mode]['peak_rss_mb']:.0f} MB",
-              file=sys.stderr)
+    import statistics
+
+    runs: dict[str, list[dict]] = {}
+    modes = ("scan", "bulk", "python", "single") + (("write",) if a.write else ())
+    for rnd in range(a.repeat):
+        for mode in modes:
+            proc = subprocess.run([sys.executable, __file__, "--mode", mode, "--patients", str(a.patients),
+                                   "--seed", str(a.seed), "--sample", str(a.sample)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                sys.exit(f"mode {mode} failed:\n{proc.stderr}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs.setdefault(mode, []).append(r)
+            print(f"  round {rnd + 1} {mode}: {r['seconds']:.2f}s wall, {r['cpu_seconds']:.2f}s CPU, "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    res = {m: rs[0] for m, rs in runs.items()}
     n = res["bulk"]["admissions"]
-    single_per = res["single"]["seconds"] / res["single"]["sample"]
-    single_total = single_per * n
-    same = all(res["bulk"]["sample_sha"].get(h) == s for h, s in res["single"]["sample_sha"].items())
+
+    def cpu(mode: str, how) -> float:
+        vals = [r["cpu_seconds"] / (r["sample"] if mode == "single" else 1) for r in runs[mode]]
+        return how(vals) * (n if mode == "single" else 1)
+
+    def wall(mode: str, how) -> float:
+        vals = [r["seconds"] / (r["sample"] if mode == "single" else 1) for r in runs[mode]]
+        return how(vals) * (n if mode == "single" else 1)
+
+    same = all(runs["bulk"][0]["sample_sha"].get(h) == s for r in runs["single"]
+               for h, s in r["sample_sha"].items())
+    same_python = runs["bulk"][0]["packet_bytes"] == runs["python"][0]["packet_bytes"]
+    ratios = {}
+    for label, how in (("min", min), ("median", statistics.median)):
+        ratios[label] = {
+            "bulk_vs_single_cpu": cpu("single", how) / cpu("bulk", how),
+            "bulk_vs_single_wall": wall("single", how) / wall("bulk", how),
+            "bulk_vs_scan_cpu": cpu("bulk", how) / cpu("scan", how),
+            "bulk_vs_scan_wall": wall("bulk", how) / wall("scan", how),
+            "python_vs_bulk_cpu": cpu("python", how) / cpu("bulk", how),
+        }
     report = {
-        "patients": a.patients, "admissions": n,
-        "scan_s": res["scan"]["seconds"], "scan_rows": res["scan"]["rows"],
-        "bulk_s": res["bulk"]["seconds"], "bulk_per_admission_ms": 1000 * res["bulk"]["seconds"] / n,
-        "write_s": res["write"]["seconds"],
-        "single_sample": res["single"]["sample"], "single_per_admission_ms": 1000 * single_per,
-        "single_extrapolated_s": single_total,
-        "bulk_vs_single_speedup": single_total / res["bulk"]["seconds"],
-        "bulk_vs_single_speedup_cpu": (res["single"]["cpu_seconds"] / res["single"]["sample"] * n)
-        / res["bulk"]["cpu_seconds"],
-        "cpu_seconds": {m: round(r["cpu_seconds"], 2) for m, r in res.items()},
-        "bulk_vs_scan_ratio": res["bulk"]["seconds"] / res["scan"]["seconds"],
-        "peak_rss_mb": {m: round(r["peak_rss_mb"], 1) for m, r in res.items()},
-        "sample_bytes_identical": same,
+        "patients": a.patients, "admissions": n, "rounds": a.repeat,
+        "load_average": os.getloadavg(), "scan_rows": res["scan"]["rows"],
+        "packet_bytes": res["bulk"]["packet_bytes"],
+        "cpu_seconds": {m: [round(r["cpu_seconds"], 2) for r in rs] for m, rs in runs.items()},
+        "wall_seconds": {m: [round(r["seconds"], 2) for r in rs] for m, rs in runs.items()},
+        "single_sample": res["single"]["sample"],
+        "single_per_admission_ms_cpu": 1000 * cpu("single", min) / n,
+        "bulk_per_admission_ms_cpu": 1000 * cpu("bulk", min) / n,
+        "ratios": ratios,
+        "peak_rss_mb": {m: max(round(r["peak_rss_mb"], 1) for r in rs) for m, rs in runs.items()},
+        "sample_bytes_identical": same, "python_reference_same_size": same_python,
     }
     checks = {
-        f"bulk >= {MIN_SPEEDUP:g}x one-at-a-time (issue 3)": report["bulk_vs_single_speedup"] >= MIN_SPEEDUP,
+        f"bulk >= {MIN_SPEEDUP:g}x one-at-a-time by CPU (min)": ratios["min"]["bulk_vs_single_cpu"] >= MIN_SPEEDUP,
+        f"bulk <= {MAX_VS_SCAN:g}x a bare scan by CPU (min)": ratios["min"]["bulk_vs_scan_cpu"] <= MAX_VS_SCAN,
         "bulk and single extraction give identical bytes on the sample": same,
+        "bulk and the Python reference give the same number of bytes": same_python,
     }
     report["thresholds"] = {name: ok for name, ok in checks.items()}
     print(json.dumps(report, indent=2))

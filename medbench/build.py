@@ -30,11 +30,39 @@ from typing import Any
 
 from medbench.errors import UserError
 from medbench.io import check_out_dir, scratch_dir
-from medbench.release import TaskOutput, open_release, write_release
+from medbench.release import RecordSpool, TaskOutput, open_release, write_release
 from medbench.tasks import REGISTRY, get_family
 from medbench.tasks.base import SPLITS, split_for_subject, stable_bucket
 
 DEFAULT_TASKS = ("sql", "icd", "conversation")
+
+
+class Timings:
+    """Per-stage wall and CPU seconds of one build (`medbench build --timings`). A stage may be
+    entered several times (packets: each extraction pass); its times add up."""
+
+    def __init__(self):
+        self.stages: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        import time
+
+        w0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            t = self.stages.setdefault(name, [0.0, 0.0])
+            t[0] += time.perf_counter() - w0
+            t[1] += time.process_time() - c0
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        t = self.stages.setdefault(name, [0.0, 0.0])
+        t[0] += wall
+        t[1] += cpu
+
+    def rows(self) -> list[tuple[str, float, float]]:
+        return [(k, w, c) for k, (w, c) in self.stages.items()]
 
 
 class TaskProgress:
@@ -70,6 +98,11 @@ class BuildContext:
 
         return admissions_of(self.store, self.subject_ids) if self.subject_ids else []
 
+    def spool(self, kind: str, task: str | None = None) -> RecordSpool:
+        """A RecordSpool in the workdir for this family's items ("items", with `task` checked)
+        or gold ("gold"): records stream to disk instead of staying in memory."""
+        return RecordSpool(self.workdir / f"{kind}.spool.jsonl", task if kind == "items" else None)
+
     def iter_packet_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
         """Packets (plain JSON data) of these admissions in ascending hadm_id order."""
         spool = self.packets or PacketSpool(self.store, self.workdir / "packets.jsonl")
@@ -81,10 +114,11 @@ class PacketSpool:
     them (icd, conversation): JSON lines in the build's scratch folder, indexed by hadm_id, so
     memory stays bounded and no admission is extracted twice."""
 
-    def __init__(self, store, path: Path):
+    def __init__(self, store, path: Path, timings: Timings | None = None):
         self.store, self.path = store, Path(path)
         self.offsets: dict[int, int] = {}
         self.requested: set[int] = set()  # includes ids that have no packet
+        self.timings = timings
 
     def iter_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
         from medbench.extract.packet import iter_packets, packet_json
@@ -93,11 +127,21 @@ class PacketSpool:
         missing = [h for h in ids if h not in self.requested]
         self.requested.update(missing)
         if missing:
+            import time
+
             with open(self.path, "ab") as f:
-                for packet in iter_packets(self.store, missing):
-                    line = packet_json(packet)
-                    self.offsets[int(packet.hadm_id)] = f.tell()
-                    f.write(line.encode("utf-8") + b"\n")
+                gen = iter_packets(self.store, missing)
+                while True:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    packet = next(gen, None)
+                    if packet is not None:
+                        line = packet_json(packet)
+                        self.offsets[int(packet.hadm_id)] = f.tell()
+                        f.write(line.encode("utf-8") + b"\n")
+                    if self.timings is not None:  # extraction only, not the family's own work
+                        self.timings.add("packets", time.perf_counter() - w0, time.process_time() - c0)
+                    if packet is None:
+                        break
                     if len(missing) == len(ids):  # nothing spooled before: stream as we go
                         yield json.loads(line)
             if len(missing) == len(ids):
@@ -192,6 +236,8 @@ def _as_output(task: str, result: Any) -> TaskOutput:
     else:  # the protocol also allows an iterable of (item, gold) pairs
         pairs = list(result)
         out = TaskOutput(items=[p[0] for p in pairs], gold=[p[1] for p in pairs])
+    if isinstance(out.items, RecordSpool):  # checked record by record as it was spooled
+        return out
     for it in out.items:
         # A family bug here would silently leak a patient into two splits: fail loudly.
         if it.get("task") != task or it.get("split") != split_for_subject(it["subject_id"]):
@@ -200,7 +246,8 @@ def _as_output(task: str, result: Any) -> TaskOutput:
 
 
 def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], seed: int,
-                scratch: Path, show_progress: bool = True) -> dict[str, TaskOutput]:
+                scratch: Path, show_progress: bool = True, timings: Timings | None = None
+                ) -> dict[str, TaskOutput]:
     """Run each family's builder over `subject_ids`, one progress bar per task."""
     from medbench.progress import progress_bar
 
@@ -208,7 +255,8 @@ def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], s
     bar = progress_bar() if show_progress else contextlib.nullcontext()
     with bar as prog:
         tmp = Path(scratch)
-        packets = PacketSpool(store, tmp / "packets.jsonl")
+        packets = PacketSpool(store, tmp / "packets.jsonl", timings)
+        timings = timings if timings is not None else Timings()
         for task in tasks:
             tid = prog.add_task(task, total=None) if show_progress else None
             workdir = Path(tmp) / task
@@ -217,7 +265,12 @@ def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], s
                                seed=seed, progress=TaskProgress(prog if show_progress else None, tid),
                                packets=packets)
             # Task files may live in workdir: the caller keeps `scratch` until the release is written.
-            outputs[task] = _as_output(task, get_family(task).build(ctx))
+            before = list(timings.stages.get("packets", [0.0, 0.0]))
+            with timings.stage(task):
+                outputs[task] = _as_output(task, get_family(task).build(ctx))
+            # a family's time excludes the packet extraction it triggered (counted under packets)
+            after = timings.stages.get("packets", [0.0, 0.0])
+            timings.add(task, before[0] - after[0], before[1] - after[1])
             if show_progress:
                 prog.update(tid, completed=prog.tasks[tid].total or 1, total=prog.tasks[tid].total or 1)
     return outputs
@@ -234,14 +287,16 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
                   shard: str | tuple[int, int] | None = None, seed: int = 0,
                   show_progress: bool = True, store=None,
                   sql_max_per_patient: int | None = None,
-                  source_licence: str | None = None) -> BuildResult:
+                  source_licence: str | None = None, timings: Timings | None = None) -> BuildResult:
     """Build a release (or one shard of it). Returns where it went and its manifest.
-    `source_licence` overrides the licence detected from the store (`medbench.datause`)."""
+    `source_licence` overrides the licence detected from the store (`medbench.datause`).
+    `timings` (a Timings) receives per-stage wall/CPU seconds: ingest, cohort, packets, each
+    family, write, hash."""
     from medbench.datause import check_licence, detect_licence
     from medbench.store import open_store
 
     check_licence(source_licence)
-
+    timings = timings if timings is not None else Timings()
     # Everything that does not need the store is checked before it is opened (an ingest shows a
     # progress bar), so bad input is one line on stderr.
     task_names = parse_tasks(tasks)
@@ -257,9 +312,11 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
 
         if not read_cohort(cohort):
             raise UserError(f"cohort {cohort}: no patients listed")
-    if store is None:
-        store = open_store(mimic_dir, db)
-    ids, selection = resolve_patients(store, cohort)
+    with timings.stage("ingest"):
+        if store is None:
+            store = open_store(mimic_dir, db)
+    with timings.stage("cohort"):
+        ids, selection = resolve_patients(store, cohort)
     params: dict[str, Any] = {"seed": int(seed), "tasks": task_names, "patients": selection}
     if sql_max_per_patient is not None:  # absent by default, so default releases keep their bytes
         params["sql_max_per_patient"] = int(sql_max_per_patient)
@@ -274,9 +331,10 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
         out = Path("benchmarks") / f"{name}{suffix}"
     check_out_dir(out)
     with scratch_dir("build") as scratch:  # $MEDBENCH_HOME/tmp, swept when its pid is gone
-        outputs = build_tasks(store, ids, params, task_names, seed, Path(scratch), show_progress)
+        outputs = build_tasks(store, ids, params, task_names, seed, Path(scratch), show_progress,
+                              timings)
         licence = source_licence or detect_licence(store.source)
-        manifest = write_release(out, name, outputs, params, store.fingerprint, licence)
+        manifest = write_release(out, name, outputs, params, store.fingerprint, licence, timings=timings)
     return BuildResult(Path(out), manifest)
 
 

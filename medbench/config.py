@@ -23,3 +23,47 @@ def env_mimic_dir() -> Path | None:
 
 def default_synth_dir() -> Path:
     return medbench_home() / "synthetic" / f"p{DEFAULT_SYNTH_PATIENTS}-s{DEFAULT_SYNTH_SEED}"
+
+
+#: Default memory budget of one medbench process (build, extract, ingest): DuckDB gets half of it
+#: (its `memory_limit`, spilling to `temp_directory` beyond), Python's batches the rest.
+DEFAULT_MEMORY_LIMIT = "4GB"
+
+
+def _parse_bytes(text: str) -> int:
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*", text, re.I)
+    if not m:
+        from medbench.errors import UserError
+
+        raise UserError(f"memory limit: expected a size such as 4GB or 1500MB, got {text!r}")
+    unit = (m.group(2) or "B").upper().replace("I", "").rstrip("B") or "B"
+    mult = {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
+    return int(float(m.group(1)) * mult)
+
+
+def memory_limit_bytes() -> int:
+    """`$MEDBENCH_MEMORY_LIMIT` (e.g. 4GB, 1500MB), default DEFAULT_MEMORY_LIMIT."""
+    return _parse_bytes(os.environ.get("MEDBENCH_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT)
+
+
+def duckdb_threads() -> int | None:
+    """`$MEDBENCH_THREADS`: DuckDB threads (default: DuckDB's, one per core)."""
+    env = os.environ.get("MEDBENCH_THREADS")
+    return int(env) if env else None
+
+
+def duckdb_settings() -> dict[str, str]:
+    """Settings every medbench DuckDB connection gets: memory_limit (half the budget),
+    temp_directory under MEDBENCH_HOME (spill), threads when set. Results do not depend on them."""
+    out = {"memory_limit": f"{max(64, memory_limit_bytes() // 2 // 1024**2)}MB",
+           "temp_directory": str(medbench_home() / "duckdb-tmp")}
+    if duckdb_threads():
+        out["threads"] = str(duckdb_threads())
+    return out
+
+
+def apply_duckdb_settings(con) -> None:
+    for k, v in duckdb_settings().items():
+        con.execute(f"SET {k} = '{v}'" if k != "threads" else f"SET threads = {int(v)}")

@@ -26,12 +26,66 @@ MANIFEST = "manifest.json"
 RELEASE_FORMAT = 1
 
 
+class RecordSpool:
+    """Records (items or gold) streamed to a scratch file as canonical JSON lines while a family
+    builds, so a release's records never all sit in memory: only (item_id, offset, length, split)
+    per record is kept, and `write_release` writes the lines in item_id order from the file.
+    `add()` checks what `build._as_output` checks for lists (task, split of the subject)."""
+
+    def __init__(self, path: str | Path, task: str | None = None):
+        self.path, self.task = Path(path), task
+        self._f = open(self.path, "wb")  # noqa: SIM115 (closed by close()/lines())
+        self._index: list[tuple[str, int, int]] = []
+        self.counts = {s: 0 for s in SPLITS}
+
+    def add(self, record: dict) -> None:
+        from medbench.io import canonical_json
+        from medbench.tasks.base import split_for_subject
+
+        if self.task is not None and "split" in record and (
+                record.get("task") != self.task or record["split"] != split_for_subject(record["subject_id"])):
+            raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")
+        line = (canonical_json(record) + "\n").encode("utf-8")
+        self._index.append((record["item_id"], self._f.tell(), len(line)))
+        self._f.write(line)
+        if "split" in record:
+            self.counts[record["split"]] = self.counts.get(record["split"], 0) + 1
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def item_ids(self) -> list[str]:
+        return sorted(i for i, _, _ in self._index)
+
+    def lines(self):
+        """The records' lines (bytes) in item_id order."""
+        self._f.flush()
+        with open(self.path, "rb") as f:
+            for _, off, n in sorted(self._index):
+                f.seek(off)
+                yield f.read(n)
+
+    def __iter__(self):
+        """The records as dicts, in the order they were added (reads the scratch file)."""
+        self._f.flush()
+        with open(self.path, "rb") as f:
+            for _, off, n in self._index:
+                f.seek(off)
+                yield json.loads(f.read(n))
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def close(self) -> None:
+        self._f.close()
+
+
 @dataclass
 class TaskOutput:
-    """What one task family contributes to a release."""
+    """What one task family contributes to a release (records as lists, or RecordSpools)."""
 
-    items: list[dict]
-    gold: list[dict]
+    items: list[dict] | RecordSpool
+    gold: list[dict] | RecordSpool
     info: dict[str, Any] = field(default_factory=dict)  # task-specific manifest fields
     files: dict[str, Path | bytes] = field(default_factory=dict)  # relpath (in task dir) -> source
 
@@ -48,20 +102,39 @@ def split_counts(items: list[dict]) -> dict[str, int]:
 
 
 def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], params: dict,
-                  source_fingerprint: str | None, source_licence: str | None = None) -> dict:
-    """Write a complete release atomically; returns the manifest."""
+                  source_fingerprint: str | None, source_licence: str | None = None,
+                  timings: Any = None) -> dict:
+    """Write a complete release atomically; returns the manifest. `timings` (build.Timings)
+    receives the "write" and "hash" stages."""
+    import contextlib
+
+    def stage(n: str):
+        return timings.stage(n) if timings is not None else contextlib.nullcontext()
+
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp, stage("write"):
         task_info: dict[str, dict] = {}
         for task, out in sorted(tasks.items()):
             tdir = tmp / task
             tdir.mkdir(parents=True)
-            items, gold = _sorted_records(out.items), _sorted_records(out.gold)
-            if [i["item_id"] for i in items] != [g["item_id"] for g in gold]:
+            ids, counts = [], {}
+            for fname, records in (("items.jsonl", out.items), ("gold.jsonl", out.gold)):
+                if isinstance(records, RecordSpool):
+                    ids.append(records.item_ids())
+                    lines = records.lines()
+                    if fname == "items.jsonl":
+                        counts = dict(records.counts)
+                else:
+                    records = _sorted_records(records)
+                    ids.append([r["item_id"] for r in records])
+                    lines = (line.encode("utf-8") for line in jsonl_lines(records))
+                    if fname == "items.jsonl":
+                        counts = split_counts(records)
+                with open(tdir / fname, "wb") as f:
+                    for line in lines:
+                        f.write(line)
+            if ids[0] != ids[1]:
                 raise ValueError(f"task {task}: items and gold do not list the same item ids")
-            for fname, records in (("items.jsonl", items), ("gold.jsonl", gold)):
-                data = "".join(jsonl_lines(records)).encode("utf-8")
-                (tdir / fname).write_bytes(data)
             for rel, src in sorted(out.files.items()):
                 dest = tdir / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +142,9 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
                     dest.write_bytes(src)
                 else:
                     shutil.copyfile(src, dest)
-            task_info[task] = {**out.info, "counts": split_counts(items), "items": len(items)}
-        files = tree_sha256(tmp)
+            task_info[task] = {**out.info, "counts": counts, "items": len(ids[0])}
+        with stage("hash"):
+            files = tree_sha256(tmp)
         manifest = {
             "name": name,
             "release_format": RELEASE_FORMAT,

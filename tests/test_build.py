@@ -171,3 +171,23 @@ def test_sql_per_patient_caps_answerable_items(synth_store, full, tmp_path):
     with pytest.raises(UserError, match="sql-per-patient"):
         build_release(store=synth_store, out=tmp_path / "bad", tasks="sql", show_progress=False,
                       sql_max_per_patient=0)
+
+
+def test_release_bytes_do_not_depend_on_memory_threads_or_batches(full, synth_store, tmp_path, monkeypatch):
+    """Issue 12: the same release bytes with a low memory limit, one DuckDB thread, tiny packet
+    batches and tiny SQL patient batches as with the defaults; `--timings` stages are reported."""
+    from medbench.build import Timings
+    from medbench.extract import packet
+
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "600MB")
+    monkeypatch.setenv("MEDBENCH_THREADS", "1")
+    monkeypatch.setenv("MEDBENCH_SQL_PATIENT_BATCH", "7")
+    monkeypatch.setattr(packet, "BATCH_SIZE", 5)
+    monkeypatch.setattr(packet.iter_packets, "__defaults__", (packet.DEFAULT_CAPS, 5))
+    timings = Timings()
+    low = build_release(store=synth_store, out=tmp_path / "low", tasks=TASKS, name="synth",
+                        show_progress=False, timings=timings)
+    assert _tree(low.out) == _tree(full.out)
+    stages = [s for s, _, _ in timings.rows()]
+    assert {"ingest", "cohort", "packets", "write", "hash", *TASKS.split(",")} <= set(stages), stages
+    assert all(w >= 0 and c >= 0 for _, w, c in timings.rows())

@@ -198,7 +198,7 @@ def test_demo_items(demo_store, tmp_path):
     assert len(out.items) == 275 and out.info["selection"] == "all_admissions"
     from _release_schemas import assert_records_match
 
-    records = json.loads(canonical_json([out.items, out.gold]))  # as the release files hold them
+    records = json.loads(canonical_json([list(out.items), list(out.gold)]))  # as the release files hold them
     assert assert_records_match("items", "conversation", records[0]) == 275
     assert assert_records_match("gold", "conversation", records[1]) == 275
     gold = {g["item_id"]: g for g in out.gold}

@@ -165,3 +165,57 @@ def test_bulk_extraction_issues_a_fixed_number_of_queries(demo_store):
     assert q_large == q_small, (q_small, q_large)
     q_two, _ = _count_queries(demo_store, ids, batch_size=(big + 1) // 2)
     assert q_two == 2 * q_small
+
+
+def test_duckdb_assembly_matches_python_reference(demo_store, tmp_path):
+    """The packets DuckDB assembles are byte-identical to the Python/pydantic reference assembly,
+    on every demo admission, with default caps and with tight caps (the cap paths)."""
+    from medbench.extract.packet import iter_packet_models
+
+    ids = [a[1] for a in admissions_of(demo_store)]
+    for caps in (Caps(), Caps(labs=3, radiology=1, emar=2)):
+        fast = {p.hadm_id: (p.text, p.provenance) for p in iter_packets(demo_store, ids, caps)}
+        ref = {int(m.hadm_id): (packet_json(m), m.model_dump(mode="json")["provenance"])
+               for m in iter_packet_models(demo_store, ids, caps)}
+        assert list(fast) == sorted(fast) and fast.keys() == ref.keys()
+        bad = [h for h in ids if fast[h] != ref[h]]
+        assert not bad, bad[:3]
+
+
+def test_duckdb_assembly_matches_python_reference_with_notes_and_vitals(demo_dir, tmp_path):
+    """Same check on a store with notes and chartevents (vitals, radiology cap, unlinked notes)."""
+    from medbench.extract.packet import iter_packet_models
+
+    store = ingest(make_notes_dataset(demo_dir, tmp_path / "mimic"), tmp_path / "s.duckdb", show_progress=False)
+    ids = [a[1] for a in admissions_of(store)]
+    for caps in (Caps(), Caps(labs=2, radiology=1, emar=1)):
+        fast = {p.hadm_id: p.text for p in iter_packets(store, ids, caps)}
+        ref = {int(m.hadm_id): packet_json(m) for m in iter_packet_models(store, ids, caps)}
+        assert fast == ref
+
+
+def test_duckdb_float_format_is_pythons_or_flagged():
+    """Every float DuckDB formats itself serialises exactly as canonical JSON does (rounding ties
+    included); the ones it cannot (tiny, huge) are flagged for the Python path."""
+    import random
+
+    import duckdb
+
+    from medbench.extract.packet import _nf, _odd
+    from medbench.io import normalise_float
+
+    rng = random.Random(3)
+    vals = [7.1284375, 2.675, 1.0000005, -0.0000001, 0.0, -0.0, 2.5e-05, 9.9e-05, 1e-06, 1e16,
+            123456.789, float("nan"), float("inf"), float("-inf"), 0.0001, 1e15]
+    vals += [rng.randint(0, 10**9) / 86400 for _ in range(20000)]  # ICU los: many exact ties
+    vals += [rng.uniform(-1e5, 1e5) for _ in range(5000)] + [rng.uniform(0, 2e-4) for _ in range(2000)]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?::DOUBLE[]) AS x", [vals])
+    got = con.execute(f"SELECT to_json({{'v': {_nf('x')}}}), {_odd('x')} FROM t").fetchall()
+    flagged = 0
+    for v, (text, odd) in zip(vals, got, strict=True):
+        if odd:
+            flagged += 1
+        else:
+            assert text == '{"v":' + json.dumps(normalise_float(v)) + '}', v
+    assert 0 < flagged < 2100  # the tiny ones only

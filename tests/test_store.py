@@ -273,3 +273,26 @@ def test_cli_ingest_reports_reuse(small_layout, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "up to date (reused)" in second.stderr
     assert os.path.getsize(db) > 0
+
+
+def test_ingest_modules_subset_is_reused_and_sorted(demo_dir, tmp_path):
+    """`--modules hosp` keeps only hosp tables; a later open without --modules reuses that store
+    (no re-ingest); hadm_id-keyed tables are stored sorted by hadm_id; bad lists are one-line errors."""
+    import duckdb
+
+    from medbench.store import ingest as do_ingest
+    from medbench.errors import UserError
+    from medbench.store.ingest import parse_modules
+
+    db = tmp_path / "s.duckdb"
+    s1 = do_ingest(demo_dir, db, show_progress=False, modules="hosp")
+    assert s1.ingested and s1.has("labevents") and not s1.has("icustays")
+    s2 = do_ingest(demo_dir, db, show_progress=False)
+    assert not s2.ingested and s2.fingerprint == s1.fingerprint and not s2.has("icustays")
+    con = duckdb.connect(str(db), read_only=True)
+    h = [r[0] for r in con.execute("SELECT hadm_id FROM labevents").fetchall()]
+    con.close()
+    assert h == sorted(h, key=lambda x: (x is None, x or 0))
+    for bad, msg in (("hosp,xyz", "unknown module 'xyz'"), ("icu", "hosp is required")):
+        with pytest.raises(UserError, match=msg):
+            parse_modules(bad)

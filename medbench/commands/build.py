@@ -45,14 +45,36 @@ def _summary(result, title: str) -> None:
 @click.option("--source-licence", type=click.Choice(["synthetic", "odbl", "credentialed"]), default=None,
               help="Record this source licence in the manifest instead of the one detected from the "
                    "store (synthetic data, the open ODbL demo, or credentialed MIMIC-IV).")
-def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient, source_licence) -> None:
-    """Build a versioned, reproducible benchmark release (public items, private gold)."""
-    from medbench.build import build_release
+@click.option("--timings", "show_timings", is_flag=True,
+              help="Print per-stage wall and CPU seconds (ingest, cohort, packets, each task, write, "
+                   "hash) and the peak RSS.")
+def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient, source_licence,
+          show_timings) -> None:
+    """Build a versioned, reproducible benchmark release (public items, private gold).
 
+    Memory: bounded by $MEDBENCH_MEMORY_LIMIT (default 4GB; DuckDB gets half and spills to
+    $MEDBENCH_HOME/duckdb-tmp); records stream to disk, so it does not grow with the dataset."""
+    from medbench.build import Timings, build_release
+
+    timings = Timings()
     result = build_release(mimic_dir=mimic_dir, db=db, out=out, name=name, tasks=tasks, cohort=cohort,
                            shard=shard, seed=seed, sql_max_per_patient=sql_per_patient,
-                           source_licence=source_licence)
+                           source_licence=source_licence, timings=timings)
     _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
+    if show_timings:
+        import resource
+
+        table = Table(title="build timings")
+        for col in ("stage", "wall s", "CPU s"):
+            table.add_column(col, justify="left" if col == "stage" else "right")
+        for stage, wall, cpu in timings.rows():
+            table.add_row(stage, f"{wall:.2f}", f"{cpu:.2f}")
+        wall = sum(w for _, w, _ in timings.rows())
+        cpu = sum(c for _, _, c in timings.rows())
+        table.add_row("total", f"{wall:.2f}", f"{cpu:.2f}")
+        console.print(table)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        console.print(f"peak RSS {rss:.0f} MB")
 
 
 @click.command("merge-shards")

@@ -15,12 +15,20 @@ from medbench.progress import console
 @mimic_dir_option
 @db_option
 @click.option("--force", is_flag=True, help="Re-ingest even if the store is up to date.")
-def ingest(mimic_dir: str | None, db: str | None, force: bool) -> None:
-    """Load a MIMIC-IV copy (hosp/, icu/, note/, ed/) into DuckDB; reused while unchanged."""
+@click.option("--modules", default=None, metavar="LIST",
+              help="Ingest only these modules (comma-separated among hosp,icu,note,ed; hosp is "
+                   "required); later commands reuse the store. Default: all found.")
+def ingest(mimic_dir: str | None, db: str | None, force: bool, modules: str | None) -> None:
+    """Load a MIMIC-IV copy (hosp/, icu/, note/, ed/) into DuckDB; reused while unchanged.
+
+    Memory: DuckDB uses at most half of $MEDBENCH_MEMORY_LIMIT (default 4GB) and spills to
+    $MEDBENCH_HOME/duckdb-tmp beyond it."""
     from medbench.store import ingest as do_ingest
     from medbench.store import resolve_mimic_dir
+    from medbench.store.ingest import parse_modules
 
-    store = do_ingest(resolve_mimic_dir(mimic_dir), db, force=force)
+    mods = parse_modules(modules)
+    store = do_ingest(resolve_mimic_dir(mimic_dir), db, force=force, modules=mods)
     table = Table(title=f"store {store.path}")
     table.add_column("table")
     table.add_column("rows", justify="right")

@@ -301,16 +301,39 @@ def packet_json_schema() -> dict:
     return Packet.model_json_schema()
 
 
-def packet_json(packet: BaseModel) -> str:
+class PacketText:
+    """A packet as its canonical JSON text (what the DuckDB-side assembly yields): `hadm_id`,
+    `subject_id`, `text`, and `provenance` (per table: present, rows, kept, dropped, cap)."""
+
+    __slots__ = ("hadm_id", "subject_id", "text", "_prov")
+
+    def __init__(self, hadm_id: int, subject_id: int, text: str, provenance_json: str):
+        self.hadm_id, self.subject_id, self.text, self._prov = int(hadm_id), subject_id, text, provenance_json
+
+    @property
+    def provenance(self) -> dict[str, dict]:
+        return json.loads(self._prov)
+
+    def model(self) -> BaseModel:
+        """The validated pydantic `Packet`."""
+        return Packet.model_validate_json(self.text)
+
+    def model_dump(self, mode: str = "json") -> dict:
+        return json.loads(self.text)
+
+
+def packet_json(packet: BaseModel | PacketText) -> str:
     """The packet's canonical bytes (as text): exactly `medbench.io.canonical_json` of the packet.
 
     Assembly already applied canonical_json's normalisation (floats, timestamps as text), so the
     generic (slow) normalising walk is skipped; tests check the two agree."""
+    if isinstance(packet, PacketText):
+        return packet.text
     return json.dumps(packet.model_dump(mode="json"), sort_keys=True, ensure_ascii=False,
                       separators=(",", ":"))
 
 
-def packet_dict(packet: BaseModel) -> dict:
+def packet_dict(packet: BaseModel | PacketText) -> dict:
     """The packet as plain JSON data (what prompts and generators take)."""
     return json.loads(packet_json(packet))
 
@@ -437,10 +460,11 @@ def check_caps(caps: Caps) -> None:
             raise UserError(f"--row-cap-{name} must be at least 1 (got {v})")
 
 
-def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAPS,
-                 batch_size: int = BATCH_SIZE) -> Iterator[BaseModel]:
-    """Packets for `hadm_ids`, in ascending hadm_id order, with a fixed number of queries per
-    batch (one per section), whatever the batch's size. Unknown hadm_ids are a UserError."""
+def iter_packet_models(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAPS,
+                       batch_size: int = BATCH_SIZE) -> Iterator[BaseModel]:
+    """The reference assembly in Python (pydantic models), one query per section per batch: the
+    fallback for admissions whose floats DuckDB cannot format as Python does (see `_ODD`), and
+    what tests compare the DuckDB-built bytes with. Unknown hadm_ids are a UserError."""
     check_caps(caps)
     ids = sorted({int(h) for h in hadm_ids})
     sections = _sections(store)
@@ -473,7 +497,150 @@ def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAP
         con.close()
 
 
-def extract_packet(store: Store, hadm_id: int, caps: Caps = DEFAULT_CAPS) -> BaseModel:
+# ----------------------------------------------------------------------------- DuckDB-side assembly
+# Each section is one `list({...} ORDER BY ...)` aggregate per admission and the whole packet one
+# `to_json` of a struct whose keys are in sorted order: DuckDB formats the bytes, Python only
+# passes the text on. Floats: `printf('%.6f')` rounds the exact binary value as Python's
+# `round(x, 6)` does (DuckDB's `round()` multiplies and divides, and differs on ties such as
+# ICU los 7.1284375), and DuckDB writes a double with the same shortest round-trip digits as
+# Python's `repr`, but without an exponent for |x| < 1e-4 or >= 1e16. An admission with a float
+# in those ranges (`_odd`, a superset) is assembled by the Python reference path, so the bytes are
+# identical either way (tests compare the two on every admission).
+
+def _nf(col: str) -> str:
+    """canonical float in SQL (= medbench.io.normalise_float): 6 places, NaN/inf as null, -0.0 as 0.0."""
+    r = f"CAST(printf('%.6f', {col}) AS DOUBLE)"
+    return f"CASE WHEN isnan({col}) OR isinf({col}) THEN NULL WHEN {r} = 0 THEN 0.0 ELSE {r} END"
+
+
+def _odd(col: str) -> str:
+    return (f"(abs({col}) >= 1e15 AND NOT isinf({col}) "
+            f"OR (abs({col}) < 1e-4 AND abs({col}) >= 4e-7))")
+
+
+def _json_value(col: str, kind: str) -> str:
+    if kind == "float":
+        return _nf(col)
+    if kind == "int":
+        return f"CAST({col} AS BIGINT)"
+    return f"CAST({col} AS VARCHAR)"
+
+
+def _struct(fields: Iterable[tuple[str, str]]) -> str:
+    """A struct literal with keys in sorted (JSON sort_keys) order."""
+    return "{" + ", ".join(f"'{k}': {v}" for k, v in sorted(fields)) + "}"
+
+
+def _section_agg_sql(sec: _Section, cap: int | None) -> str:
+    """Per admission of `ids`: _r (the rows as a list of structs, in packet order), _k (kept),
+    _t (found), _odd (a float the Python path must format)."""
+    cols = ", ".join(f"{_sql_expr(expr, kind)} AS \"{f}\"" for f, expr, kind in sec.columns)
+    okeys = ", ".join(f"{o} AS _o{i}" for i, o in enumerate(sec.order))
+    where = f" WHERE {sec.where}" if sec.where else ""
+    group = f" GROUP BY ids.hadm_id, {', '.join(sec.order)}" if sec.group_by else ""
+    tail = ", ".join(f'"{f}" NULLS LAST' for f, _, _ in sec.columns)
+    order = ", ".join(f"_o{i} NULLS LAST" for i in range(len(sec.order)))
+    inner = f"SELECT ids.hadm_id AS _h, {cols}, {okeys} {sec.from_sql}{where}{group}"
+    if cap is not None:
+        ckeys = ", ".join(f"{o} AS _c{i}" for i, o in enumerate(sec.cap_order))
+        cap_order = ", ".join(f"_c{i} NULLS LAST" for i in range(len(sec.cap_order)))
+        inner = (f"SELECT * FROM (SELECT *, count(*) OVER (PARTITION BY _h) AS _n, "
+                 f"row_number() OVER (PARTITION BY _h ORDER BY {cap_order}, {tail}) AS _rk "
+                 f"FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}, {ckeys} {sec.from_sql}{where}) q) "
+                 f"WHERE _rk <= {int(cap)}")
+        total = "max(_n)"
+    elif sec.key == "vitals":
+        total = 'sum("n")'
+    else:
+        total = "count(*)"
+    struct = _struct((f, _json_value(f'"{f}"', kind)) for f, _, kind in sec.columns)
+    floats = [f'"{f}"' for f, _, kind in sec.columns if kind == "float"]
+    odd = "bool_or(" + " OR ".join(_odd(c) for c in floats) + ")" if floats else "false"
+    kept = total if sec.key == "vitals" else "count(*)"
+    return (f"SELECT _h, list({struct} ORDER BY {order}, {tail}) AS _r, {kept} AS _k, "
+            f"{total} AS _t, {odd} AS _odd FROM ({inner}) s GROUP BY _h")
+
+
+def _packet_sql(store: Store, sections: list[_Section], caps: Caps) -> str:
+    def lit(v: int | None) -> str:
+        return "NULL::BIGINT" if v is None else str(int(v))
+
+    adm_cols = ", ".join(f"{_sql_expr(expr, kind)} AS \"{f}\"" for f, expr, kind in _ADMISSION_COLS)
+    kinds = {f: kind for f, _, kind in _ADMISSION_COLS}
+    ctes = [f"adm AS (SELECT ids.hadm_id AS _h, {adm_cols} FROM ids "
+            "JOIN admissions a ON a.hadm_id = ids.hadm_id "
+            "LEFT JOIN patients p ON p.subject_id = a.subject_id)"]
+    fields: list[tuple[str, str]] = [
+        ("packet_version", str(PACKET_VERSION)),
+        ("subject_id", 'CAST(adm."subject_id" AS BIGINT)'),
+        ("hadm_id", "CAST(adm._h AS BIGINT)"),
+        ("patient", _struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _PATIENT_FIELDS)),
+        ("admission", _struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _ADMISSION_NAMES
+                              if f not in _PATIENT_FIELDS and f != "subject_id")),
+        ("caps", _struct((k, lit(v)) for k, v in caps.as_dict().items())),
+    ]
+    prov: list[tuple[str, str]] = []
+    joins, odds = [], []
+    for i, sec in enumerate(sections):
+        cap = getattr(caps, sec.cap) if sec.cap else None
+        if not all(store.has(t) for t in sec.requires):
+            fields.append((sec.key, "[]"))
+            prov.append((sec.table, _struct([("present", "false"), ("rows", "0"), ("kept", "0"),
+                                             ("dropped", "0"), ("cap", lit(cap))])))
+            continue
+        ctes.append(f"s{i} AS ({_section_agg_sql(sec, cap)})")
+        joins.append(f"LEFT JOIN s{i} ON s{i}._h = adm._h")
+        odds.append(f"coalesce(s{i}._odd, false)")
+        fields.append((sec.key, f"coalesce(s{i}._r, [])"))
+        t, k = f"CAST(coalesce(s{i}._t, 0) AS BIGINT)", f"CAST(coalesce(s{i}._k, 0) AS BIGINT)"
+        prov.append((sec.table, _struct([("present", "true"), ("rows", t), ("kept", k),
+                                         ("dropped", f"{t} - {k}"), ("cap", lit(cap))])))
+    provs = _struct(prov)
+    fields.append(("provenance", provs))
+    return (f"{_IDS_CTE}, {', '.join(ctes)} "
+            f"SELECT adm._h, CAST(adm.\"subject_id\" AS BIGINT), to_json({_struct(fields)}), "
+            f"to_json({provs}), ({' OR '.join(odds) or 'false'}) "
+            f"FROM adm {' '.join(joins)} ORDER BY adm._h")
+
+
+def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAPS,
+                 batch_size: int = BATCH_SIZE) -> Iterator[PacketText]:
+    """Packets (canonical JSON text) for `hadm_ids`, in ascending hadm_id order, built inside
+    DuckDB with a fixed number of queries per batch whatever its size (two: the id check and one
+    statement assembling every packet of the batch). Unknown hadm_ids are a UserError."""
+    check_caps(caps)
+    ids = sorted({int(h) for h in hadm_ids})
+    sections = _sections(store)
+    sql = _packet_sql(store, sections, caps)
+    con = store.connect()
+    try:
+        for start in range(0, len(ids), batch_size):
+            batch = ids[start:start + batch_size]
+            found = {r[0] for r in con.execute(
+                "SELECT hadm_id FROM admissions WHERE hadm_id IN (SELECT unnest(?::BIGINT[]))",
+                [batch]).fetchall()}
+            if len(found) != len(batch):
+                missing = [h for h in batch if h not in found]
+                raise UserError(f"hadm_id {missing[0]} not found in admissions"
+                                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            cur = con.cursor()
+            try:
+                cur.execute(sql, [batch])
+                while rows := cur.fetchmany(64):
+                    for h, subject_id, text, prov, odd in rows:
+                        if odd:
+                            model = next(iter_packet_models(store, [h], caps))
+                            yield PacketText(h, subject_id, packet_json(model),
+                                             json.dumps(model.model_dump(mode="json")["provenance"]))
+                        else:
+                            yield PacketText(h, subject_id, text, prov)
+            finally:
+                cur.close()
+    finally:
+        con.close()
+
+
+def extract_packet(store: Store, hadm_id: int, caps: Caps = DEFAULT_CAPS) -> PacketText:
     """One admission's packet: the bulk path with a set of one id (hence identical bytes)."""
     return next(iter_packets(store, [hadm_id], caps))
 
@@ -518,10 +685,10 @@ def write_packets(store: Store, hadm_ids: Iterable[int], out: str | os.PathLike,
                 (tmp / name).write_bytes(data)
                 files[name] = sha256_bytes(data)
                 for table, prov in packet.provenance.items():
-                    t = totals.setdefault(table, {"present": prov.present, "rows": 0, "kept": 0, "dropped": 0})
-                    t["rows"] += prov.rows
-                    t["kept"] += prov.kept
-                    t["dropped"] += prov.dropped
+                    t = totals.setdefault(table, {"present": prov["present"], "rows": 0, "kept": 0,
+                                                  "dropped": 0})
+                    for k in ("rows", "kept", "dropped"):
+                        t[k] += prov[k]
                 if progress:
                     progress.advance(task)
         manifest = {"packet_version": PACKET_VERSION, "n_packets": len(files), "caps": caps.as_dict(),

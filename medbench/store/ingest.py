@@ -28,7 +28,9 @@ from medbench.errors import MissingFeatureData, UserError
 from medbench.store.tables import SOURCE_SUFFIXES, TABLES, TableSpec, db_table_name
 
 #: Bump when ingest's output changes shape, so old stores are rebuilt.
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: hadm_id-keyed tables stored sorted by hadm_id
+#: The modules a store may hold; `ingest --modules` keeps a subset (hosp is always needed).
+MODULES = ("hosp", "icu", "note", "ed")
 META_TABLE = "_medbench_meta"
 
 
@@ -54,7 +56,9 @@ class Store:
     seconds: float = 0.0
 
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.path), read_only=read_only)
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        config.apply_duckdb_settings(con)
+        return con
 
     def has(self, table: str) -> bool:
         return table in self.tables
@@ -86,10 +90,26 @@ def ensure_default_synthetic() -> Path:
     return out
 
 
-def find_sources(mimic_dir: Path) -> tuple[list[SourceFile], list[TableSpec]]:
-    """Locate every known table's file; return (found, missing)."""
+def parse_modules(spec: str | None) -> tuple[str, ...] | None:
+    """`--modules hosp,icu,note,ed` → the modules kept (hosp always); None = all."""
+    if spec is None:
+        return None
+    names = {m.strip() for m in spec.split(",") if m.strip()}
+    unknown = sorted(names - set(MODULES))
+    if unknown:
+        raise UserError(f"--modules: unknown module '{unknown[0]}' (known: {', '.join(MODULES)})")
+    if "hosp" not in names:
+        raise UserError("--modules: hosp is required (admissions, patients, diagnoses)")
+    return tuple(m for m in MODULES if m in names)
+
+
+def find_sources(mimic_dir: Path, modules: tuple[str, ...] | None = None
+                 ) -> tuple[list[SourceFile], list[TableSpec]]:
+    """Locate every known table's file (of `modules`, default all); return (found, missing)."""
     found, missing = [], []
     for spec in TABLES:
+        if modules is not None and spec.module not in modules:
+            continue
         for suffix in SOURCE_SUFFIXES:
             p = mimic_dir / spec.module / f"{spec.name}{suffix}"
             if p.is_file():
@@ -100,9 +120,11 @@ def find_sources(mimic_dir: Path) -> tuple[list[SourceFile], list[TableSpec]]:
     return found, missing
 
 
-def fingerprint(mimic_dir: Path, sources: list[SourceFile]) -> str:
+def fingerprint(mimic_dir: Path, sources: list[SourceFile], modules: tuple[str, ...] | None = None) -> str:
     h = hashlib.sha256()
     h.update(f"medbench-store-format={STORE_FORMAT}\n".encode())
+    if modules is not None:  # absent for all modules, so such stores keep their fingerprint
+        h.update(f"modules={','.join(modules)}\n".encode())
     for sf in sorted(sources, key=lambda s: s.path.relative_to(mimic_dir).as_posix()):
         h.update(f"{sf.path.relative_to(mimic_dir).as_posix()}\t{sf.path.stat().st_size}\n".encode())
     sums = mimic_dir / "SHA256SUMS.txt"
@@ -146,6 +168,18 @@ def _first_line(e: BaseException) -> str:
 
 
 def _select_sql(sf: SourceFile, header: list[str]) -> str:
+    """The typed SELECT of a source file; tables with a hadm_id are sorted by it (then by every
+    column, so the stored order is total and thread-independent): a batch of admissions then reads
+    only the row groups whose hadm_id zone map overlaps it (linear bulk extraction)."""
+    sql = _typed_select_sql(sf, header)
+    cols = list(sf.spec.columns) + [c for c in header if c not in {k.lower() for k in sf.spec.columns}]
+    if "hadm_id" in sf.spec.columns and sf.spec.name != "admissions":
+        order = ", ".join(f'"{c.lower()}" NULLS LAST' for c in ["hadm_id"] + [c for c in cols if c != "hadm_id"])
+        sql = f"SELECT * FROM ({sql}) ORDER BY {order}"
+    return sql
+
+
+def _typed_select_sql(sf: SourceFile, header: list[str]) -> str:
     if sf.path.name.endswith(".parquet"):
         source = f"read_parquet({_sql_str(sf.path)})"
     else:
@@ -169,20 +203,33 @@ def _progress():
 
 
 def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = None,
-           force: bool = False, show_progress: bool = True) -> Store:
-    """Ingest `mimic_dir` into `db_path` unless an up-to-date store is already there."""
+           force: bool = False, show_progress: bool = True,
+           modules: str | tuple[str, ...] | None = None) -> Store:
+    """Ingest `mimic_dir` into `db_path` unless an up-to-date store is already there.
+
+    `modules` (e.g. "hosp,icu,note") keeps only those modules' tables; without it an existing
+    store made with a module subset is reused while that subset's files are unchanged."""
     mimic_dir = Path(mimic_dir).expanduser()
     if not mimic_dir.is_dir():
         raise UserError(f"MIMIC directory not found: {mimic_dir}")
-    sources, missing = find_sources(mimic_dir)
+    if isinstance(modules, str):
+        modules = parse_modules(modules)
+    db_path = Path(db_path).expanduser() if db_path else default_db_path(mimic_dir)
+    if modules is None and not force:
+        prior = _stored_modules(db_path)
+        if prior is not None:
+            sources, _ = find_sources(mimic_dir, prior)
+            existing = _load_existing(db_path, fingerprint(mimic_dir, sources, prior), mimic_dir)
+            if existing is not None:
+                return existing
+    sources, missing = find_sources(mimic_dir, modules)
     missing_required = [s for s in missing if s.required]
     if missing_required:
         names = ", ".join(s.relpath for s in missing_required)
         raise UserError(
             f"{mimic_dir}: missing required tables: {names} (looked for .csv.gz, .csv, .parquet)"
         )
-    fp = fingerprint(mimic_dir, sources)
-    db_path = Path(db_path).expanduser() if db_path else default_db_path(mimic_dir)
+    fp = fingerprint(mimic_dir, sources, modules)
     db_path.parent.mkdir(parents=True, exist_ok=True)
 
     with _lock(db_path):
@@ -213,6 +260,7 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
             con = duckdb.connect(str(tmp))
             try:
                 con.execute("SET preserve_insertion_order = true")
+                config.apply_duckdb_settings(con)  # bounded memory: big sorts spill to disk
                 ctx = _progress() if show_progress else contextlib.nullcontext()
                 with ctx as progress:
                     task = progress.add_task("ingest", total=len(sources)) if progress else None
@@ -231,6 +279,7 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
                     "source": str(mimic_dir.resolve()),
                     "tables": counts,
                     "store_format": STORE_FORMAT,
+                    "modules": list(modules) if modules is not None else None,
                 }
                 con.execute(f"CREATE TABLE {META_TABLE} (key VARCHAR, value VARCHAR)")
                 con.executemany(f"INSERT INTO {META_TABLE} VALUES (?, ?)",
@@ -253,6 +302,22 @@ def _remove_db(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
+
+
+def _stored_modules(db_path: Path) -> tuple[str, ...] | None:
+    """The module subset an existing store was ingested with (None: all, or no store)."""
+    if not db_path.is_file():
+        return None
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'modules'").fetchone()
+        finally:
+            con.close()
+    except duckdb.Error:
+        return None
+    mods = json.loads(row[0]) if row else None
+    return tuple(mods) if mods else None
 
 
 def _load_existing(db_path: Path, fp: str, mimic_dir: Path) -> Store | None:
@@ -283,6 +348,6 @@ def _lock(db_path: Path):
 
 
 def open_store(mimic_dir: str | os.PathLike | None = None, db_path: str | os.PathLike | None = None,
-               show_progress: bool = True) -> Store:
+               show_progress: bool = True, modules: str | tuple[str, ...] | None = None) -> Store:
     """The store for --mimic-dir (or its defaults), ingesting it first if needed."""
-    return ingest(resolve_mimic_dir(mimic_dir), db_path, show_progress=show_progress)
+    return ingest(resolve_mimic_dir(mimic_dir), db_path, show_progress=show_progress, modules=modules)

@@ -101,6 +101,31 @@ class Retriever:
             self.vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
             self.matrix = self.vec.fit_transform(self.questions)
         self.patterns: dict[tuple[int, bool], re.Pattern | None] = {}
+        self._postings = None
+
+    def _nearest(self, q: str) -> tuple[list[int], list[float]]:
+        """The TOP_K train questions nearest `q`, by (-similarity, index): the sparse product
+        touches only train questions sharing a term with q (an inverted index), and only its
+        non-zero similarities are ranked, so a query costs O(postings), not O(train items)."""
+        import numpy as np
+
+        if self._postings is None:  # term -> train questions (CSR of the transpose), built once
+            self._postings = self.matrix.T.tocsr()
+        row = (self.vec.transform([q]) @ self._postings).tocoo()
+        idx, val = row.col, row.data
+        keep = val != 0
+        idx, val = idx[keep], val[keep]
+        top = np.lexsort((idx, -val))[:TOP_K]
+        order, sims = [int(i) for i in idx[top]], [float(v) for v in val[top]]
+        if len(order) < TOP_K:  # ties at similarity 0: lowest indices first, as a full sort gives
+            taken = set(order)
+            for i in range(self.matrix.shape[0]):
+                if len(order) >= min(TOP_K, self.matrix.shape[0]):
+                    break
+                if i not in taken:
+                    order.append(i)
+                    sims.append(0.0)
+        return order, sims
 
     def _pattern(self, i: int, normalize: bool) -> re.Pattern | None:
         if (i, normalize) not in self.patterns:
@@ -114,9 +139,8 @@ class Retriever:
         if self.vec is None:
             return None, 0.0
         q = _norm_ws(question)
-        sims = (self.matrix @ self.vec.transform([q]).T).toarray().ravel()
-        order = sorted(range(len(sims)), key=lambda i: (-sims[i], i))[:TOP_K]
-        best = float(sims[order[0]]) if order else 0.0
+        order, sims = self._nearest(q)
+        best = float(sims[0]) if order else 0.0
         if order and not self.golds[order[0]].get("answerable", True):
             return None, best
         for i in order:

@@ -340,7 +340,8 @@ def build_conversation_task(ctx):
     ctx.progress.start(len(adms))
     lexicon = store_lexicon(ctx.store)
     need_note = ctx.store.has("discharge")
-    items, gold = [], []
+    # Each item holds its whole packet: stream records to disk (flat memory at any scale).
+    items, gold = ctx.spool("items", "conversation"), ctx.spool("gold")
     skipped = 0
     fact_counts = {t: 0 for t in FACT_TYPES}
     for pk in ctx.iter_packet_dicts([a[1] for a in adms]):
@@ -353,10 +354,10 @@ def build_conversation_task(ctx):
         for f in facts:
             fact_counts[f["type"]] += 1
         invented, grounded = split_lexicon(lexicon, pk)
-        items.append({"item_id": item_id, "task": "conversation",
-                      "split": split_for_subject(pk["subject_id"]), "subject_id": pk["subject_id"],
-                      "hadm_id": pk["hadm_id"], "packet": pk})
-        gold.append({"item_id": item_id, "task": "conversation", "facts": facts, "lexicon": invented,
+        items.add({"item_id": item_id, "task": "conversation",
+                   "split": split_for_subject(pk["subject_id"]), "subject_id": pk["subject_id"],
+                   "hadm_id": pk["hadm_id"], "packet": pk})
+        gold.add({"item_id": item_id, "task": "conversation", "facts": facts, "lexicon": invented,
                      "grounded": grounded,
                      "admission_window": {"admittime": pk["admission"].get("admittime"),
                                           "dischtime": pk["admission"].get("dischtime")}})

@@ -187,7 +187,7 @@ def build_icd_task(ctx) -> TaskOutput:
     counters = {"icd9": 0, "invalid": 0}
     sources = {"discharge_note": 0, "summary": 0}
     no_codes = 0
-    items, gold = [], []
+    items, gold = ctx.spool("items", "icd"), ctx.spool("gold")  # streamed to disk
     for pk in ctx.iter_packet_dicts([a[1] for a in adms]):
         ctx.progress.advance()
         codes, primary, db_titles = gold_codes(pk, counters)
@@ -198,10 +198,10 @@ def build_icd_task(ctx) -> TaskOutput:
         source, text = icd_text(pk, [*titles, *db_titles.values()])
         sources[source] += 1
         item_id = make_item_id("icd", pk["hadm_id"], TEMPLATE_VERSION)
-        items.append({"item_id": item_id, "task": "icd", "split": split_for_subject(pk["subject_id"]),
+        items.add({"item_id": item_id, "task": "icd", "split": split_for_subject(pk["subject_id"]),
                       "subject_id": pk["subject_id"], "hadm_id": pk["hadm_id"], "source": source,
                       "text": text})
-        gold.append({"item_id": item_id, "task": "icd", "codes": codes, "primary_code": primary,
+        gold.add({"item_id": item_id, "task": "icd", "codes": codes, "primary_code": primary,
                      "categories": sorted({category(c) for c in codes}),
                      "titles": titles})
     info = {"dropped_codes": counters, "admissions_without_valid_codes": no_codes,

@@ -30,6 +30,7 @@ import datetime as dt
 import decimal
 import functools
 import hashlib
+import os
 import random
 import string
 from pathlib import Path
@@ -110,6 +111,10 @@ def _rng(seed: int, *parts: Any) -> random.Random:
     return random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
 
 
+#: Patients whose template candidates are held in memory at once ($MEDBENCH_SQL_PATIENT_BATCH).
+SQL_PATIENT_BATCH = 2000
+
+
 def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int]) -> dict[int, list[tuple]]:
     """subject_id -> sorted, distinct raw slot tuples (in `slot_names(t)` order) of template t.
 
@@ -117,7 +122,10 @@ def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int])
     converted (`_slots`), which keeps large builds fast.
     """
     names = slot_names(t)
-    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates")
+    # Only this batch's patients (issue 12: candidates are computed per patient batch, so their
+    # memory is bounded by the batch, not the release).
+    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates "
+                      "WHERE subject_id IN (SELECT unnest(?::BIGINT[]))", [sorted(subjects)])
     cols = [d[0] for d in cur.description]
     missing = [n for n in names if n not in cols]
     if missing:
@@ -172,13 +180,18 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
     subjects = sorted({int(s) for s in subject_ids})
     answerable = [t for t in templates if t.answerable]
     unanswerable = [t for t in templates if not t.answerable]
-    cands = {t.name: _candidates(con, t, set(subjects)) for t in templates}
     held = held_out_templates(templates)
     ratio = unanswerable_share / (1.0 - unanswerable_share) if unanswerable_share < 1 else 0.0
     items, gold, dropped, verified_dropped = [], [], 0, 0
     if progress is not None:
         progress.start(len(subjects))
+    batch = int(os.environ.get("MEDBENCH_SQL_PATIENT_BATCH") or SQL_PATIENT_BATCH)
+    batch_starts = {subjects[i]: i for i in range(0, len(subjects), batch)}
+    cands: dict[str, dict[int, list[tuple]]] = {}
     for sid in subjects:
+        if sid in batch_starts:  # a new patient batch: its candidates only
+            chunk = subjects[batch_starts[sid]:batch_starts[sid] + batch]
+            cands = {t.name: _candidates(con, t, set(chunk)) for t in templates}
         is_test = split_for_subject(sid) == "test"
         order = [t for t in answerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         if max_per_patient is not None:
