@@ -186,7 +186,7 @@ def test_batch_bad_inputs_are_one_line_errors(tmp_path):
     rel = make_release(tmp_path, 3)
     out = tmp_path / "s.jsonl"
     common = ["run", "--benchmark", str(rel), "--task", "fake", "--out", str(out)]
-    assert_one_line_error(_cli([*common, "--model", "anthropic/claude-3-5-haiku-latest", "--batch"]),
+    assert_one_line_error(_cli([*common, "--model", "anthropic/claude-3-5-haiku-latest", "--allow-provider", "anthropic/", "--batch"]),
                           "Anthropic message batches")
     assert_one_line_error(_cli([*common, "--model", "baseline:x", "--batch"]))
     bad = tmp_path / "bad.jsonl"
