@@ -164,10 +164,7 @@ def merge(prepared: Any, records: Iterable[dict], route: Any = None,
         gen = _result_generation(rec, prepared.mdl.spec, route)
         chunk.append(canonical_json(_line(iid, prepared.family, gen)) + "\n")
         summary.done += 1
-        summary.prompt_tokens += gen.prompt_tokens or 0
-        summary.completion_tokens += gen.completion_tokens or 0
-        if gen.cost_usd is not None:
-            summary.cost_usd = (summary.cost_usd or 0.0) + gen.cost_usd
+        summary.add_usage(gen)
         if progress is not None:
             progress(summary, gen)
     if chunk:

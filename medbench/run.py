@@ -230,6 +230,13 @@ class RunSummary:
     def items_per_s(self) -> float:
         return self.done / self.seconds if self.seconds > 0 else 0.0
 
+    def add_usage(self, gen: Generation) -> None:
+        """Count one generation's tokens and cost (an unknown cost stays unknown)."""
+        self.prompt_tokens += gen.prompt_tokens or 0
+        self.completion_tokens += gen.completion_tokens or 0
+        if gen.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + gen.cost_usd
+
 
 def _line(item_id: str, family: Any, gen: Generation) -> dict:
     # A failed call gets the family's "missing" prediction (sql: "" = scored wrong, not an abstention).
@@ -437,10 +444,7 @@ async def _drive(mdl: Model, family: Any, release: Release, pending: list[dict],
         summary.cached += gen.cached
         summary.requests += gen.requests
         if not gen.cached:
-            summary.prompt_tokens += gen.prompt_tokens or 0
-            summary.completion_tokens += gen.completion_tokens or 0
-            if gen.cost_usd is not None:
-                summary.cost_usd = (summary.cost_usd or 0.0) + gen.cost_usd
+            summary.add_usage(gen)
         if progress is not None:
             progress(summary, gen)
 

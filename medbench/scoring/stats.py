@@ -127,15 +127,8 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
     columns, per_item = item_statistics(records, item_sums)
     if not columns or clusters.n * len(columns) > SUM_PATH_MAX_CELLS:
         return {}
-    cluster_sums = np.zeros((clusters.n, len(columns)), dtype=np.float64)
-    for c, members in enumerate(clusters.members):
-        row = cluster_sums[c]
-        for i in members:
-            for name, v in per_item[i].items():
-                row[columns[name]] += v
+    cluster_sums, full_distinct = _cluster_sums(records, item_sums, clusters, columns, per_item)
     # The full sample first: only metrics that reproduce aggregate()'s value are trusted.
-    full_distinct = {g: np.array([float(len(set().union(*sets)))])
-                     for g, sets in distinct_keys(records, item_sums).items()}
     full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
                           np.array([float(len(records))]))
     wanted = []
@@ -333,10 +326,10 @@ def assign_ranks(entries: Sequence[dict]) -> list[int | None]:
 MIN_PATIENTS_TO_RANK = 30
 
 
-def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clusters: Clusters,
-                       counts: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """(every metric on the full sample, every metric on each replicate) via the sum path."""
-    columns, per_item = item_statistics(records, item_sums)
+
+def _cluster_sums(records: Sequence[dict], item_sums, clusters: Clusters, columns: dict, per_item: list[dict]
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-cluster sums of every statistic column, and each distinct-count group's full-sample size."""
     cluster_sums = np.zeros((clusters.n, max(len(columns), 1)), dtype=np.float64)
     for c, members in enumerate(clusters.members):
         row = cluster_sums[c]
@@ -345,6 +338,13 @@ def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clust
                 row[columns[name]] += v
     full_distinct = {g: np.array([float(len(set().union(*sets)))])
                      for g, sets in distinct_keys(records, item_sums).items()}
+    return cluster_sums, full_distinct
+
+def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clusters: Clusters,
+                       counts: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(every metric on the full sample, every metric on each replicate) via the sum path."""
+    columns, per_item = item_statistics(records, item_sums)
+    cluster_sums, full_distinct = _cluster_sums(records, item_sums, clusters, columns, per_item)
     with np.errstate(invalid="ignore", divide="ignore"):
         full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
                               np.array([float(len(records))]))
