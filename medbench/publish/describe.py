@@ -31,13 +31,17 @@ METRICS: dict[str, dict[str, str]] = {
            "formula": "share of answerable questions whose normalised SQL equals the gold SQL"},
     "token_f1": {"label": "SQL token F1", "scale": "pct100",
                  "formula": "mean token-level F1 between predicted and gold SQL (answerable questions)"},
+    "resource_limit_rate": {"label": "Over the work budget", "scale": "pct100",
+                            "formula": "share of items whose query exceeded the deterministic work budget"},
     "answerable_share": {"label": "Answerable questions", "scale": "pct100",
                          "formula": "answerable questions / items"},
     # icd
     "micro_f1": {"label": "Micro F1 of codes", "scale": "pct",
                  "formula": "2·TP / (2·TP + FP + FN), summed over all items"},
-    "macro_f1": {"label": "Macro F1 over codes", "scale": "pct",
-                 "formula": "mean over codes of each code's F1"},
+    "macro_f1": {"label": "Macro F1 over gold codes", "scale": "pct",
+                 "formula": "mean over the codes present in the split's gold of each code's F1 (Edin et al. 2023)"},
+    "macro_f1_all": {"label": "Macro F1 over gold ∪ predicted codes", "scale": "pct",
+                     "formula": "mean over every code in the gold or the predictions of each code's F1"},
     "micro_precision": {"label": "Micro precision", "scale": "pct", "formula": "TP / (TP + FP), summed over items"},
     "micro_recall": {"label": "Micro recall", "scale": "pct", "formula": "TP / (TP + FN), summed over items"},
     "p_at_5": {"label": "Precision at 5", "scale": "pct", "formula": "gold codes among the first 5 predicted / 5"},
@@ -50,6 +54,18 @@ METRICS: dict[str, dict[str, str]] = {
     "invalid_code_rate": {"label": "Invalid codes", "scale": "pct",
                           "formula": "predicted strings that are not valid ICD-10-CM codes / predictions"},
     # conversation
+    "conversation_score": {"label": "Conversation score (fact F1 × form)", "scale": "pct",
+                           "formula": "mean over items of fact F1 × form score (dialogue form × copy factor × phase coverage)"},
+    "form_score": {"label": "Form score", "scale": "pct",
+                   "formula": "dialogue form × (1 − verbatim copying) × phase coverage, mean over items"},
+    "dialogue_form": {"label": "Dialogue form", "scale": "pct",
+                      "formula": "≥ 2 speakers, alternating turns, enough turns for the stay, turns ≤ 150 words"},
+    "copy_rate": {"label": "Verbatim copying", "scale": "pct",
+                  "formula": "share of the conversation's word 8-grams found verbatim in the packet (lower is better)"},
+    "phase_coverage": {"label": "Phases covered", "scale": "pct",
+                       "formula": "admission, course, results and discharge present, in order"},
+    "judge_plausibility": {"label": "Judge: plausible conversation (1–5)", "scale": "score5",
+                           "formula": "LLM judge rating, mean"},
     "fact_f1": {"label": "Fact F1 (recall × grounding)", "scale": "pct",
                 "formula": "mean over items of the harmonic mean of fact recall and 1 − invented-entity rate"},
     "fact_recall": {"label": "Gold fact recall", "scale": "pct", "formula": "gold facts mentioned / gold facts"},
@@ -82,7 +98,8 @@ TASKS: dict[str, dict[str, str]] = {
                              "record's key facts and invents nothing.",
                      "input": "the admission packet (diagnoses, labs, medications, notes)",
                      "output": "a conversation object (turns with speaker and text)",
-                     "headline": "Fact F1: recall of gold facts combined with 1 − the invented-entity rate."},
+                     "headline": "Conversation score: fact F1 (recall of gold facts combined with 1 − the "
+                                 "invented-entity rate) times a form score, so restating the packet does not win."},
 }
 
 LICENCE_WORDS = {
@@ -96,8 +113,21 @@ def anchor(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
+def _lookup(name: str) -> dict[str, str] | None:
+    """A metric's card; `<metric>_seen` / `<metric>_unseen` (SQL templates seen or not in train)
+    take their base metric's card."""
+    if name in METRICS:
+        return METRICS[name]
+    for suffix, words in (("_unseen", "unseen templates"), ("_seen", "templates seen in train")):
+        base = METRICS.get(name[: -len(suffix)]) if name.endswith(suffix) else None
+        if base:
+            return {**base, "label": f"{base['label']} ({words})",
+                    "formula": f"{base['formula']}; items whose template is {words.replace('templates ', '')}"}
+    return None
+
+
 def metric_info(name: str) -> dict[str, str]:
-    info = METRICS.get(name, {"label": name.replace("_", " "), "scale": "num", "formula": name})
+    info = _lookup(name) or {"label": name.replace("_", " "), "scale": "num", "formula": name}
     return {"name": name, "anchor": anchor(name), **info,
             "unit": {"pct": "%", "pct100": "%", "score5": "/5"}.get(info["scale"], "")}
 
@@ -110,14 +140,14 @@ def to_display(name: str, v: Any) -> float | None:
         f = float(v)
     except (TypeError, ValueError):
         return None
-    return f * 100.0 if METRICS.get(name, {}).get("scale") == "pct" else f
+    return f * 100.0 if (_lookup(name) or {}).get("scale") == "pct" else f
 
 
 def fmt_metric(name: str, v: Any) -> str:
     d = to_display(name, v)
     if d is None:
         return "—"
-    scale = METRICS.get(name, {}).get("scale", "num")
+    scale = (_lookup(name) or {}).get("scale", "num")
     if scale in ("pct", "pct100"):
         return f"{d:.1f}%"
     if scale == "points":
@@ -128,7 +158,7 @@ def fmt_metric(name: str, v: Any) -> str:
 
 
 def is_rate(name: str) -> bool:
-    return METRICS.get(name, {}).get("scale") in ("pct", "pct100")
+    return (_lookup(name) or {}).get("scale") in ("pct", "pct100")
 
 
 def task_card(task: str) -> dict[str, str]:
