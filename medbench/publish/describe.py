@@ -118,11 +118,12 @@ def _lookup(name: str) -> dict[str, str] | None:
     take their base metric's card."""
     if name in METRICS:
         return METRICS[name]
-    for suffix, words in (("_unseen", "unseen templates"), ("_seen", "templates seen in train")):
+    for suffix, words, which in (("_unseen", "unseen templates", "never asked in train"),
+                                 ("_seen", "templates seen in train", "also asked in train")):
         base = METRICS.get(name[: -len(suffix)]) if name.endswith(suffix) else None
         if base:
             return {**base, "label": f"{base['label']} ({words})",
-                    "formula": f"{base['formula']}; items whose template is {words.replace('templates ', '')}"}
+                    "formula": f"{base['formula']}; only items whose template is {which}"}
     return None
 
 
