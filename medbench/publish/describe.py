@@ -42,6 +42,9 @@ METRICS: dict[str, dict[str, str]] = {
                  "formula": "mean over the codes present in the split's gold of each code's F1 (Edin et al. 2023)"},
     "macro_f1_all": {"label": "Macro F1 over gold ∪ predicted codes", "scale": "pct",
                      "formula": "mean over every code in the gold or the predictions of each code's F1"},
+    "macro_precision": {"label": "Macro precision", "scale": "pct", "formula": "mean over gold codes of each code's precision"},
+    "macro_recall": {"label": "Macro recall", "scale": "pct", "formula": "mean over gold codes of each code's recall"},
+    "mean_codes_predicted": {"label": "Codes predicted per item", "scale": "num", "formula": "mean length of the predicted list"},
     "micro_precision": {"label": "Micro precision", "scale": "pct", "formula": "TP / (TP + FP), summed over items"},
     "micro_recall": {"label": "Micro recall", "scale": "pct", "formula": "TP / (TP + FN), summed over items"},
     "p_at_5": {"label": "Precision at 5", "scale": "pct", "formula": "gold codes among the first 5 predicted / 5"},
@@ -118,6 +121,15 @@ def _lookup(name: str) -> dict[str, str] | None:
     take their base metric's card."""
     if name in METRICS:
         return METRICS[name]
+    import re
+
+    m = re.fullmatch(r"(f1|p|r)_at_(\d+)", name)
+    if m:  # ranked-list metrics at any cut-off
+        k = m.group(2)
+        what = {"f1": ("F1", f"F1 of the first {k} predicted codes against the gold set"),
+                "p": ("Precision", f"gold codes among the first {k} predicted / {k}"),
+                "r": ("Recall", f"gold codes among the first {k} predicted / gold codes")}[m.group(1)]
+        return {"label": f"{what[0]} at {k}", "scale": "pct", "formula": what[1]}
     for suffix, words, which in (("_unseen", "unseen templates", "never asked in train"),
                                  ("_seen", "templates seen in train", "also asked in train")):
         base = METRICS.get(name[: -len(suffix)]) if name.endswith(suffix) else None

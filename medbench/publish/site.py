@@ -104,6 +104,13 @@ def is_failed(r: dict) -> bool:
     return bool(n) and (r.get("n_errored") or 0) > FAILED_SHARE * n
 
 
+def _natural(name: str) -> tuple:
+    """Sort key that puts f1_at_2 before f1_at_10."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
 def rankable(r: dict) -> bool:
     return bool(r["complete"]) and not is_failed(r)
 
@@ -385,7 +392,7 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     licence = r.get("source_licence", "credentialed")
     with_items = not public or licence in PUBLIC_LICENCES
     metrics = [{**metric_info(m), "value": v, "interval": r["intervals"].get(m),
-                "headline": m == r["headline"]["name"]} for m, v in sorted(r["metrics"].items())]
+                "headline": m == r["headline"]["name"]} for m, v in sorted(r["metrics"].items(), key=lambda kv: _natural(kv[0]))]
     metrics.sort(key=lambda m: (not m["headline"], m["name"]))
     items = drill_items(r) if with_items else []
     header = {k: v for k, v in r["header"].items() if k != "type"}
