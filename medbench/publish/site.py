@@ -392,8 +392,8 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     licence = r.get("source_licence", "credentialed")
     with_items = not public or licence in PUBLIC_LICENCES
     metrics = [{**metric_info(m), "value": v, "interval": r["intervals"].get(m),
-                "headline": m == r["headline"]["name"]} for m, v in sorted(r["metrics"].items(), key=lambda kv: _natural(kv[0]))]
-    metrics.sort(key=lambda m: (not m["headline"], m["name"]))
+                "headline": m == r["headline"]["name"]} for m, v in r["metrics"].items()]
+    metrics.sort(key=lambda m: (not m["headline"], _natural(m["name"])))
     items = drill_items(r) if with_items else []
     header = {k: v for k, v in r["header"].items() if k != "type"}
     if not with_items:  # run params may carry data fitted on the release (a baseline's code list)
