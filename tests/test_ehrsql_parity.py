@@ -198,7 +198,7 @@ def test_excluded_items_are_reported_with_reason_and_official_denominator(mini, 
     assert f"excluded from the release: {n_chart} item(s)" in proc.stdout + proc.stderr
     html = (lb / "index.html").read_text()
     assert f"{n_chart} source items excluded: {n_chart} gold SQL reads the chartevents table" in html
-    assert f"{len(items)} patients (bootstrap clusters)" in html  # EHRSQL: each item its own cluster
+    assert f"n={len(items)}</span>" in html  # EHRSQL: each item its own cluster
 
 
 def test_normaliser_is_linear_in_the_text_size():

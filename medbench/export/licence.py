@@ -10,22 +10,11 @@ CREDENTIALED_LICENCE = "PhysioNet Credentialed Health Data License 1.5.0"
 
 
 def release_licence(manifest: dict[str, Any]) -> tuple[str, bool]:
-    """(licence, credentialed) of a release.
+    """(licence text, credentialed) of a release, from the one rule in `medbench.datause`
+    (`manifest.source.licence`: synthetic | odbl | credentialed; a release without it counts as
+    credentialed, the safe default)."""
+    from medbench.datause import release_licence as licence_key
 
-    `manifest["source"]["licence"]` wins when present (credentialed unless it names an open or
-    synthetic licence). Without it: synthetic if the source says synthetic, open if it is the
-    MIMIC-IV demo, else credentialed (the safe default: real data until shown otherwise).
-    """
-    src = manifest.get("source")
-    src = src if isinstance(src, dict) else {}
-    text = " ".join(str(v) for v in src.values()).lower()
-    licence = src.get("licence")
-    if isinstance(licence, str) and licence.strip():
-        low = licence.lower()
-        open_ = "credentialed" not in low and any(w in low for w in ("odbl", "open", "synthetic", "mit", "cc-"))
-        return licence, not open_
-    if "synthetic" in text:
-        return SYNTHETIC_LICENCE, False
-    if "demo" in text:
-        return DEMO_LICENCE, False
-    return CREDENTIALED_LICENCE, True
+    key = licence_key(manifest)
+    text = {"synthetic": SYNTHETIC_LICENCE, "odbl": DEMO_LICENCE}.get(key, CREDENTIALED_LICENCE)
+    return text, key == "credentialed"

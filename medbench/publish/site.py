@@ -467,6 +467,7 @@ def publish_public(leaderboard: str | Path, out: str | Path, show_progress: bool
         raise UserError(f"--public: {out} must be outside the private leaderboard {lb}")
     with publish_lock(lb):
         results = load_results(lb)
+        _sweep_dead_copies(out)
         with atomic_dir(out) as tmp:
             ranks = render_site(results, tmp, show_progress=show_progress, public=True)
     return ranks
@@ -484,6 +485,7 @@ def remove_result(leaderboard: str | Path, result_id: str, show_progress: bool =
             hint = f" (stored: {', '.join(known[:5])}{', …' if len(known) > 5 else ''})" if known else ""
             raise UserError(f"no result {result_id!r} in {lb}{hint}")
         removed = load_result(path)
+        _sweep_dead_copies(lb)
         with atomic_dir(lb) as tmp:
             _carry_over(lb, tmp)
             result_path(tmp, result_id).unlink()
@@ -570,7 +572,24 @@ def publish_lock(leaderboard: str | Path, timeout_s: float = PUBLISH_LOCK_TIMEOU
         os.close(fd)
 
 
+def _sweep_dead_copies(lb: Path) -> None:
+    """Temp copies `.<name>.*.tmp` / `.old` beside a site folder left by a killed publish: the
+    publish lock is held here, so no live publisher owns one."""
+    import re
+    import shutil
+
+    rx = re.compile(rf"^\.{re.escape(lb.name)}\.[^/]*\.(tmp|old)$")
+    try:
+        entries = list(lb.parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        if rx.match(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> dict[str, int | None]:
+    _sweep_dead_copies(lb)
     with atomic_dir(lb) as tmp:  # atomic_dir gives the folder plain mkdir permissions
         if lb.is_dir():
             _carry_over(lb, tmp)
