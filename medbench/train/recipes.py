@@ -13,7 +13,7 @@ from __future__ import annotations
 TINY_SQL_PATIENTS = 40
 TINY_SQL_SEED = 0
 TINY_SQL_TEMPLATES = (
-    "demographics.gender", "demographics.insurance",
+    "demographics.gender", "demographics.marital_status",  # both asked in train (not held out)
     "unanswerable.blood_type", "unanswerable.religion", "unanswerable.email", "unanswerable.genetic_testing",
 )
 GRPO_STEPS = 20

@@ -153,7 +153,8 @@ def parse_select(sql: str, engine: str) -> tuple[Any, str | None, list[str], lis
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if denied_function(name) or (isinstance(node, exp.Anonymous) and denied_function(node.name or "")):
                 return stmt, f"function {name}() is not allowed", tokens, content
-            if isinstance(node.parent, (exp.Table, exp.From, exp.Join)) and \
+            # a function in the FROM/JOIN position (not a JOIN's ON/USING condition, whose AND is a Func)
+            if isinstance(node.parent, (exp.Table, exp.From, exp.Join)) and node.arg_key == "this" and \
                     name not in _TABLE_FUNCTIONS[engine] and not isinstance(node, exp.Explode):
                 return stmt, f"table function {name}() is not allowed", tokens, content
         if isinstance(node, exp.Table):
