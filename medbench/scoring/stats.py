@@ -141,19 +141,8 @@ def sum_metric_intervals(records: Sequence[dict], item_sums: Callable[[dict], di
             wanted.append(m)
     if not wanted:
         return {}
-    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
-    counts_f = counts.astype(np.float64)
-    n_items = counts_f @ sizes
-    distinct = _distinct_replicates(records, item_sums, clusters, counts)
-    step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
-    reps = {m: np.empty(counts.shape[0], dtype=np.float64) for m in wanted}
-    for a in range(0, counts.shape[0], step):
-        b = min(a + step, counts.shape[0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
-                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
-        for m in wanted:
-            reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
+    reps = _sum_path_replicates(records, item_sums, aggregate_sums, clusters, counts, columns, cluster_sums,
+                                wanted)
     return {m: _percentile_interval(reps[m], _as_float(point.get(m)), level) for m in wanted}
 
 
@@ -340,6 +329,25 @@ def _cluster_sums(records: Sequence[dict], item_sums, clusters: Clusters, column
                      for g, sets in distinct_keys(records, item_sums).items()}
     return cluster_sums, full_distinct
 
+def _sum_path_replicates(records: Sequence[dict], item_sums, aggregate_sums, clusters: Clusters,
+                         counts: np.ndarray, columns: dict, cluster_sums: np.ndarray, names) -> dict[str, np.ndarray]:
+    """Each named metric on every bootstrap replicate (rows of `counts`), in memory-bounded chunks."""
+    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
+    counts_f = counts.astype(np.float64)
+    n_items = counts_f @ sizes
+    distinct = _distinct_replicates(records, item_sums, clusters, counts)
+    step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
+    reps = {m: np.empty(counts.shape[0], dtype=np.float64) for m in names}
+    for a in range(0, counts.shape[0], step):
+        b = min(a + step, counts.shape[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
+                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
+        for m, arr in reps.items():
+            arr[a:b] = np.asarray(vals[m], dtype=np.float64)
+    return reps
+
+
 def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clusters: Clusters,
                        counts: np.ndarray) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """(every metric on the full sample, every metric on each replicate) via the sum path."""
@@ -349,20 +357,8 @@ def _sample_replicates(records: Sequence[dict], item_sums, aggregate_sums, clust
         full = aggregate_sums(SumTable(cluster_sums.sum(axis=0, keepdims=True), columns, full_distinct),
                               np.array([float(len(records))]))
     point = {m: float(np.asarray(v)[0]) for m, v in full.items()}
-    sizes = np.array([len(m) for m in clusters.members], dtype=np.float64)
-    counts_f = counts.astype(np.float64)
-    n_items = counts_f @ sizes
-    distinct = _distinct_replicates(records, item_sums, clusters, counts)
-    step = max(1, SUM_PATH_CHUNK_CELLS // max(len(columns), 1))
-    reps: dict[str, np.ndarray] = {m: np.empty(counts.shape[0]) for m in point}
-    for a in range(0, counts.shape[0], step):
-        b = min(a + step, counts.shape[0])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vals = aggregate_sums(SumTable(counts_f[a:b] @ cluster_sums, columns,
-                                           {g: v[a:b] for g, v in distinct.items()}), n_items[a:b])
-        for m in reps:
-            reps[m][a:b] = np.asarray(vals[m], dtype=np.float64)
-    return point, reps
+    return point, _sum_path_replicates(records, item_sums, aggregate_sums, clusters, counts, columns,
+                                       cluster_sums, point)
 
 
 def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict], item_sums, aggregate_sums,
