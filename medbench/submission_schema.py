@@ -103,9 +103,12 @@ def prediction_error(task: str, prediction: Any) -> str | None:
 #: Per-family caps on one prediction (docs/METRICS.md, "Limits"). A prediction over a cap is not a
 #: rejected file: the item is scored as invalid (like a missing prediction) with the reason as its
 #: error, so one hostile line costs the scorer no more than one ordinary line.
+#: ICD: MIMIC-IV records at most 39 diagnosis codes per admission (`seq_num` ≤ 39, hosp and the
+#: demo alike); a ranked list of more than 50 is not a coding answer but a spray, and on small
+#: splits Edin's macro F1 rewards a constant spray (each listed gold code gets F1 = 2s/(n+s)).
 PREDICTION_LIMITS: dict[str, dict[str, int]] = {
     "sql": {"chars": 20_000},
-    "icd": {"codes": 200, "code_chars": 32},
+    "icd": {"codes": 50, "code_chars": 32},
     "conversation": {"turns": 500, "chars": 200_000},
 }
 
