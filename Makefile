@@ -36,7 +36,7 @@ browser:
 	fi
 
 test: venv browser
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider

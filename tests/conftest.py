@@ -81,3 +81,14 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert lines[0].startswith("error: ")
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_sql_training(tmp_path_factory):
+    """The learnable recipe trained once per session (the proof-of-learning test and the train
+    command's artifact/option tests read the same run). `--use-vllm` on a machine without
+    vllm/GPU: a clear message, then the same plain generation (tests/test_train.py checks it)."""
+    pytest.importorskip("trl")
+    from _train_release import train_tiny_sql_recipe
+
+    return train_tiny_sql_recipe(tmp_path_factory.mktemp("learn"), "--use-vllm")

@@ -10,42 +10,22 @@ from __future__ import annotations
 import json
 
 import pytest
-from _train_release import build_tiny_release
 from conftest import assert_one_line_error, run_cli
+
+from medbench.train.recipes import EVAL_EVERY, GRPO_STEPS, TINY_SQL_TEMPLATES
 
 pytest.importorskip("trl")
 pytestmark = [pytest.mark.slow, pytest.mark.train]
 
-#: A short run: the artifacts, options and the run -> evaluate path. That GRPO learns is
-#: tests/test_train_learning.py's claim (a recipe built for it, with CIs).
-GRPO_STEPS = 4
-
-TRAIN_ARGS = [
-    "--task", "sql", "--seed", "0", "--sft-epochs", "1", "--train-limit", "64",
-    "--sft-learning-rate", "5e-3", "--learning-rate", "1e-3", "--lr-scheduler", "constant",
-    "--grpo-steps", str(GRPO_STEPS), "--eval-every", "2", "--num-generations", "4", "--batch-size", "8",
-    "--max-completion-length", "24", "--beta", "0.01", "--dev-limit", "8",
-]
+#: The session's one training run: the learnable recipe (medbench/train/recipes.py) with
+#: `--use-vllm` (tests/conftest.py: tiny_sql_training). Here: its artifacts, options and the
+#: run -> evaluate path; that GRPO learns is tests/test_train_learning.py's claim on the same run.
+CHECKPOINTS = {"sft", *(f"grpo-{s}" for s in range(EVAL_EVERY, GRPO_STEPS + 1, EVAL_EVERY))}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    release = build_tiny_release(root)
-    env = {"MEDBENCH_HOME": str(root / "home")}
-    tiny = root / "tiny"
-    proc = run_cli("make-tiny-model", "--benchmark", str(release), "--task", "sql", "--out", str(tiny),
-                   "--seed", "0", env=env)
-    assert proc.returncode == 0, proc.stderr
-    out = root / "trained"
-    # --use-vllm on a machine without vllm/GPU: a clear message, then plain generation
-    proc = run_cli("train", "--benchmark", str(release), "--model", str(tiny), "--out", str(out),
-                   "--use-vllm", *TRAIN_ARGS, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    runs = sorted(out.iterdir())
-    assert len(runs) == 1 and runs[0].name.startswith("run_")  # --out/run_<timestamp>/
-    out = runs[0]
-    return {"root": root, "release": release, "tiny": tiny, "out": out, "env": env, "output": " ".join((proc.stdout + proc.stderr).split())}
+def trained(tiny_sql_training):
+    return tiny_sql_training
 
 
 def _log(out):
@@ -58,20 +38,21 @@ def test_grpo_log_and_summary(trained):
     rewards = [r["reward"] for r in rows]
     summary = json.loads((trained["out"] / "train_summary.json").read_text())
     curve = summary["reward_curve"]
-    assert curve["first"] == pytest.approx(sum(rewards[:curve["window"]]) / curve["window"])
-    assert curve["last"] == pytest.approx(sum(rewards[-curve["window"]:]) / curve["window"])
+    # the summary is canonical JSON: floats rounded to 6 places
+    assert curve["first"] == pytest.approx(sum(rewards[:curve["window"]]) / curve["window"], abs=1e-6)
+    assert curve["last"] == pytest.approx(sum(rewards[-curve["window"]:]) / curve["window"], abs=1e-6)
     assert curve["ci_low"] <= curve["diff"] <= curve["ci_high"]
-    # candidates: SFT and a GRPO checkpoint every 2 steps, each with rates, CI and a verdict
-    assert set(summary["dev_scores"]) == {"sft", "grpo-2", "grpo-4"}
+    # candidates: SFT and a GRPO checkpoint every EVAL_EVERY steps, each with rates, CI and a verdict
+    assert set(summary["dev_scores"]) == CHECKPOINTS
     for name, res in summary["dev_scores"].items():
         assert {"abstention_rate", "valid_output_rate", "headline", "metrics"} <= set(res), name
         assert name in summary["selection"]["candidates"]
-    assert set(summary["paired_vs_sft"]) == {"grpo-2", "grpo-4"}
+    assert set(summary["paired_vs_sft"]) == CHECKPOINTS - {"sft"}
     assert "abstention rate" in summary["selection"]["rule"]
     assert summary["selected_checkpoint"] in summary["dev_scores"]
     assert summary["selection"]["candidates"][summary["selected_checkpoint"]]["eligible"]
     items = [json.loads(x) for x in (trained["out"] / "dev_items.jsonl").read_text().splitlines()]
-    assert {r["checkpoint"] for r in items} == {"sft", "grpo-2", "grpo-4"}
+    assert {r["checkpoint"] for r in items} == CHECKPOINTS
     guard = summary["abstention_guard"]
     assert guard["always_abstain_train_reward"] < guard["sft_train_outcome_reward"]
 
@@ -90,9 +71,14 @@ def test_artifacts(trained):
                 "rewards/sql_format/mean", "rewards/sql_abstention_guard/mean"):
         assert all(key in r for r in grpo), key
     cfg = json.loads((out / "medbench_train_config.json").read_text())
-    assert cfg["grpo_steps"] == GRPO_STEPS and cfg["task"] == "sql" and cfg["train_limit"] == 64
+    assert cfg["grpo_steps"] == GRPO_STEPS and cfg["task"] == "sql"
     assert cfg["use_vllm"] is True and cfg["use_vllm_effective"] is False
-    assert cfg["train_items"] == 64 and cfg["benchmark_sha256"]
+    assert cfg["benchmark_sha256"] and cfg["sql_templates"] == list(TINY_SQL_TEMPLATES)
+    from medbench.release import open_release
+
+    rel = open_release(trained["release"])
+    n_train = sum(1 for g in rel.gold("sql", "train").values() if g["template"] in TINY_SQL_TEMPLATES)
+    assert cfg["train_items"] == n_train > 0
     card = (out / "README.md").read_text()
     assert cfg["benchmark_name"] in card and f"GRPO steps: {GRPO_STEPS}" in card
     assert "| sft |" in card and f"| grpo-{GRPO_STEPS} |" in card and "rs10=" in card

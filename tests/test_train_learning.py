@@ -17,14 +17,11 @@ Fixed seeds. The thresholds are the claims themselves; they are not tuned to the
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
-from _train_release import build_tiny_release
-from conftest import run_cli
 
-from medbench.train.recipes import GRPO_STEPS, TINY_SQL_PATIENTS, TINY_SQL_SEED, TINY_SQL_TRAIN_ARGS
+from medbench.train.recipes import GRPO_STEPS
 
 pytest.importorskip("trl")
 # the run takes ~12 minutes on the shared, heavily loaded 2-core machine (docs/BENCHMARKS.md)
@@ -35,24 +32,8 @@ RESAMPLES = 4000
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learn")
-    env = {"MEDBENCH_HOME": str(root / "home")}
-    release = build_tiny_release(root, patients=TINY_SQL_PATIENTS, seed=TINY_SQL_SEED, tasks="sql")
-    tiny = root / "tiny"
-    proc = run_cli("make-tiny-model", "--benchmark", str(release), "--task", "sql", "--out", str(tiny),
-                   "--seed", "0", env=env)
-    assert proc.returncode == 0, proc.stderr
-    out = root / "trained"
-    t0 = time.perf_counter()
-    proc = run_cli("train", "--benchmark", str(release), "--model", str(tiny), "--out", str(out),
-                   *TINY_SQL_TRAIN_ARGS, env=env, timeout=1800)
-    wall = time.perf_counter() - t0
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    print(f"training wall time {wall:.0f} s")
-    runs = sorted(out.iterdir())
-    assert len(runs) == 1 and runs[0].name.startswith("run_")
-    return runs[0]
+def run(tiny_sql_training):
+    return tiny_sql_training["out"]
 
 
 def test_training_reward_rises(run):

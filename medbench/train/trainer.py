@@ -85,16 +85,15 @@ class TrainConfig:
 
 
 def _require_train_extra() -> None:
-    try:
-        import datasets  # noqa: F401
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-        import trl  # noqa: F401
-    except ImportError as e:
-        raise UserError(
-            f"training needs the 'train' extra ({e.name} is missing): "
-            "pip install torch==2.13.0 && pip install -e '.[train]'"
-        ) from None
+    # find_spec, not import: the check stays instant (the imports come after the inputs are checked)
+    import importlib.util
+
+    for name in ("datasets", "torch", "transformers", "trl"):
+        if importlib.util.find_spec(name) is None:
+            raise UserError(
+                f"training needs the 'train' extra ({name} is missing): "
+                "pip install torch==2.13.0 && pip install -e '.[train]'"
+            )
 
 
 def _vllm_ready() -> tuple[bool, str]:
@@ -305,16 +304,17 @@ def train(cfg: TrainConfig, echo=print) -> dict:
         raise UserError(f"--vllm-mode must be one of {', '.join(VLLM_MODES)} (got {cfg.vllm_mode!r})")
     _require_train_extra()
     _require_reporter(cfg.report_to)
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
-
+    # inputs first: a bad path is one line in a second, not after torch/trl's ~10 s import
     release = open_release(cfg.benchmark)
     family = get_family(cfg.task)
     out = Path(cfg.out)
     if not Path(cfg.model).exists():
         raise UserError(f"--model {cfg.model}: no such local model directory (nothing is downloaded)")
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer, SFTConfig, SFTTrainer
+
     train_ids = _restricted_ids(release, cfg.task, "train", cfg.sql_templates)
     dev_ids = _restricted_ids(release, cfg.task, "dev", cfg.sql_templates)
     train_rows = [r for r in prompt_rows(release, cfg.task, "train")
