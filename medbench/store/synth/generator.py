@@ -132,9 +132,9 @@ _LANGUAGE = _cum(vocab.LANGUAGE)
 _MARITAL = _cum(vocab.MARITAL)
 _DISCH = _cum(vocab.DISCHARGE_LOCATIONS)
 _EMAR_EVENTS = _cum(vocab.EMAR_EVENTS)
-#: admissions per patient, smoothed from the MIMIC-IV demo's (52% one, 20% two, p90 7, max 20)
-_N_ADM = _cum([(1, 0.55), (2, 0.18), (3, 0.09), (4, 0.035), (5, 0.03), (6, 0.03), (7, 0.03), (8, 0.015),
-               (9, 0.012), (10, 0.013), (12, 0.01), (13, 0.005), (15, 0.005), (20, 0.005)])
+#: admissions per patient like the MIMIC-IV demo's (52% one, 20% two; mean 2.75, median 1, p90 7, max 20)
+_N_ADM = _cum([(1, 0.59), (2, 0.15), (3, 0.08), (4, 0.035), (5, 0.03), (6, 0.03), (7, 0.03), (8, 0.015),
+               (9, 0.012), (10, 0.013), (12, 0.01), (13, 0.006), (15, 0.008), (20, 0.008)])
 _FMT = {0: "{:.0f}", 1: "{:.1f}", 2: "{:.2f}", 3: "{:.3f}"}
 # per lab item, precomputed: itemid str, unit, lo str, hi str, lo, hi, mean, sd, format
 _LAB = {
@@ -632,9 +632,9 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
             procs.append(("02HV33Z", 10, icu_in))
     # the long tail: about half the admissions have further, rarer procedures (MIMIC: median 1,
     # p90 7 per admission)
-    if rng.random() < 0.55:
+    if rng.random() < 0.5:
         version = 9 if icd9 else 10
-        for _ in range(1 + min(12, int(rng.expovariate(1 / 2.4)))):
+        for _ in range(1 + min(15, int(rng.expovariate(1 / 3.0)))):
             code = rng.choices(_PX_TAIL[version][0], cum_weights=_PX_TAIL[version][1])[0]
             procs.append((code, version, start + int(rng.random() * (end - start))))
     seen_p = set()
