@@ -1,6 +1,7 @@
 """Write medbench/store/synth/tail_vocab.py: the long-tail vocabularies of the synthetic generator.
 
     python bench/derive_synth_tail.py [--demo ../shared/data/mimic-iv-demo-2.2]
+    ruff format medbench/store/synth/tail_vocab.py   # the committed file is ruff-formatted
 
 Run once by hand (issue 11); the generator never reads the demo. From the open MIMIC-IV demo
 (ODbL) it keeps only dictionary-level facts, never a patient's row: the procedure codes that occur
