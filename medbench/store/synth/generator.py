@@ -26,7 +26,7 @@ from pathlib import Path
 
 from medbench.errors import UserError
 from medbench.io import atomic_dir, sha256_file
-from medbench.store.synth import notes, vocab
+from medbench.store.synth import notes, tail_vocab, vocab
 from medbench.store.tables import TABLES
 
 MODULES = ("hosp", "icu", "note")
@@ -132,8 +132,9 @@ _LANGUAGE = _cum(vocab.LANGUAGE)
 _MARITAL = _cum(vocab.MARITAL)
 _DISCH = _cum(vocab.DISCHARGE_LOCATIONS)
 _EMAR_EVENTS = _cum(vocab.EMAR_EVENTS)
-_N_ADM = _cum([(1, 0.79), (2, 0.11), (3, 0.05), (4, 0.025), (5, 0.008), (6, 0.006), (7, 0.005),
-               (8, 0.004), (10, 0.004), (12, 0.003), (15, 0.002), (20, 0.002)])
+#: admissions per patient like the MIMIC-IV demo's (52% one, 20% two; mean 2.75, median 1, p90 7, max 20)
+_N_ADM = _cum([(1, 0.59), (2, 0.15), (3, 0.08), (4, 0.035), (5, 0.03), (6, 0.03), (7, 0.03), (8, 0.015),
+               (9, 0.012), (10, 0.013), (12, 0.01), (13, 0.006), (15, 0.008), (20, 0.008)])
 _FMT = {0: "{:.0f}", 1: "{:.1f}", 2: "{:.2f}", 3: "{:.3f}"}
 # per lab item, precomputed: itemid str, unit, lo str, hi str, lo, hi, mean, sd, format
 _LAB = {
@@ -143,6 +144,52 @@ _LAB = {
 }
 _TEXT_LAB = {item: (str(item), v[3], v[4]) for item, v in vocab.TEXT_LABS.items()}
 _ICD9_DX = vocab.ICD9_DIAGNOSES
+
+
+# ---------------------------------------------------------------------------------------------
+# long tails of procedures, drugs and lab items (tail_vocab.py, ordered most used first), drawn
+# with Zipf-like weights 1/(rank + offset): a head recurs, most entries appear a few times
+# ---------------------------------------------------------------------------------------------
+def _zipf(values, offset: float):
+    values = list(values)
+    return values, list(accumulate(1.0 / (r + offset) for r in range(len(values))))
+
+
+_PX_TITLES = {9: dict(vocab.ICD9_PROCEDURES), 10: dict(vocab.ICD10_PROCEDURES)}
+for _c, _t in tail_vocab.PROCEDURES9:
+    _PX_TITLES[9].setdefault(_c, _t)
+for _c, _t in tail_vocab.PROCEDURES10:
+    _PX_TITLES[10].setdefault(_c, _t)
+_PX_TAIL = {9: _zipf((c for c, _ in tail_vocab.PROCEDURES9), 20),
+            10: _zipf((c for c, _ in tail_vocab.PROCEDURES10), 20)}
+_PER24 = {"DAILY": 1, "QHS": 1, "QPM": 1, "QAM": 1, "BID": 2, "Q12H": 2, "TID": 3, "Q8H": 3, "QID": 4,
+          "Q6H": 4, "Q4H": 6, "ONCE": 0, "X1": 0}
+
+
+def _tail_med(drug, route, dose, unit, form, freq, per24) -> tuple:
+    """A vocab.MEDS-shaped entry for a tail drug (prescriptions' formulary code made from its name)."""
+    base = freq.split(":")[0].split(" ")[0]
+    per24 = _PER24.get(base, max(0, min(per24, 6)))
+    proc_type = ("Continuous Med" if route == "IV DRIP" else
+                 "IV Piggyback" if route == "IV" and form == "BAG" else "Unit Dose")
+    code = (re.sub(r"[^A-Z]", "", drug.upper())[:4] + re.sub(r"[^0-9.]", "", dose)[:4]) or "TAIL"
+    strength = f"{dose}{unit} {form}".strip() if dose else form
+    return (drug, code, "", "0", strength, "", dose or "1", unit, "1", form, route or "PO",
+            freq or "DAILY", per24, proc_type)
+
+
+_MEDS = dict(vocab.MEDS)
+_MEDS.update({f"tail:{i}": _tail_med(*d) for i, d in enumerate(tail_vocab.DRUGS)})
+_DRUG_TAIL = _zipf((f"tail:{i}" for i in range(len(tail_vocab.DRUGS))), 15)
+#: tail lab items: itemid -> (itemid str, unit, lo str, hi str, lo, hi, typical, spread, fmt) or
+#: (itemid str, usual text value) for text items
+_LAB_TAIL_ITEMS = {}
+for _it, _label, _fluid, _cat, _unit, _lo, _hi, _med, _sd, _dec in tail_vocab.LABS:
+    _LAB_TAIL_ITEMS[_it] = (str(_it), _unit, "" if _lo is None else f"{_lo:g}", "" if _hi is None else f"{_hi:g}",
+                            _lo, _hi, _med, _sd, _FMT[_dec].format)
+for _it, _label, _fluid, _cat, _value in tail_vocab.TEXT_LABS:
+    _LAB_TAIL_ITEMS[_it] = (str(_it), _value)
+_LAB_TAIL = _zipf(tail_vocab.LAB_ORDER, 25)
 
 
 def _icd_description(code: str) -> str:
@@ -162,6 +209,7 @@ def _dx_titles() -> dict[str, str]:
 _SEXED = re.compile(r"\b(?:male|female|prostat\w*|testi\w*|scrot\w*|penis|penile|uter\w*|ovar\w*|cervi\w*"
                     r"|vagin\w*|vulv\w*|breast|pregnan\w*|puerper\w*|newborn|maternal|menstrua\w*|spermat\w*)\b",
                     re.IGNORECASE)
+_ENCOUNTER = re.compile(r"\b(?:initial|subsequent) encounter\b|\bsequela\b", re.IGNORECASE)
 #: size of the long tail of rarely coded ICD-10-CM diagnoses (issue 11: vocabularies like MIMIC's)
 TAIL_SIZE = 4000
 #: share of the filler diagnoses of an ICD-10 admission drawn from the tail
@@ -169,9 +217,12 @@ TAIL_SHARE = 0.9
 
 
 def _tail_codes() -> tuple[list[str], list[float]]:
-    """A fixed long tail of billable ICD-10-CM codes (no sex-specific, obstetric, perinatal or
-    external-cause codes; injuries only at their initial encounter), chosen by a stable hash and
-    weighted 1/(rank + 100): a few recur, most appear once or twice in a release."""
+    """A fixed long tail of billable ICD-10-CM codes, chosen by a stable hash and weighted
+    1/(rank + 100): a few recur, most appear once or twice in a release. Left out, because a
+    random draw of them is implausible: sex-specific, obstetric, perinatal and external-cause
+    codes, injuries and poisonings (S, T: MIMIC codes them with an external cause, so only a
+    scenario such as the hip fracture codes them), and codes with a 7th-character encounter or
+    sequela extension or a coma-scale score (R40.2)."""
     import hashlib
 
     import simple_icd_10_cm as icd
@@ -180,9 +231,10 @@ def _tail_codes() -> tuple[list[str], list[float]]:
     for code in dict.fromkeys(icd.get_all_codes(with_dots=False)):
         if code[:1] in "OPUVWXYZ" or not icd.is_leaf(code) or len(code) < 4:
             continue
-        if code[:1] in "ST" and not code.endswith("A"):
+        if code[:1] in "ST" or code.startswith("R402"):
             continue
-        if code[:3] in _SEX_BLOCKS or _SEXED.search(icd.get_description(code)):
+        desc = icd.get_description(code)
+        if code[:3] in _SEX_BLOCKS or _SEXED.search(desc) or _ENCOUNTER.search(desc):
             continue
         pool.append(code)
     pool.sort(key=lambda c: (hashlib.sha256(f"medbench-tail|{c}".encode()).hexdigest(), c))
@@ -325,6 +377,9 @@ def _outpatient(rng, R, ids: _Ids, s_sid: str, start: int, end: int, lab_shift, 
         if rng.random() < 0.3:
             panels.append(rng.choice(("lipids", "a1c", "tsh", "lfts", "ua")))
         _draw(rng, labs, ids, s_sid, "", tv, panels, lab_shift, None, 0, "ROUTINE")
+        if rng.random() < 0.15:
+            _draw_tail(rng, labs, ids, s_sid, "", tv, list(dict.fromkeys(
+                rng.choices(_LAB_TAIL[0], cum_weights=_LAB_TAIL[1], k=rng.randint(1, 3)))), "ROUTINE")
         if rng.random() < 0.2:  # outpatient imaging: radiology reports without hadm_id
             key = rng.choice(("cxr", "le_us", "renal_us", "ct_abd", "ruq_us"))
             name, cpt, technique, findings, impression = vocab.IMAGING[key]
@@ -362,6 +417,29 @@ def _draw(rng, labs, ids: _Ids, s_sid, s_hadm, tv, panels, lab_shift, scen_labs,
             e = _LAB[item]
             labs.append((ids.lab, s_sid, s_hadm, spec, e[0], "", ct, st, text, text, e[1], e[2], e[3],
                          flag, priority, ""))
+
+
+def _draw_tail(rng, labs, ids: _Ids, s_sid, s_hadm, tv, items, priority):
+    """One specimen of long-tail lab items: values around the item's typical value."""
+    ids.spec += 1
+    spec = str(ids.spec)
+    ct = ts(tv)
+    st = ts(tv + rng.randint(40, 600) * 60)
+    for item in items:
+        ids.lab += 1
+        e = _LAB_TAIL_ITEMS[item]
+        if len(e) == 2:
+            labs.append((ids.lab, s_sid, s_hadm, spec, e[0], "", ct, st, e[1], "", "", "", "", "", priority, ""))
+            continue
+        s_item, unit, lo_s, hi_s, lo, hi, typical, spread, fmt = e
+        v = rng.gauss(typical, spread)
+        if v < 0 <= typical:
+            v = abs(v) * 0.1
+        text = fmt(v)
+        num = float(text)
+        flag = "abnormal" if lo is not None and hi is not None and (num < lo or num > hi) else ""
+        labs.append((ids.lab, s_sid, s_hadm, spec, s_item, "", ct, st, text, text, unit, lo_s, hi_s, flag,
+                     priority, ""))
 
 
 def _provider(rng) -> str:
@@ -478,6 +556,14 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
             item = int(row[4])
             lab_seen.setdefault(item, []).append(float(row[9]))
             first_labs.setdefault(item, row[8])
+    # the long tail of less common tests (fluid studies, special chemistry), in a few draws
+    n_tail = min(40, int(rng.expovariate(1 / 9)))
+    if n_tail:
+        items = rng.choices(_LAB_TAIL[0], cum_weights=_LAB_TAIL[1], k=n_tail)
+        n_draws = 1 + min(3, n_tail // 6)
+        for j in range(n_draws):
+            _draw_tail(rng, labs, ids, s_sid, s_hadm, start + int(rng.random() * (end - start)),
+                       list(dict.fromkeys(items[j::n_draws])), "ROUTINE")
 
     # diagnoses
     dx: list[tuple[str, int]] = []
@@ -495,6 +581,8 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
                 add(c, 9)
         if intubated:
             add("51881", 9)
+        if scen.dx9[:1] in "89" and not any(c.startswith("E") for c, _ in dx):
+            add("E8859", 9)  # an injury is coded with its external cause
         for c in chronic:
             add(vocab.CHRONIC[c][1], 9)
         target = max(3, int(rng.gauss(9, 3)))
@@ -506,6 +594,8 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
                 add(c, 10)
         if intubated:
             add("J9601", 10)
+        if dx[0][0][:1] in "ST" and not any(c[:1] in "VWX" for c, _ in dx):
+            add("W19XXXA", 10)  # an injury is coded with its external cause (unspecified fall)
         for c in chronic:
             add(vocab.CHRONIC[c][0], 10)
         target = max(3, int(rng.gauss(12.5, 4.5)))
@@ -540,6 +630,13 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
             procs += [("0BH17EZ", 10, icu_in), (vent, 10, icu_in)]
         if pressors:
             procs.append(("02HV33Z", 10, icu_in))
+    # the long tail: about half the admissions have further, rarer procedures (MIMIC: median 1,
+    # p90 7 per admission)
+    if rng.random() < 0.5:
+        version = 9 if icd9 else 10
+        for _ in range(1 + min(15, int(rng.expovariate(1 / 3.0)))):
+            code = rng.choices(_PX_TAIL[version][0], cum_weights=_PX_TAIL[version][1])[0]
+            procs.append((code, version, start + int(rng.random() * (end - start))))
     seen_p = set()
     procs = [p for p in sorted(procs, key=lambda p: p[2]) if not (p[0] in seen_p or seen_p.add(p[0]))]
     for i, (code, version, tp) in enumerate(procs, 1):
@@ -562,7 +659,14 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
             continue
         meds.append(m)
     meds += ["kcl_po"] * int(rng.expovariate(1 / 1.2)) + ["mag_iv"] * int(rng.expovariate(1 / 1.0))
+    # the long tail of less common drugs, more of them in longer stays
+    n_tail = min(40, int(rng.expovariate(1 / (4 + 1.6 * min(20.0, (end - start) / DAY)))))
+    tail_meds = rng.choices(_DRUG_TAIL[0], cum_weights=_DRUG_TAIL[1], k=n_tail)
     orders = []
+    for m in tail_meds:
+        o_start = start + int(rng.random() * max(HOUR, end - start - HOUR))
+        o_start -= o_start % 60
+        orders.append([m, o_start, min(end, o_start + int(rng.uniform(0.1, 3.0) * DAY))])
     for m in meds:
         o_start = start + rng.randint(1, 8) * HOUR
         if m in ("kcl_po", "mag_iv", "kcl_iv"):
@@ -606,7 +710,7 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
     med_names = []
     for m, o_start, o_end, poe_id, poe_seq in orders:
         (drug, fcd, gsn, ndc, strength, form_rx, dose, unit, fval, funit, route, freq, per24,
-         proc_type) = vocab.MEDS[m]
+         proc_type) = _MEDS[m]
         ids.pharm += 1
         pid = ids.pharm
         st, sp = ts(o_start), ts(o_end)
@@ -732,8 +836,7 @@ def _admission(rng, R, ids: _Ids, idx, k, s_sid, gender, age, scen: vocab.Scenar
         dx_titles = [t for t in dx_titles if t] or [scen.complaint.lower()]
         chronic_names = [notes.dx_phrase(nrng, vocab.CHRONIC[c][1 if icd9 else 0], vocab.CHRONIC[c][2])
                          for c in chronic]
-        proc_titles = [(vocab.ICD9_PROCEDURES[c] if v == 9 else vocab.ICD10_PROCEDURES[c])
-                       for c, v, _ in procs]
+        proc_titles = [_PX_TITLES[v][c] for c, v, _ in procs]
         home_meds = [vocab.MEDS[m] for m in dict.fromkeys(home)]
         dis_meds = [vocab.MEDS[m] for m in dict.fromkeys(
             [m for m in home if m != "metformin" or scen.key != "dka"] + list(scen.discharge_meds))]
@@ -851,11 +954,11 @@ def _dictionary_rows() -> dict[str, list]:
         if not icd.is_chapter(code) and (not icd.is_block(code) or icd.is_category(code)):
             dx.append((code, 10, icd.get_description(code)))
     dx.sort(key=lambda r: (r[0], r[1]))
-    px = [(c, 9, t) for c, t in vocab.ICD9_PROCEDURES.items()]
-    px += [(c, 10, t) for c, t in vocab.ICD10_PROCEDURES.items()]
+    px = [(c, v, t) for v, titles in _PX_TITLES.items() for c, t in titles.items()]
     px.sort(key=lambda r: (r[0], r[1]))
     labitems = [(item, v[0], v[1], v[2]) for item, v in vocab.LABS.items()]
     labitems += [(item, v[0], v[1], v[2]) for item, v in vocab.TEXT_LABS.items()]
+    labitems += [(r[0], r[1], r[2], r[3]) for r in tail_vocab.LABS + tail_vocab.TEXT_LABS]
     labitems.sort()
     items = sorted((item,) + v for item, v in vocab.D_ITEMS.items())
     return {"d_icd_diagnoses": dx, "d_icd_procedures": px, "d_labitems": labitems, "d_items": items}
