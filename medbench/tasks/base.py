@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
-SPLITS = ("train", "dev", "test")
+from medbench.splits import SPLITS, split_for_subject, stable_bucket  # noqa: F401 (re-exported)
+
 #: The repository's `prompts/` folder, the one copy of the templates. The wheel installs the
 #: same files as the package data folder `medbench/prompts/` (setup.py maps one onto the other).
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
@@ -39,18 +40,6 @@ def _load_prompt(name: str) -> str | None:
         return prompt_files().joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None  # jinja2: TemplateNotFound
-
-
-def stable_bucket(namespace: str, key: object, n: int) -> int:
-    """0..n-1 from sha256 of "<namespace>|<key>": the same on every machine and Python run.
-    Each use (splits, shards, tuning folds) has its own namespace, so they are independent."""
-    return int(hashlib.sha256(f"{namespace}|{key}".encode()).hexdigest()[:8], 16) % n
-
-
-def split_for_subject(subject_id: int) -> str:
-    """60/20/20 train/dev/test by a stable hash of subject_id: no patient is in two splits."""
-    bucket = stable_bucket("medbench-split", int(subject_id), 100)
-    return "train" if bucket < 60 else "dev" if bucket < 80 else "test"
 
 
 def make_item_id(task: str, *parts: Any) -> str:
