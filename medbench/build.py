@@ -34,7 +34,8 @@ from medbench.release import RecordSpool, TaskOutput, open_release, write_releas
 from medbench.splits import SPLITS, split_for_subject, stable_bucket
 from medbench.tasks import FAMILIES, get_family
 
-DEFAULT_TASKS = ("sql", "icd", "conversation")
+#: every family registered in medbench/tasks/__init__.py, in registration order
+DEFAULT_TASKS = tuple(FAMILIES)
 
 
 class Timings:
