@@ -27,7 +27,7 @@ def _gold_answer(task: str, gold: dict | None) -> str:
 
     family = get_family(task)
     if not _has_gold_completion(family):
-        supported = [n for n in FAMILIES.names() if _has_gold_completion(get_family(n))]
+        supported = [n for n in FAMILIES if _has_gold_completion(get_family(n))]  # registration order
         raise UserError(f"--fewshot: task '{task}' has no gold answer to show as an exemplar "
                         f"(supported: {', '.join(supported)})")
     return "" if gold is None else family.gold_completion(gold)
