@@ -30,11 +30,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pydantic import ConfigDict
 
-class BenchFamily:
+from medbench.tasks.contract import MetricSpec, Record, TaskFamily
+
+
+class _Item(Record):
+    model_config = ConfigDict(extra="allow")
+
+
+class BenchFamily(TaskFamily):
+    """Declares the contract's required parts (medbench.tasks.contract); runs only."""
+
     name = "bench"
+    item_model = _Item
+    gold_model = _Item
+    prediction_type = str | None
+    prompt_templates = ()
+    metric_specs = (MetricSpec("n", "n", "num", "n"),)
     headline_metric = "n"
     higher_is_better = True
+
+    def build(self, ctx):
+        raise NotImplementedError
+
+    def score_items(self, items, gold_by_id, predictions_by_id, ctx):
+        raise NotImplementedError
+
+    def aggregate(self, records):
+        raise NotImplementedError
 
     def render_prompt(self, item, release):
         return [{"role": "user", "content": item["question"]}]

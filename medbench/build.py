@@ -31,10 +31,11 @@ from typing import Any
 from medbench.errors import UserError
 from medbench.io import check_out_dir, scratch_dir
 from medbench.release import RecordSpool, TaskOutput, open_release, write_release
-from medbench.tasks import REGISTRY, get_family
-from medbench.tasks.base import SPLITS, split_for_subject, stable_bucket
+from medbench.splits import SPLITS, split_for_subject, stable_bucket
+from medbench.tasks import FAMILIES, get_family
 
-DEFAULT_TASKS = ("sql", "icd", "conversation")
+#: every family registered in medbench/tasks/__init__.py, in registration order
+DEFAULT_TASKS = tuple(FAMILIES)
 
 
 class Timings:
@@ -161,10 +162,10 @@ def parse_tasks(spec: str | Iterable[str] | None) -> list[str]:
         return list(DEFAULT_TASKS)
     names = [t.strip() for t in (spec.split(",") if isinstance(spec, str) else spec) if t.strip()]
     if not names:
-        raise UserError("--tasks: no task named (known: " + ", ".join(sorted(REGISTRY)) + ")")
-    unknown = [t for t in names if t not in REGISTRY]
+        raise UserError("--tasks: no task named; available: " + ", ".join(FAMILIES.names()))
+    unknown = [t for t in names if t not in FAMILIES]
     if unknown:
-        raise UserError(f"--tasks: unknown task '{unknown[0]}' (known: {', '.join(sorted(REGISTRY))})")
+        raise UserError(f"--tasks: {FAMILIES.unknown(unknown[0])}")
     # Canonical order so `--tasks icd,sql` and `--tasks sql,icd` give the same release.
     return sorted(set(names))
 
@@ -396,7 +397,7 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
     outputs: dict[str, TaskOutput] = {}
     rebuild: list[str] = []
     for task in sorted(first["tasks"]):
-        if not getattr(get_family(task), "shard_mergeable", False):
+        if not get_family(task).shard_mergeable:
             rebuild.append(task)
             continue
         items, gold, files = [], [], {}

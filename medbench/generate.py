@@ -110,8 +110,9 @@ def plan_admissions(store: Store, subject_id: int, params: GenerateParams) -> tu
     return selected, skipped
 
 
-async def _call_model(pd: dict, messages: list[dict], params: GenerateParams) -> dict:
-    """{ok, conversation, raw_text, error, record}; never raises for model faults."""
+async def _call_model(pd: dict, messages: list[dict], params: GenerateParams, model: Any = None) -> dict:
+    """{ok, conversation, raw_text, error, record}; never raises for model faults. `model`: a
+    Model from the one backend factory (`medbench.models.load_model`, as `run` uses)."""
     if params.is_template:
         from medbench.models.baselines.template_conversation import generate_conversation
 
@@ -122,23 +123,30 @@ async def _call_model(pd: dict, messages: list[dict], params: GenerateParams) ->
                            "parameters": {"seed": params.seed}, "ok": True, "error": None,
                            "attempts": [], "prompt_tokens": 0, "completion_tokens": 0,
                            "cost_usd": 0.0, "latency_s": 0.0}}
-    from medbench.models.adapter import acomplete
-
-    r = await acomplete(params.model, messages, api_base=params.api_base, temperature=params.temperature,
-                        seed=params.seed, max_tokens=params.max_output_tokens,
-                        response_model=Conversation, retry_limit=params.retry_limit)
-    rec = r.model_dump(mode="json")
-    rec.pop("parsed", None)
-    rec.pop("text", None)  # both live in raw_model_output.json / conversation.jsonl
-    rec.update({"model": params.model, "baseline": False, "kind": "api", "api_base": params.api_base,
-                "parameters": {"temperature": params.temperature, "seed": params.seed,
-                               "max_tokens": params.max_output_tokens, "retry_limit": params.retry_limit}})
-    return {"ok": r.ok, "conversation": r.parsed if r.ok else None, "raw_text": r.text,
-            "error": None if r.ok else (r.error or "model call failed"), "record": rec}
+    g = await model.acall(messages, {"packet": pd, "hadm_id": pd["hadm_id"]}, response_model=Conversation)
+    parameters = {"temperature": params.temperature, "seed": params.seed,
+                  "max_tokens": params.max_output_tokens, "retry_limit": params.retry_limit}
+    if g.call is not None:  # an API model: the adapter's own call record
+        r = g.call
+        rec = dict(r)
+        rec.pop("parsed", None)
+        rec.pop("text", None)  # both live in raw_model_output.json / conversation.jsonl
+        rec.update({"model": params.model, "baseline": False, "kind": "api", "api_base": params.api_base,
+                    "parameters": parameters})
+        return {"ok": r["ok"], "conversation": r["parsed"] if r["ok"] else None, "raw_text": r["text"],
+                "error": None if r["ok"] else (r["error"] or "model call failed"), "record": rec}
+    ok = g.error is None and g.parsed is not None
+    rec = {"model": params.model, "baseline": model.kind == "baseline", "kind": model.kind,
+           "parameters": parameters, "ok": ok, "error": None if ok else (g.error or "model call failed"),
+           "error_class": None if ok else g.error_class, "attempts": [],
+           "prompt_tokens": g.prompt_tokens or 0, "completion_tokens": g.completion_tokens or 0,
+           "cost_usd": g.cost_usd or 0.0, "latency_s": g.latency_s or 0.0}
+    return {"ok": ok, "conversation": g.parsed if ok else None, "raw_text": g.text,
+            "error": rec["error"], "record": rec}
 
 
 async def _run_admission(adir: Path, subject_id: int, packet, params: GenerateParams,
-                         fingerprint: str) -> tuple[dict, list[dict]]:
+                         fingerprint: str, model: Any = None) -> tuple[dict, list[dict]]:
     pd = packet_dict(packet)
     h = pd["hadm_id"]
     pj = packet_json(packet) + "\n"
@@ -150,7 +158,7 @@ async def _run_admission(adir: Path, subject_id: int, packet, params: GeneratePa
         "caps": pd["caps"], "tables": pd["provenance"]})
     messages = render_conversation_prompt(pd)
     _write(adir / "prompt_record.json", prompt_record(pd, messages))
-    out = await _call_model(pd, messages, params)
+    out = await _call_model(pd, messages, params, model)
     _write(adir / "model_call_record.json", out["record"])
     _write(adir / "raw_model_output.json", {"model": out["record"]["model"], "ok": out["ok"],
                                             "text": out["raw_text"]})
@@ -190,10 +198,33 @@ def check_params(params: GenerateParams) -> None:
     """UserError for parameters that are wrong whatever the store holds (caps, model string);
     needs no store, so a CLI can call it before opening (and maybe ingesting) one."""
     check_caps(params.caps)
-    if not params.is_template:
+    if params.is_template:
+        return
+    from medbench.models import backend_of
+
+    prefix, rest = backend_of(params.model)
+    if prefix is None:  # a litellm string: a bad one fails before any work
         from medbench.models.adapter import resolve
 
-        resolve(params.model, params.api_base)  # a bad model string fails before any work
+        resolve(params.model, params.api_base)
+    elif prefix == "baseline":
+        from medbench.models.baselines import baselines_of
+
+        known = baselines_of("conversation")
+        if rest not in known:
+            raise known.unknown(rest)
+
+
+def load_generator(params: GenerateParams) -> Any:
+    """The Model `generate-patient` calls (None for the template baseline, whose record is its
+    own): the same backend factory as `run`, so litellm strings, `hf:`, `vllm:` and baselines work."""
+    if params.is_template:
+        return None
+    from medbench.models import load_model
+
+    return load_model(params.model, task="conversation", api_base=params.api_base,
+                      temperature=params.temperature, seed=params.seed,
+                      max_tokens=params.max_output_tokens, retry_limit=params.retry_limit, batch_size=1)
 
 
 def generate_patient(store: Store, subject_id: int, out_dir: str | Path = "output",
@@ -203,11 +234,12 @@ def generate_patient(store: Store, subject_id: int, out_dir: str | Path = "outpu
     check_params(params)
     selected, skipped = plan_admissions(store, subject_id, params)
     dest = Path(out_dir) / str(subject_id)
-    return asyncio.run(_generate(store, subject_id, dest, params, selected, skipped, show_progress))
+    model = load_generator(params)
+    return asyncio.run(_generate(store, subject_id, dest, params, selected, skipped, show_progress, model))
 
 
 async def _generate(store: Store, subject_id: int, dest: Path, params: GenerateParams,
-                    selected: list[dict], skipped: list[dict], show_progress: bool) -> dict:
+                    selected: list[dict], skipped: list[dict], show_progress: bool, model: Any = None) -> dict:
     import contextlib
 
     from rich.progress import TextColumn
@@ -231,7 +263,7 @@ async def _generate(store: Store, subject_id: int, dest: Path, params: GenerateP
                 if progress:
                     progress.update(task, description=f"admission {h}")
                 summary, turns = await _run_admission(tmp / "admissions" / str(h), subject_id, packets[h],
-                                                      params, store.fingerprint)
+                                                      params, store.fingerprint, model)
                 summaries.append(summary)
                 details.extend(turns)
                 if summary["status"] == "done":

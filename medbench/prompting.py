@@ -12,36 +12,38 @@
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
 from medbench.errors import UserError
 from medbench.tasks.base import template_sha256
-
-#: the prompt templates each family's `render_prompt` uses (system first)
-PROMPT_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "sql": ("sql_system.j2", "sql_user.j2"),
-    "icd": ("icd_system.j2", "icd_user.j2"),
-    "conversation": ("conversation_system.j2", "conversation_user.j2"),
-}
+from medbench.tasks.contract import TaskFamily
 
 
-def _gold_answer(task: str, gold: dict) -> str:
-    """The assistant turn of an exemplar, in the answer format the task's prompt asks for."""
-    if task == "sql":
-        return "null" if not gold.get("sql") else f"```sql\n{gold['sql']}\n```"
-    if task == "icd":
-        return json.dumps(list(gold["codes"]))
-    raise UserError(f"--fewshot: task '{task}' has no gold answer to show as an exemplar "
-                    "(supported: sql, icd)")
+def _gold_answer(task: str, gold: dict | None) -> str:
+    """The assistant turn of an exemplar: the family's `gold_completion`, in the answer format
+    the task's prompt asks for (`gold=None`: only check that the family has one)."""
+    from medbench.tasks import FAMILIES, get_family
+
+    family = get_family(task)
+    if not _has_gold_completion(family):
+        supported = [n for n in FAMILIES if _has_gold_completion(get_family(n))]  # registration order
+        raise UserError(f"--fewshot: task '{task}' has no gold answer to show as an exemplar "
+                        f"(supported: {', '.join(supported)})")
+    return "" if gold is None else family.gold_completion(gold)
+
+
+def _has_gold_completion(family: Any) -> bool:
+    if isinstance(family, TaskFamily):
+        return type(family).gold_completion is not TaskFamily.gold_completion
+    return hasattr(family, "gold_completion")
 
 
 def draw_exemplars(release: Any, task: str, k: int, seed: int) -> list[dict]:
     """K train items (with their gold) drawn by a seeded RNG from the sorted train ids."""
     if k <= 0:
         return []
-    _gold_answer(task, {"sql": None, "codes": []})  # refuse unsupported tasks before reading gold
+    _gold_answer(task, None)  # refuse unsupported tasks before reading gold
     train = release.items(task, "train")
     if len(train) < k:
         raise UserError(f"--fewshot {k}: the release's {task} train split has only {len(train)} items")
@@ -77,7 +79,7 @@ class FewshotFamily:
 
 def prompt_params(family: Any, release: Any, items: list[dict]) -> dict:
     """Header params describing the prompt: template sha256s and the rendered system prompt."""
-    names = PROMPT_TEMPLATES.get(getattr(family, "name", ""), ())
+    names = tuple(getattr(family, "prompt_templates", ()))
     out: dict[str, Any] = {}
     if names:
         out["prompt_templates"] = {n: template_sha256(n) for n in names}

@@ -20,7 +20,7 @@ from typing import Any
 from medbench import __version__
 from medbench.errors import UserError
 from medbench.io import atomic_dir, atomic_write_json, jsonl_lines, read_jsonl, sha256_bytes, sha256_file, tree_sha256
-from medbench.tasks.base import SPLITS
+from medbench.splits import SPLITS, split_for_subject
 
 MANIFEST = "manifest.json"
 RELEASE_FORMAT = 1
@@ -40,8 +40,6 @@ class RecordSpool:
 
     def add(self, record: dict) -> None:
         from medbench.io import canonical_json
-        from medbench.tasks.base import split_for_subject
-
         if self.task is not None and "split" in record and (
                 record.get("task") != self.task or record["split"] != split_for_subject(record["subject_id"])):
             raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")

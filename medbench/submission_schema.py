@@ -13,14 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, TypeA
 
 SCHEMA_VERSION = 1
 
-#: What a prediction may be per task; `None` always means abstain (sql) or no usable output.
-PREDICTION_TYPES: dict[str, Any] = {
-    "sql": str | None,
-    "icd": list[str] | None,
-    "conversation": dict[str, Any] | None,
-}
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,17 +73,34 @@ def submission_json_schema() -> dict:
     return schema
 
 
-_ADAPTERS: dict[str, TypeAdapter] = {}  # built once per task: the validator runs per line
+_ADAPTERS: dict[Any, TypeAdapter] = {}  # built once per prediction type: the validator runs per line
 
 
-def prediction_error(task: str, prediction: Any) -> str | None:
-    """Why `prediction` is not a valid prediction for `task` (None when it is, or task unknown)."""
-    typ = PREDICTION_TYPES.get(task)
-    if typ is None:
+def _family(task: str, family: Any = None) -> Any:
+    if family is not None:
+        return family
+    from medbench.tasks import FAMILIES
+
+    return FAMILIES.get(task) if task in FAMILIES else None
+
+
+def prediction_error(task: str, prediction: Any, family: Any = None) -> str | None:
+    """Why `prediction` is not a valid prediction for `task` (its family's `prediction_type`);
+    None when it is, or the task is unknown."""
+    family = _family(task, family)
+    if family is None or not hasattr(family, "prediction_type"):
         return None
-    adapter = _ADAPTERS.get(task)
+    typ = family.prediction_type
+    try:
+        adapter = _ADAPTERS.get(typ)
+    except TypeError:  # an unhashable type expression: no cache
+        adapter = None
     if adapter is None:
-        adapter = _ADAPTERS[task] = TypeAdapter(typ)
+        adapter = TypeAdapter(typ)
+        try:
+            _ADAPTERS[typ] = adapter
+        except TypeError:
+            pass
     try:
         adapter.validate_python(prediction, strict=True)
     except ValidationError as e:
@@ -100,52 +109,21 @@ def prediction_error(task: str, prediction: Any) -> str | None:
     return None
 
 
-#: Per-family caps on one prediction (docs/METRICS.md, "Limits"). A prediction over a cap is not a
-#: rejected file: the item is scored as invalid (like a missing prediction) with the reason as its
-#: error, so one hostile line costs the scorer no more than one ordinary line.
-#: ICD: MIMIC-IV records at most 39 diagnosis codes per admission (`seq_num` ≤ 39, hosp and the
-#: demo alike); a ranked list of more than 50 is not a coding answer but a spray, and on small
-#: splits Edin's macro F1 rewards a constant spray (each listed gold code gets F1 = 2s/(n+s)).
-PREDICTION_LIMITS: dict[str, dict[str, int]] = {
-    "sql": {"chars": 20_000},
-    "icd": {"codes": 50, "code_chars": 32},
-    "conversation": {"turns": 500, "chars": 200_000},
-}
-
-
-def prediction_over_limit(task: str, prediction: Any) -> str | None:
-    """Why a (well-typed) prediction exceeds its family's limits, or None."""
-    lim = PREDICTION_LIMITS.get(task)
-    if lim is None or prediction is None:
+def prediction_over_limit(task: str, prediction: Any, family: Any = None) -> str | None:
+    """Why a (well-typed) prediction exceeds its family's limits (docs/METRICS.md, "Limits"), or
+    None. A prediction over a cap is not a rejected file: the item is scored as invalid (like a
+    missing prediction) with the reason as its error, so one hostile line costs the scorer no
+    more than one ordinary line."""
+    family = _family(task, family)
+    if family is None or prediction is None or not hasattr(family, "prediction_over_limit"):
         return None
-    if task == "sql" and isinstance(prediction, str) and len(prediction) > lim["chars"]:
-        return f"prediction over limit: SQL of {len(prediction):,} characters (limit {lim['chars']:,})"
-    if task == "icd" and isinstance(prediction, list):
-        if len(prediction) > lim["codes"]:
-            return f"prediction over limit: {len(prediction):,} codes (limit {lim['codes']})"
-        longest = max((len(c) for c in prediction if isinstance(c, str)), default=0)
-        if longest > lim["code_chars"]:
-            return f"prediction over limit: a code of {longest:,} characters (limit {lim['code_chars']})"
-    if task == "conversation" and isinstance(prediction, dict):
-        turns = prediction.get("turns")
-        if isinstance(turns, list) and len(turns) > lim["turns"]:
-            return f"prediction over limit: {len(turns):,} turns (limit {lim['turns']})"
-        chars = _text_chars(prediction)
-        if chars > lim["chars"]:
-            return f"prediction over limit: {chars:,} characters of text (limit {lim['chars']:,})"
-    return None
+    return family.prediction_over_limit(prediction)
 
 
-def _text_chars(value: Any) -> int:
-    """Characters in every string of a JSON value (iterative; depth is bounded by validation)."""
-    total, stack = 0, [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            total += len(v)
-        elif isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return total
+def __getattr__(name: str):  # the old per-task tables, now asked of the registry
+    if name in ("PREDICTION_TYPES", "PREDICTION_LIMITS"):
+        from medbench.tasks import families
+
+        part = "prediction_type" if name == "PREDICTION_TYPES" else "prediction_limits"
+        return {f.name: getattr(f, part) for f in families()}
+    raise AttributeError(name)

@@ -16,19 +16,54 @@ from typing import ClassVar
 
 from medbench.io import canonical_json
 from medbench.release import TaskOutput, open_release, write_release
+from medbench.tasks.contract import MetricSpec, Record, TaskFamily
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MODULE = "_scoring_fixtures"
 
 
-class FakeFamily:
+class FakeItem(Record):
+    item_id: str
+    task: str
+    split: str
+    subject_id: int | None
+    question: str
+    category: str | None = None
+
+
+class FakeGold(Record):
+    item_id: str
+    task: str
+    answer: str
+    tables: list[list[str]] | None = None
+
+
+class FakeFamily(TaskFamily):
+    """Declares the contract's required parts (medbench.tasks.contract); scores only."""
+
     name = "sql"
+    item_model = FakeItem
+    gold_model = FakeGold
+    prediction_type = str | None  # the sql prediction type: a string, or null to abstain
+    prompt_templates = ()
+    # cards worded as the leaderboard words a metric it knows nothing about
+    metric_specs = (MetricSpec("accuracy", "accuracy", "num", "accuracy"),
+                    MetricSpec("abstain_rate", "abstain rate", "num", "abstain_rate"))
     headline_metric = "accuracy"
     higher_is_better = True
     missing_prediction = ""
     mean_metrics: ClassVar[dict[str, str]] = {"accuracy": "score"}  # the vectorised bootstrap path
     scorer_version = "fake-1"
+
+    def build(self, ctx):
+        raise NotImplementedError("the fake family is written by make_release, never built")
+
+    def render_prompt(self, item, release):
+        return [{"role": "user", "content": item["question"]}]
+
+    def parse(self, raw):
+        return (raw.strip() if raw else None), None
 
     def score_items(self, items, gold_by_id, predictions_by_id, ctx):
         assert ctx.release is not None and ctx.split

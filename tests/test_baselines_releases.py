@@ -21,9 +21,9 @@ import pytest
 from medbench.build import build_release
 from medbench.io import atomic_write_json, sha256_file
 from medbench.models import load_model
+from medbench.pipeline import score_file
 from medbench.release import MANIFEST, Release, open_release
 from medbench.run import run
-from medbench.scoring.score import score_file
 from medbench.scoring.submission import SubmissionInvalid, prediction_problem, validate_submission
 from medbench.tasks.base import SPLITS, split_for_subject
 from medbench.tasks.icd.parse import is_valid_code, normalize_code

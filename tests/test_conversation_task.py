@@ -237,12 +237,15 @@ def test_judge_against_loopback_server(monkeypatch):
     class Ctx:
         judge = "openai/judge-model"
         api_base = None
+        judge_model = None  # the scorer builds it from `judge` with the one backend factory
 
     with FakeOpenAIServer(responder=responder, script=["500"]) as srv:  # one transient fault, retried
-        Ctx.api_base = srv.url
+        from medbench.models import judge_model
         from medbench.tasks.conversation.judge import judge_conversations
 
-        res = judge_conversations(items, preds, "openai/judge-model", api_base=srv.url)
+        Ctx.api_base = srv.url
+        Ctx.judge_model = judge_model("openai/judge-model", api_base=srv.url)
+        res = judge_conversations(items, preds, judge_model("openai/judge-model", api_base=srv.url))
         recs = CONV.score_items(items, gold, preds, Ctx())
     assert res["judge_accuracy"] == 4 and res["judge_completeness"] == 3 and res["judge_plausibility"] == 2
     assert res["judge_n"] == 2 and res["judge_failed"] == 1  # c2 has no conversation to judge

@@ -227,8 +227,8 @@ def test_result_bytes_independent_of_load_and_cache(mini, tmp_path, monkeypatch)
     beside it (cache wiped), and again from the cache: the same result bytes. Runaway queries
     stop on SQLite's deterministic work budget and are recorded as resource_limit."""
     from medbench.io import canonical_json
+    from medbench.pipeline import score_file
     from medbench.release import open_release
-    from medbench.scoring.score import score_file
     from medbench.tasks.sql import cache
 
     rel = open_release(mini["release"])

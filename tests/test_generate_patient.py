@@ -203,3 +203,31 @@ def test_validate_conversation_catches_problems(demo_store):
     assert validate_conversation({"turns": []}, p)[0].startswith("schema:")
     assert any("speaker" in x for x in validate_conversation(
         {"turns": [{"timestamp": "2146-10-09 10:00:00", "speaker": "alien", "text": "x"}]}, p))
+
+
+def test_any_backend_of_the_factory_generates(llm_env, tmp_path, monkeypatch):
+    """generate-patient takes its Model from the same backend factory as `run`: a local backend
+    (registered here as `local:`) generates, and its output is validated like an API model's."""
+    from medbench.models import BACKENDS, Generation, Model
+
+    class Local(Model):
+        kind = "local"
+
+        def __init__(self, spec):
+            self.spec = spec
+
+        def generate_batch(self, batch):
+            return [Generation(text=_valid_reply({"messages": messages}), prompt_tokens=3, completion_tokens=4)
+                    for messages, _item in batch]
+
+    monkeypatch.setitem(BACKENDS.targets, "local", lambda spec, rest, **kw: Local(spec))
+    m = generate_patient(llm_env, SUBJECT, tmp_path, GenerateParams(model="local:x", hadm_id=NOTED,
+                                                                   include_without_discharge=True),
+                         show_progress=False)
+    assert m["counts"]["done"] == 1 and m["usage"]["prompt_tokens"] == 3
+    adir = tmp_path / str(SUBJECT) / "admissions" / str(NOTED)
+    call = json.loads((adir / "model_call_record.json").read_text())
+    assert call["kind"] == "local" and call["ok"] is True and call["baseline"] is False
+    assert len((adir / "conversation.jsonl").read_text().splitlines()) == 2
+    with pytest.raises(UserError, match="unknown baseline 'abstain' for task conversation"):
+        generate_patient(llm_env, SUBJECT, tmp_path, GenerateParams(model="baseline:abstain"), show_progress=False)

@@ -59,7 +59,7 @@ def test_publish_sweeps_copies_a_killed_publish_left(tmp_path):
     mp = pytest.MonkeyPatch()
     mp.setitem(tasks.REGISTRY, "sql", _scoring_fixtures.MODULE)
     try:
-        from medbench.scoring.score import score_file
+        from medbench.pipeline import score_file
 
         rel = make_release(tmp_path)
         stale = tmp_path / ".lb.abc123.tmp"

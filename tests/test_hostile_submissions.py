@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from medbench import tasks
 from medbench.errors import UserError
 from medbench.io import canonical_json
-from medbench.scoring.score import score_file
+from medbench.pipeline import score_file
 
 HYP = settings(max_examples=120, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -22,9 +22,9 @@ from conftest import run_cli
 pytestmark = pytest.mark.slow  # builds the whole demo's ICD task and runs TF-IDF (~1-2 min)
 
 from medbench.build import build_release
+from medbench.pipeline import score_file
 from medbench.release import open_release
 from medbench.run import run
-from medbench.scoring.score import score_file
 from medbench.scoring.stats import paired_bootstrap, paired_ranks
 from medbench.submission_schema import PREDICTION_LIMITS
 from medbench.tasks.icd import FAMILY

@@ -18,10 +18,10 @@ from _scoring_fixtures import (
 
 from medbench.errors import UserError
 from medbench.io import canonical_json
+from medbench.pipeline import score_file
 from medbench.publish import site
 from medbench.publish.site import publish_results, render_site
 from medbench.scoring.results import load_results
-from medbench.scoring.score import score_file
 
 EVIL = "<script>alert(1)</script>"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from _scoring_fixtures import make_release, use_fake_family, write_submission
 
-from medbench.scoring.score import score_file
+from medbench.pipeline import score_file
 
 pytestmark = pytest.mark.browser
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser"))

@@ -40,7 +40,7 @@ def test_paired_ranks_separate_only_when_the_paired_interval_excludes_zero():
 
 
 def test_leaderboard_shows_patients_and_marks_too_few_to_rank(tmp_path, monkeypatch):
-    from medbench.scoring.score import score_file
+    from medbench.pipeline import score_file
 
     use_fake_family(monkeypatch)
     rel = make_release(tmp_path)  # 6 patients

@@ -82,4 +82,6 @@ def test_score_checks_the_leaderboard_path_before_scoring(tmp_path, monkeypatch)
 
     monkeypatch.setattr(score_mod, "score", no_scoring)
     with pytest.raises(UserError, match="--leaderboard: .* is not a folder"):
-        score_mod.score_file(sub, benchmark=rel, leaderboard=tmp_path / "a-file" / "lb")
+        from medbench.pipeline import score_file
+
+        score_file(sub, benchmark=rel, leaderboard=tmp_path / "a-file" / "lb")

@@ -12,10 +12,10 @@ from _scoring_fixtures import header, line, make_release, release_items, run_cli
 from medbench.datause import check_data_use, detect_licence, release_licence
 from medbench.errors import UserError
 from medbench.io import atomic_write_json, canonical_json
+from medbench.pipeline import score_file
 from medbench.publish.site import breakdown, publish_public, remove_result
 from medbench.release import MANIFEST, open_release
 from medbench.scoring.results import load_results
-from medbench.scoring.score import score_file
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from _scoring_fixtures import make_release, use_fake_family, write_submission
 from test_leaderboard_browser import CDP, _problems, chromium  # noqa: F401  (the fixture)
 
 from medbench.io import canonical_json
+from medbench.pipeline import score_file
 from medbench.publish.site import publish_results
 from medbench.scoring.results import load_results
-from medbench.scoring.score import score_file
 
 pytestmark = pytest.mark.browser
 LONG = "a-very-long-organisation-name/an-even-longer-model-name-with-a-version-2025-01-01-preview"

@@ -19,10 +19,10 @@ from test_publish_browser import screenshot, set_viewport, wide_tables
 
 from medbench.build import build_release
 from medbench.io import read_jsonl
+from medbench.pipeline import score_file
 from medbench.release import open_release
 from medbench.run import run
 from medbench.scoring.results import load_results
-from medbench.scoring.score import score_file
 from medbench.tasks.base import SPLITS, split_for_subject
 
 pytestmark = pytest.mark.slow

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ConfigDict
 
 from medbench.errors import UserError
 from medbench.release import TaskOutput, write_release
 from medbench.submission_schema import SubmissionHeader, SubmissionLine
+from medbench.tasks.contract import MetricSpec, Record, TaskFamily
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import REPO, assert_one_line_error
@@ -29,10 +31,30 @@ from fake_openai_server import FakeOpenAIServer, prompt_hash
 TESTS = Path(__file__).parent
 
 
-class FakeFamily:
+class _Item(Record):
+    model_config = ConfigDict(extra="allow")
+
+
+class FakeFamily(TaskFamily):
+    """Declares the contract's required parts (medbench.tasks.contract); runs only."""
+
     name = "fake"
+    item_model = _Item
+    gold_model = _Item
+    prediction_type = str | None
+    prompt_templates = ()
+    metric_specs = (MetricSpec("acc", "acc", "num", "acc"),)
     headline_metric = "acc"
     higher_is_better = True
+
+    def build(self, ctx):
+        raise NotImplementedError
+
+    def score_items(self, items, gold_by_id, predictions_by_id, ctx):
+        raise NotImplementedError
+
+    def aggregate(self, records):
+        raise NotImplementedError
 
     def render_prompt(self, item: dict, release) -> list[dict]:
         return [{"role": "user", "content": item["question"]}]

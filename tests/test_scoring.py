@@ -19,9 +19,9 @@ from conftest import assert_one_line_error
 
 from medbench.errors import UserError
 from medbench.io import canonical_json
+from medbench.pipeline import score_file
 from medbench.scoring import submission as subm
 from medbench.scoring.results import load_result, load_results
-from medbench.scoring.score import score_file
 from medbench.scoring.submission import SubmissionInvalid, prediction_problem, validate_submission
 
 

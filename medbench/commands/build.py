@@ -9,6 +9,7 @@ from rich.table import Table
 
 from medbench.commands.options import db_option, mimic_dir_option
 from medbench.progress import console
+from medbench.tasks import FAMILIES
 
 
 def _summary(result, title: str) -> None:
@@ -32,7 +33,7 @@ def _summary(result, title: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Release folder (default: benchmarks/<name>/).")
 @click.option("--name", default=None, help="Release name (default: medbench-<source fingerprint[:8]>).")
-@click.option("--tasks", default="sql,icd,conversation", show_default=True,
+@click.option("--tasks", default=",".join(FAMILIES), show_default=True,  # the registered families
               help="Comma-separated task families to build.")
 @click.option("--cohort", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Only these patients (a CSV with a subject_id column, e.g. from build-cohort).")

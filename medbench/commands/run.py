@@ -10,11 +10,12 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from medbench.progress import console, progress_bar
+from medbench.tasks import FAMILIES
 
 
 @click.command("run")
 @click.option("--benchmark", type=click.Path(path_type=Path), required=True, help="Release folder.")
-@click.option("--task", required=True, help="sql | icd | conversation")
+@click.option("--task", required=True, help=" | ".join(FAMILIES))  # the registered families
 @click.option("--model", required=True,
               help="litellm model string (openai/..., hosted_vllm/... with --api-base, ollama/...), "
                    "hf:PATH, vllm:PATH or baseline:NAME.")

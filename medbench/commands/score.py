@@ -47,8 +47,8 @@ def score(submission: Path, benchmark: Path | None, leaderboard: Path, as_json: 
           resamples: int, seed: int, official_denominator: bool,
           allow_provider: tuple[str, ...]) -> None:
     """Validate and score a submission, then publish it on the static leaderboard."""
+    from medbench.pipeline import score_file
     from medbench.progress import _disabled
-    from medbench.scoring.score import score_file
     from medbench.scoring.submission import SubmissionInvalid
 
     try:
@@ -211,19 +211,26 @@ def _schemas() -> dict:
             return json_schema(name)
         return load
 
-    from medbench.tasks.schemas import MODELS
+    from medbench.tasks import FAMILIES
 
+    names = [f"{kind}-{task}" for task in FAMILIES.names() for kind in ("items", "gold")]
     return {"conversation": conversation, "packet": packet, "result": result, "submission": submission,
-            **{name: record(name) for name in MODELS}}
+            **{name: record(name) for name in names}}
 
 
-@click.command()
+def _task_words() -> str:
+    from medbench.tasks import FAMILIES
+
+    names = list(FAMILIES)  # registration order
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+@click.command(help=f"""Print a JSON Schema: submission, result, packet, conversation, items-TASK, gold-TASK.
+
+    items-TASK and gold-TASK (TASK: {_task_words()}) describe a release's public
+    `TASK/items.jsonl` and private `TASK/gold.jsonl` lines.""")
 @click.argument("name")
 def schema(name: str) -> None:
-    """Print a JSON Schema: submission, result, packet, conversation, items-TASK, gold-TASK.
-
-    items-TASK and gold-TASK (TASK: sql, icd or conversation) describe a release's public
-    `TASK/items.jsonl` and private `TASK/gold.jsonl` lines."""
     schemas = _schemas()
     if name not in schemas:
         raise UserError(f"unknown schema '{name}' (available: {', '.join(sorted(schemas))})")
@@ -249,8 +256,8 @@ def compare(a: Path, b: Path, benchmark: Path | None, workers: int | None, resam
             as_json: bool) -> None:
     """Paired comparison of two submissions (A − B) on the items both scored: every metric's
     difference with a 95% patient-clustered paired-bootstrap interval and a two-sided p-value."""
+    from medbench.pipeline import score_file
     from medbench.progress import _disabled
-    from medbench.scoring.score import score_file
     from medbench.scoring.stats import paired_bootstrap
     from medbench.tasks import get_family
 

@@ -10,9 +10,24 @@ from rich.table import Table
 from medbench.progress import console
 
 
+def _trainable() -> list[str]:
+    """Task choices: the registered families with training hooks (registration order)."""
+    from medbench.errors import UserError
+    from medbench.tasks import FAMILIES
+
+    out = []
+    for name in FAMILIES:
+        try:
+            if getattr(FAMILIES.get(name), "trainable", False):
+                out.append(name)
+        except (ImportError, UserError):  # a family that cannot load is not offered
+            continue
+    return out
+
+
 @click.command()
 @click.option("--benchmark", required=True, type=click.Path(file_okay=False, path_type=str))
-@click.option("--task", required=True, type=click.Choice(["sql", "icd"]))
+@click.option("--task", required=True, type=click.Choice(_trainable()))
 @click.option("--model", required=True, help="Local Hugging Face model directory (nothing is downloaded).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str))
 @click.option("--sft-epochs", type=float, default=1.0, show_default=True)
@@ -134,7 +149,7 @@ def _relaunch(config_file: str, num_processes: int | None, out) -> None:
 
 @click.command("make-tiny-model")
 @click.option("--benchmark", required=True, type=click.Path(file_okay=False, path_type=str))
-@click.option("--task", required=True, type=click.Choice(["sql", "icd"]))
+@click.option("--task", required=True, type=click.Choice(_trainable()))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--vocab-size", type=int, default=2000, show_default=True)
 @click.option("--hidden-size", type=int, default=64, show_default=True)

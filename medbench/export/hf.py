@@ -17,7 +17,7 @@ from medbench.errors import UserError
 from medbench.export.licence import release_licence
 from medbench.io import atomic_dir, canonical_json
 from medbench.release import Release
-from medbench.tasks.base import SPLITS
+from medbench.splits import SPLITS
 
 CITATION = """@misc{medbench,
   title  = {medbench: a benchmark and leaderboard harness for clinical language models on MIMIC-IV},
@@ -109,9 +109,9 @@ def export_hf(release: Release, out: str | Path, *, splits: list[str] | None = N
 
 def _card(release: Release, licence: str, credentialed: bool, counts: dict, columns: dict,
           with_gold: bool) -> str:
-    import importlib
+    import inspect
 
-    from medbench.tasks import REGISTRY
+    from medbench.tasks import FAMILIES
 
     lines = ["---", "configs:"]
     for config in sorted(counts):
@@ -128,7 +128,8 @@ def _card(release: Release, licence: str, credentialed: bool, counts: dict, colu
                "canonical JSON strings (`json.loads` them)."), ""]
     for config in sorted(counts):
         task = config.removesuffix("_gold")
-        doc = (importlib.import_module(REGISTRY[task]).__doc__ or "").strip() if task in REGISTRY else ""
+        module = inspect.getmodule(type(FAMILIES.get(task))) if task in FAMILIES else None
+        doc = ((module.__doc__ if module else None) or "").strip()
         lines += [f"## `{config}`", "", doc.splitlines()[0] if doc else "", "",
                   "rows: " + ", ".join(f"{s} {n}" for s, n in sorted(counts[config].items(),
                                                                      key=lambda kv: SPLITS.index(kv[0]))), "",

@@ -6,104 +6,47 @@ from __future__ import annotations
 
 from typing import Any
 
-# scale: "pct" — a rate stored as 0..1, shown as a percent; "pct100" — already 0..100 (SQL);
-# "points" — a score on a 0..100 scale that can go far below 0 (SQL reliability scores);
-# "score5" — a 1..5 rating; "num" — a plain number.
-METRICS: dict[str, dict[str, str]] = {
-    # sql (every SQL metric is stored on 0..100)
-    "rs0": {"scale": "points", "label": "Reliability score, no penalty", 
-            "formula": "100 × (correct − 0 × wrong) / items; abstaining scores 0"},
-    "rs5": {"scale": "points", "label": "Reliability score, penalty 5", 
-            "formula": "100 × (correct − 5 × wrong) / items; abstaining scores 0"},
-    "rs10": {"scale": "points", "label": "Reliability score, penalty 10", 
-             "formula": "100 × (correct − 10 × wrong) / items; a wrong answer costs 10 correct ones, abstaining scores 0"},
-    "rsN": {"scale": "points", "label": "Reliability score, penalty N (one error cancels all)", 
-            "formula": "100 × (correct − N × wrong) / N, N = items; one wrong answer gives ≤ 0"},
-    "ex": {"label": "Execution accuracy (answerable)", "scale": "pct100",
-           "formula": "share of answerable questions whose predicted SQL returns the gold answer"},
-    "valid_sql_rate": {"label": "Valid SQL", "scale": "pct100",
-                       "formula": "share of answered questions whose SQL executed"},
-    "abstention_precision": {"label": "Abstention precision", "scale": "pct100",
-                             "formula": "abstentions on unanswerable questions / all abstentions"},
-    "abstention_recall": {"label": "Abstention recall", "scale": "pct100",
-                          "formula": "unanswerable questions abstained on / unanswerable questions"},
-    "em": {"label": "Exact match of SQL", "scale": "pct100",
-           "formula": "share of answerable questions whose normalised SQL equals the gold SQL"},
-    "token_f1": {"label": "SQL token F1", "scale": "pct100",
-                 "formula": "mean token-level F1 between predicted and gold SQL (answerable questions)"},
-    "resource_limit_rate": {"label": "Over the work budget", "scale": "pct100",
-                            "formula": "share of items whose query exceeded the deterministic work budget"},
-    "answerable_share": {"label": "Answerable questions", "scale": "pct100",
-                         "formula": "answerable questions / items"},
-    # icd
-    "micro_f1": {"label": "Micro F1 of codes", "scale": "pct",
-                 "formula": "2·TP / (2·TP + FP + FN), summed over all items"},
-    "macro_f1": {"label": "Macro F1 over gold codes", "scale": "pct",
-                 "formula": "mean over the codes present in the split's gold of each code's F1 (Edin et al. 2023)"},
-    "macro_f1_all": {"label": "Macro F1 over gold ∪ predicted codes", "scale": "pct",
-                     "formula": "mean over every code in the gold or the predictions of each code's F1"},
-    "macro_precision": {"label": "Macro precision", "scale": "pct", "formula": "mean over gold codes of each code's precision"},
-    "macro_recall": {"label": "Macro recall", "scale": "pct", "formula": "mean over gold codes of each code's recall"},
-    "mean_codes_predicted": {"label": "Codes predicted per item", "scale": "num", "formula": "mean length of the predicted list"},
-    "micro_precision": {"label": "Micro precision", "scale": "pct", "formula": "TP / (TP + FP), summed over items"},
-    "micro_recall": {"label": "Micro recall", "scale": "pct", "formula": "TP / (TP + FN), summed over items"},
-    "p_at_5": {"label": "Precision at 5", "scale": "pct", "formula": "gold codes among the first 5 predicted / 5"},
-    "p_at_8": {"label": "Precision at 8", "scale": "pct", "formula": "gold codes among the first 8 predicted / 8"},
-    "r_at_10": {"label": "Recall at 10", "scale": "pct", "formula": "gold codes among the first 10 predicted / gold codes"},
-    "r_at_15": {"label": "Recall at 15", "scale": "pct", "formula": "gold codes among the first 15 predicted / gold codes"},
-    "category_micro_f1": {"label": "Micro F1 of 3-character categories", "scale": "pct",
-                          "formula": "micro F1 after cutting every code to its 3-character category"},
-    "exact_match": {"label": "Exact code set", "scale": "pct", "formula": "items whose predicted set equals the gold set"},
-    "invalid_code_rate": {"label": "Invalid codes", "scale": "pct",
-                          "formula": "predicted strings that are not valid ICD-10-CM codes / predictions"},
-    # conversation
-    "conversation_score": {"label": "Conversation score (fact F1 × form)", "scale": "pct",
-                           "formula": "mean over items of fact F1 × form score (dialogue form × copy factor × phase coverage)"},
-    "form_score": {"label": "Form score", "scale": "pct",
-                   "formula": "dialogue form × (1 − verbatim copying) × phase coverage, mean over items"},
-    "dialogue_form": {"label": "Dialogue form", "scale": "pct",
-                      "formula": "≥ 2 speakers, alternating turns, enough turns for the stay, turns ≤ 150 words"},
-    "copy_rate": {"label": "Verbatim copying", "scale": "pct",
-                  "formula": "share of the conversation's word 8-grams found verbatim in the packet (lower is better)"},
-    "phase_coverage": {"label": "Phases covered", "scale": "pct",
-                       "formula": "admission, course, results and discharge present, in order"},
-    "judge_plausibility": {"label": "Judge: plausible conversation (1–5)", "scale": "score5",
-                           "formula": "LLM judge rating, mean"},
-    "fact_f1": {"label": "Fact F1 (recall × grounding)", "scale": "pct",
-                "formula": "mean over items of the harmonic mean of fact recall and 1 − invented-entity rate"},
-    "fact_recall": {"label": "Gold fact recall", "scale": "pct", "formula": "gold facts mentioned / gold facts"},
-    "invented_entity_rate": {"label": "Invented entities", "scale": "pct",
-                             "formula": "named drugs/labs/diagnoses not in the patient's record / all named"},
-    "schema_validity": {"label": "Valid conversations", "scale": "pct",
-                        "formula": "conversations that pass the schema"},
-    "chronology": {"label": "Chronology kept", "scale": "pct",
-                   "formula": "valid conversations with no chronology problem"},
-    "items_passing": {"label": "Items passing", "scale": "pct", "formula": "items with chronology kept and fact F1 ≥ the pass mark"},
-    "judge_accuracy": {"label": "Judge: accuracy (1–5)", "scale": "score5", "formula": "LLM judge rating, mean"},
-    "judge_completeness": {"label": "Judge: completeness (1–5)", "scale": "score5", "formula": "LLM judge rating, mean"},
-}
+# A metric's facts (display name, scale, formula, direction, range) and a task's card are declared
+# by its family (`metric_specs`, `card`: medbench/tasks/<family>/cards.py); this module only words
+# and formats them. Scales: "pct" — a rate stored as 0..1, shown as a percent; "pct100" — already
+# 0..100 (SQL); "points" — a score on a 0..100 scale that can go far below 0 (SQL reliability
+# scores); "score5" — a 1..5 rating; "num" — a plain number.
 
-TASKS: dict[str, dict[str, str]] = {
-    "sql": {"title": "Text-to-SQL over a patient's record",
-            "asks": "Answer a clinical question about one patient by writing SQL over the release's MIMIC-IV tables, "
-                    "or abstain (null) when the question cannot be answered from the data.",
-            "input": "question, schema of the release database",
-            "output": "one SQL query, or null to abstain",
-            "headline": "Reliability score with penalty 10: a wrong answer costs ten right ones, so abstaining beats guessing."},
-    "icd": {"title": "ICD-10 diagnosis coding",
-            "asks": "Assign the admission's ICD-10-CM diagnosis codes from its discharge note (diagnosis section removed) "
-                    "or from a packet summary.",
-            "input": "a discharge note without its diagnoses, or a structured admission summary",
-            "output": "a ranked list of ICD-10-CM codes",
-            "headline": "Micro F1 of the predicted code set against the billed codes."},
-    "conversation": {"title": "Grounded doctor–patient conversation",
-                     "asks": "Write a chronological doctor–patient conversation for one admission that mentions the "
-                             "record's key facts and invents nothing.",
-                     "input": "the admission packet (diagnoses, labs, medications, notes)",
-                     "output": "a conversation object (turns with speaker and text)",
-                     "headline": "Conversation score: fact F1 (recall of gold facts combined with 1 − the "
-                                 "invented-entity rate) times a form score, so restating the packet does not win."},
-}
+
+def metric_specs() -> dict[str, Any]:
+    """Every registered family's MetricSpecs by name."""
+    from medbench.tasks import families
+    from medbench.tasks.contract import metric_specs_by_name
+
+    return metric_specs_by_name(families())
+
+
+_CARDS: dict[tuple, dict[str, dict[str, str]]] = {}
+
+
+def _metrics() -> dict[str, dict[str, str]]:
+    """metric name -> its card (label, scale, formula), for the families registered now."""
+    from medbench.tasks import families
+
+    fams = families()
+    key = tuple(id(f) for f in fams)
+    if key not in _CARDS:
+        from medbench.tasks.contract import metric_specs_by_name
+
+        _CARDS.clear()
+        _CARDS[key] = {name: spec.card() for name, spec in metric_specs_by_name(fams).items()}
+    return _CARDS[key]
+
+
+def __getattr__(name: str):  # `METRICS` / `TASKS`: the old tables, now asked of the families
+    if name == "METRICS":
+        return _metrics()
+    if name == "TASKS":
+        from medbench.tasks import families
+
+        return {f.name: dict(f.card) for f in families() if getattr(f, "card", None)}
+    raise AttributeError(name)
+
 
 LICENCE_WORDS = {
     "synthetic": "synthetic MIMIC-IV generated by medbench (no real patients)",
@@ -119,8 +62,9 @@ def anchor(name: str) -> str:
 def _lookup(name: str) -> dict[str, str] | None:
     """A metric's card; `<metric>_seen` / `<metric>_unseen` (SQL templates seen or not in train)
     take their base metric's card."""
-    if name in METRICS:
-        return METRICS[name]
+    metrics = _metrics()
+    if name in metrics:
+        return metrics[name]
     import re
 
     m = re.fullmatch(r"(f1|p|r)_at_(\d+)", name)
@@ -132,7 +76,7 @@ def _lookup(name: str) -> dict[str, str] | None:
         return {"label": f"{what[0]} at {k}", "scale": "pct", "formula": what[1]}
     for suffix, words, which in (("_unseen", "unseen templates", "never asked in train"),
                                  ("_seen", "templates seen in train", "also asked in train")):
-        base = METRICS.get(name[: -len(suffix)]) if name.endswith(suffix) else None
+        base = metrics.get(name[: -len(suffix)]) if name.endswith(suffix) else None
         if base:
             return {**base, "label": f"{base['label']} ({words})",
                     "formula": f"{base['formula']}; only items whose template is {which}"}
@@ -175,4 +119,14 @@ def is_rate(name: str) -> bool:
 
 
 def task_card(task: str) -> dict[str, str]:
-    return TASKS.get(task, {"title": task, "asks": "", "input": "", "output": "", "headline": ""})
+    """The family's `card`, or a bare one for a task this build does not know."""
+    from medbench.errors import UserError
+    from medbench.tasks import FAMILIES
+
+    card = None
+    if task in FAMILIES:
+        try:
+            card = getattr(FAMILIES.get(task), "card", None)
+        except (ImportError, UserError):
+            card = None
+    return dict(card) if card else {"title": task, "asks": "", "input": "", "output": "", "headline": ""}

@@ -353,25 +353,37 @@ def breakdown(records: list[dict], dimension: str | None = None, merge_small: bo
     return sorted(rows, key=lambda x: (x["category"] == "other", -x["wrong"], x["category"]))
 
 
-#: headings of the extra breakdowns; a dimension not listed here is shown under its own name
-BREAKDOWN_TITLES = {"family": "template family", "table": "table"}
+def _family_of(task: str) -> Any:
+    """The registered family of a stored result's task, or None (a result of a task this build
+    does not know still renders, with default titles)."""
+    from medbench.errors import UserError
+    from medbench.tasks import FAMILIES
+
+    try:
+        return FAMILIES.get(task) if task in FAMILIES else None
+    except (ImportError, UserError):
+        return None
 
 
-def breakdowns(records: list[dict], merge_small: bool = False) -> list[dict]:
+def breakdowns(records: list[dict], merge_small: bool = False, titles: dict[str, str] | None = None,
+               hidden: tuple[str, ...] = ()) -> list[dict]:
     """Every error breakdown of a submission page: by `category` first (SQL template, ICD chapter,
     conversation fact type), then one per key of the records' `categories` (SQL: template family,
-    table), in a fixed order."""
+    table), in a fixed order. `titles` (the family's `breakdown_titles`: dimension -> heading, in
+    display order; a dimension not listed is shown under its own name); `hidden`: the family's
+    `hidden_breakdowns`."""
+    order = titles or {}
     dims = sorted({k for rec in records if isinstance(rec.get("categories"), dict)
                    for k in rec["categories"] if isinstance(k, str)},
-                  key=lambda k: (k not in BREAKDOWN_TITLES, list(BREAKDOWN_TITLES).index(k)
-                                 if k in BREAKDOWN_TITLES else 0, k))
+                  key=lambda k: (k not in order, list(order).index(k)
+                                 if k in order else 0, k))
     out = [{"id": "category", "title": "category", "rows": breakdown(records, None, merge_small), "multi": False}]
     for d in dims:
         multi = any(isinstance(rec.get("categories"), dict) and isinstance(rec["categories"].get(d), list)
                     and len(rec["categories"][d]) > 1 for rec in records)
-        out.append({"id": d, "title": BREAKDOWN_TITLES.get(d, d), "rows": breakdown(records, d, merge_small),
+        out.append({"id": d, "title": order.get(d, d), "rows": breakdown(records, d, merge_small),
                     "multi": multi})
-    return out
+    return [b for b in out if b["id"] not in hidden]
 
 
 def _no_lists(v: Any) -> Any:
@@ -399,15 +411,18 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
     if not with_items:  # run params may carry data fitted on the release (a baseline's code list)
         header = _no_lists(header)
     n_wrong = sum(1 for it in items if it["outcome"] in WRONG_OUTCOMES)
+    family = _family_of(r["task"])
     return {"r": r, "rank": rank, "metrics": metrics, "items": items, "with_items": with_items, "n_wrong": n_wrong,
             "wrong_outcomes": WRONG_OUTCOMES,
             "public": public, "licence_words": LICENCE_WORDS.get(licence, ""), "status": _status(r),
             "headline": metric_info(r["headline"]["name"]), "card": task_card(r["task"]),
             "n_patients": n_patients(r),
             "family_breakdown": family_breakdown(r, merge_small=public),
-            # ICD's `correct` is an exact code-set match: its per-chapter view is the micro-F1 table
-            "breakdowns": [b for b in breakdowns(r["records"], merge_small=public)
-                           if not (r["task"] == "icd" and b["id"] == "category")],
+            # the family's titles; breakdowns it hides (ICD's `correct` is an exact code-set match:
+            # its per-chapter view is the micro-F1 table)
+            "breakdowns": breakdowns(r["records"], merge_small=public,
+                                     titles=getattr(family, "breakdown_titles", None),
+                                     hidden=tuple(getattr(family, "hidden_breakdowns", ()))),
             "outcomes": sorted({it["outcome"] for it in items}),
             "categories": sorted({it["category"] for it in items}),
             "has_seen": any(it["seen"] is not None for it in items),

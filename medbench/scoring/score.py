@@ -1,13 +1,12 @@
 """Score a validated submission: family scorer → per-item records → metrics → bootstrap intervals
 → a result dict (the results-store format, docs/ARCHITECTURE.md). Nothing is written here;
-publishing (results + HTML, atomically) is `medbench.publish`.
+"validate → score → publish" is `medbench.pipeline.score_file` (above both scoring and publish).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from medbench import __version__
@@ -15,7 +14,7 @@ from medbench.datause import release_licence
 from medbench.errors import UserError
 from medbench.scoring.results import RESULT_FORMAT, make_result_id, result_identity
 from medbench.scoring.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_intervals
-from medbench.scoring.submission import Submission, validate_submission
+from medbench.scoring.submission import Submission
 
 SCORER_VERSION = f"medbench-{__version__}/score-1"
 #: item fields that are bookkeeping, not model input (shown separately on the item page)
@@ -36,6 +35,7 @@ class ScoreContext:
     judge: str | None = None
     api_base: str | None = None
     show_progress: bool = True
+    judge_model: Any = None  # the judge as a Model (medbench.models.judge_model), when --judge
 
 
 def _clip(value: Any) -> Any:
@@ -144,8 +144,14 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
                                    if it["item_id"] in sub.lines and it["item_id"] not in over_limit
                                    else missing_value)
                    for it in sub.items}
+    judge_model = None
+    if judge:
+        from medbench.models import judge_model as make_judge
+
+        judge_model = make_judge(judge, api_base=api_base, release=sub.release)
     ctx = ScoreContext(release=sub.release, task=sub.task, split=sub.split, workers=workers,
-                       timeout_s=timeout_s, judge=judge, api_base=api_base, show_progress=show_progress)
+                       timeout_s=timeout_s, judge=judge, api_base=api_base, show_progress=show_progress,
+                       judge_model=judge_model)
     if hasattr(family, "score_items"):
         family_records = family.score_items(sub.items, gold_by_id, predictions, ctx)
     else:
@@ -216,36 +222,3 @@ def _errors(lines: dict[str, dict]) -> dict:
     errs = Counter(" ".join(str(ln["error"]).split())[:300] for _, ln in sorted(lines.items()) if ln.get("error"))
     leading = min(errs.items(), key=lambda kv: (-kv[1], kv[0]))[0] if errs else None
     return {"n_errored": sum(errs.values()), "leading_error": leading}
-
-
-@dataclass
-class ScoreOutcome:
-    result: dict
-    published: bool
-    leaderboard: Path | None
-    rank: int | None
-
-
-def score_file(path: str | Path, *, benchmark: str | Path | None = None,
-               leaderboard: str | Path = "leaderboard", publish: bool = True,
-               workers: int | None = None, timeout_s: float | None = None, judge: str | None = None,
-               api_base: str | None = None, n_resamples: int = DEFAULT_RESAMPLES,
-               seed: int = DEFAULT_SEED, show_progress: bool = True,
-               official_denominator: bool = False,
-               allow_providers: tuple[str, ...] = ()) -> ScoreOutcome:
-    """validate → score → (publish). Raises SubmissionInvalid before anything is scored or written."""
-    if publish:
-        from medbench.io import check_out_dir
-
-        check_out_dir(leaderboard, "--leaderboard")  # before scoring (and its progress bar)
-    sub = validate_submission(path, benchmark)
-    result = score(sub, workers=workers, timeout_s=timeout_s, judge=judge, api_base=api_base,
-                   n_resamples=n_resamples, seed=seed, show_progress=show_progress,
-                   official_denominator=official_denominator,
-                   allow_providers=allow_providers)
-    if not publish:
-        return ScoreOutcome(result, False, None, None)
-    from medbench.publish import publish_results
-
-    ranks = publish_results(leaderboard, [result], show_progress=show_progress)
-    return ScoreOutcome(result, True, Path(leaderboard), ranks.get(result["result_id"]))

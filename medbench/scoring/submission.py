@@ -91,12 +91,12 @@ class Submission:
 # ---------------------------------------------------------------- prediction types per task
 
 def prediction_problem(task: str, value: Any, family: Any = None) -> str | None:
-    """Why `value` is not a valid prediction for `task`, or None. The types come from
-    `medbench.submission_schema` (one source of truth); a family may add its own check
+    """Why `value` is not a valid prediction for `task`, or None. The type is the family's
+    `prediction_type` (checked by `medbench.submission_schema`); a family may add its own check
     (`check_prediction(value) -> str | None`)."""
     from medbench.submission_schema import prediction_error
 
-    why = prediction_error(task, value)
+    why = prediction_error(task, value, family)
     check = getattr(family, "check_prediction", None)
     return why or (check(value) if check is not None else None)
 
@@ -327,20 +327,20 @@ def validate_submission(path: str | Path, benchmark_dir: str | Path | None = Non
     from medbench.submission_schema import prediction_over_limit
 
     over_limit = {k: why for k in sorted(lines)
-                  if (why := prediction_over_limit(header["task"], lines[k].get("prediction")))}
+                  if (why := prediction_over_limit(header["task"], lines[k].get("prediction"), family))}
     return Submission(path=path, sha256=sha256_file(path), header=header, lines=lines,
                       release=release, items=items, missing=missing, over_limit=over_limit)
 
 
 def _bind_release(header: dict, benchmark_dir, problems: list[Problem]):
     """Resolve the header's release, task family and items; on any problem the header is unbound."""
-    from medbench.tasks import REGISTRY, get_family
-    from medbench.tasks.base import SPLITS
+    from medbench.splits import SPLITS
+    from medbench.tasks import FAMILIES, get_family
 
     task, split = header["task"], header["split"]
     bad = False
-    if task not in REGISTRY:
-        problems.append(Problem(1, f"header: unknown task {_short(task)} (known: {', '.join(sorted(REGISTRY))})"))
+    if task not in FAMILIES:
+        problems.append(Problem(1, f"header: unknown task {_short(task)}; available: {', '.join(FAMILIES.names())}"))
         bad = True
     if split not in SPLITS:
         problems.append(Problem(1, f"header: split {_short(split)} is not one of {', '.join(SPLITS)}"))

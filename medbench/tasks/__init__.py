@@ -1,24 +1,31 @@
-"""Task families. Each family keeps its item builder, prompt, output parser and scorer together.
+"""Task families. Each family keeps its item builder, prompts, output parser, scorer, record
+models and metric descriptors together in its own folder, declared by the contract of
+`medbench.tasks.contract` (docs/ARCHITECTURE.md, "How to add a task family").
 
-The registry maps a task name to its family module; adding a family = one module + prompts +
-one line here.
+Adding a family = its folder + its prompts + one registration line here.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
-from medbench.errors import UserError
+from medbench.registry import Registry
+from medbench.tasks.contract import validate_family
 
-#: task name -> module path exposing `FAMILY` (an object implementing tasks.base.TaskFamily)
-REGISTRY = {
-    "sql": "medbench.tasks.sql",
-    "icd": "medbench.tasks.icd",
-    "conversation": "medbench.tasks.conversation",
-}
+#: task name -> "module" exposing `FAMILY` (or "module:attr"); validated on first load
+FAMILIES: Registry[Any] = Registry("task", default_attr="FAMILY", validate=validate_family)
+FAMILIES.register("sql", "medbench.tasks.sql")
+FAMILIES.register("icd", "medbench.tasks.icd")
+FAMILIES.register("conversation", "medbench.tasks.conversation")
+
+#: the name tests and scripts patch (`monkeypatch.setitem(tasks.REGISTRY, "sql", MODULE)`)
+REGISTRY = FAMILIES.targets
 
 
 def get_family(name: str):
-    if name not in REGISTRY:
-        raise UserError(f"unknown task '{name}' (known: {', '.join(sorted(REGISTRY))})")
-    return importlib.import_module(REGISTRY[name]).FAMILY
+    return FAMILIES.get(name)
+
+
+def families() -> list[Any]:
+    """Every registered family, loaded, in name order."""
+    return [FAMILIES.get(n) for n in FAMILIES.names()]

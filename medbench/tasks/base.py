@@ -1,25 +1,22 @@
-"""The task-family protocol (the unit of extension) and helpers every family shares.
+"""Helpers every task family shares: item ids, the Jinja2 prompt environment, `MetricsFromModule`.
 
-A family provides, together:
-- `build(ctx) -> iterable of (item, gold)`: deterministic, public item / private gold dicts;
-- `render_prompt(item, release) -> messages`: chat messages from `prompts/` templates;
-- `parse(raw_output) -> (prediction, parse_error)`: never raises on model output;
-- `score_item(item, gold, prediction, ctx) -> record` and `aggregate(records) -> metrics`;
-- `headline_metric` and `higher_is_better`.
+The contract a family declares (the unit of extension) is `medbench.tasks.contract.TaskFamily`;
+the split rule lives below the release layer in `medbench.splits` (re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
-SPLITS = ("train", "dev", "test")
+from medbench.splits import SPLITS, split_for_subject, stable_bucket  # noqa: F401 (re-exported)
+from medbench.tasks.contract import TaskFamily  # noqa: F401 (re-exported: the contract)
+
 #: The repository's `prompts/` folder, the one copy of the templates. The wheel installs the
 #: same files as the package data folder `medbench/prompts/` (setup.py maps one onto the other).
 PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
@@ -39,18 +36,6 @@ def _load_prompt(name: str) -> str | None:
         return prompt_files().joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None  # jinja2: TemplateNotFound
-
-
-def stable_bucket(namespace: str, key: object, n: int) -> int:
-    """0..n-1 from sha256 of "<namespace>|<key>": the same on every machine and Python run.
-    Each use (splits, shards, tuning folds) has its own namespace, so they are independent."""
-    return int(hashlib.sha256(f"{namespace}|{key}".encode()).hexdigest()[:8], 16) % n
-
-
-def split_for_subject(subject_id: int) -> str:
-    """60/20/20 train/dev/test by a stable hash of subject_id: no patient is in two splits."""
-    bucket = stable_bucket("medbench-split", int(subject_id), 100)
-    return "train" if bucket < 60 else "dev" if bucket < 80 else "test"
 
 
 def make_item_id(task: str, *parts: Any) -> str:
@@ -106,19 +91,3 @@ class MetricsFromModule:
 
     def aggregate_sums(self, sums: Any, n: Any) -> dict[str, Any]:
         return self._metrics().aggregate_sums(sums, n)
-
-
-class TaskFamily(Protocol):
-    name: str
-    headline_metric: str
-    higher_is_better: bool
-
-    def build(self, ctx: Any) -> Iterable[tuple[dict, dict]]: ...
-
-    def render_prompt(self, item: dict, release: Any) -> list[dict]: ...
-
-    def parse(self, raw_output: str | None) -> tuple[Any, str | None]: ...
-
-    def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any) -> dict: ...
-
-    def aggregate(self, records: list[dict]) -> dict[str, float]: ...

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 from medbench.release import Release
 from medbench.tasks import get_family
 
 
 def gold_completion(task: str, gold: dict) -> str:
-    """The answer text a perfect model would write, in the format the task's parser reads."""
-    if task == "sql":
-        return f"```sql\n{gold['sql']}\n```" if gold.get("sql") else "null"
-    if task == "icd":
-        return json.dumps(list(gold["codes"]))
-    raise ValueError(f"no gold completion for task {task!r}")
+    """The answer text a perfect model would write, in the format the task's parser reads (the
+    family's `gold_completion` hook)."""
+    text = get_family(task).gold_completion(gold) if hasattr(get_family(task), "gold_completion") else None
+    if text is None:
+        raise ValueError(f"no gold completion for task {task!r}")
+    return text
 
 
 def prompt_rows(release: Release, task: str, split: str, limit: int | None = None) -> list[dict]:

@@ -42,9 +42,21 @@ from medbench.train.selection import (
     select_checkpoint,
 )
 
-TASKS = ("sql", "icd")
-REWARD_NAMES = {"sql": ("sql_correctness", "sql_format", "sql_abstention_guard"),
-                "icd": ("icd_f1", "icd_format", "icd_invalid_codes", "icd_length_guard")}
+
+def trainable_tasks() -> tuple[str, ...]:
+    """The registered families with training hooks (gold completion and rewards)."""
+    from medbench.tasks import FAMILIES
+
+    return tuple(n for n in FAMILIES if getattr(get_family(n), "trainable", False))
+
+
+def __getattr__(name: str):  # the old tables, now asked of the families
+    if name == "TASKS":
+        return trainable_tasks()
+    if name == "REWARD_NAMES":
+        return {t: tuple(get_family(t).reward_names) for t in trainable_tasks()}
+    raise AttributeError(name)
+
 VLLM_MODES = ("colocate", "server")
 
 
@@ -110,61 +122,21 @@ def _vllm_ready() -> tuple[bool, str]:
 
 def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold: dict[str, dict],
                        guard: dict | None = None):
-    """TRL reward callables (prompts, completions, item_id, **kw) -> list[float].
-
-    SQL: outcome level + format + abstention-rate guard (`guard`: {target, lambda}; default
-    target = the unanswerable share of `gold` + GUARD_TOLERANCE). ICD: F1 + format + invalid
-    codes + length guard."""
-    ctx = scoring_context(task, release)
-
-    if task == "sql":
-        if guard is None:
-            guard = {"target": unanswerable_share(gold.values()) + rewards.GUARD_TOLERANCE,
-                     "lambda": rewards.GUARD_LAMBDA}
-
-        def sql_correctness(prompts, completions, item_id, **kwargs):
-            return rewards.sql_correctness_rewards([rewards.completion_text(c) for c in completions],
-                                                   [items[i] for i in item_id], [gold[i] for i in item_id],
-                                                   ctx)
-
-        def sql_format(prompts, completions, **kwargs):
-            return [rewards.sql_format_reward(rewards.completion_text(c)) for c in completions]
-
-        def sql_abstention_guard(prompts, completions, **kwargs):
-            flags = [rewards.is_sql_abstention(rewards.completion_text(c)) for c in completions]
-            return rewards.abstention_guard_rewards(flags, guard["target"], guard["lambda"])
-
-        return [sql_correctness, sql_format, sql_abstention_guard]
-
-    def icd_f1(prompts, completions, item_id, **kwargs):
-        return [rewards.icd_f1_reward(rewards.completion_text(c), items[i], gold[i])
-                for c, i in zip(completions, item_id, strict=True)]
-
-    def icd_format(prompts, completions, **kwargs):
-        return [rewards.icd_format_reward(rewards.completion_text(c)) for c in completions]
-
-    def icd_invalid_codes(prompts, completions, **kwargs):
-        return [rewards.icd_invalid_code_penalty(rewards.completion_text(c)) for c in completions]
-
-    def icd_length_guard(prompts, completions, item_id, **kwargs):
-        return [rewards.icd_length_guard(rewards.completion_text(c), gold[i])
-                for c, i in zip(completions, item_id, strict=True)]
-
-    return [icd_f1, icd_format, icd_invalid_codes, icd_length_guard]
+    """TRL reward callables (prompts, completions, item_id, **kw) -> list[float]: the family's
+    `reward_funcs` hook (SQL: outcome level + format + abstention-rate guard, `guard`: {target,
+    lambda}; ICD: F1 + format + invalid codes + length guard)."""
+    return get_family(task).reward_funcs(release, items, gold, guard)
 
 
 def unanswerable_share(golds) -> float:
-    golds = list(golds)
-    if not golds:
-        return 0.0
-    return sum(1 for g in golds if not g.get("answerable", g.get("sql") is not None)) / len(golds)
+    from medbench.tasks.sql import unanswerable_share as share
+
+    return share(golds)
 
 
 def scoring_context(task: str, release: Release) -> Any:
     """The context the family's scorer needs (SQL: the release database, time limits)."""
-    if task == "sql":  # the release's own read-only database, one sandboxed worker
-        return {"release": release, "workers": 1, "show_progress": False, "shared_pool": True}
-    return None
+    return get_family(task).train_scoring_context(release)
 
 
 class _LogCollector:
@@ -298,8 +270,8 @@ def run_dir_for(out: str | os.PathLike) -> Path:
 
 def train(cfg: TrainConfig, echo=print) -> dict:
     """Run SFT then GRPO; write model, tokenizer, log, config and model card to cfg.out/run_<ts>/."""
-    if cfg.task not in TASKS:
-        raise UserError(f"--task must be one of {', '.join(TASKS)} (got {cfg.task!r})")
+    if cfg.task not in trainable_tasks():
+        raise UserError(f"--task must be one of {', '.join(trainable_tasks())} (got {cfg.task!r})")
     if cfg.vllm_mode not in VLLM_MODES:
         raise UserError(f"--vllm-mode must be one of {', '.join(VLLM_MODES)} (got {cfg.vllm_mode!r})")
     _require_train_extra()
@@ -553,7 +525,7 @@ def _model_card(cfg: TrainConfig, config: dict, summary: dict, release: Release)
         f"- SFT epochs: {cfg.sft_epochs}; GRPO steps: {cfg.grpo_steps}; generations per prompt: "
         f"{cfg.num_generations}; learning rate: {cfg.learning_rate}; LoRA: {cfg.lora}; "
         f"vLLM generation: {config['use_vllm_effective']}; seed: {cfg.seed}.",
-        f"- Rewards: {', '.join(REWARD_NAMES[cfg.task])} (the task scorer's own code; "
+        f"- Rewards: {', '.join(get_family(cfg.task).reward_names)} (the task scorer's own code; "
         "see medbench/train/rewards.py).",
         f"- Selected checkpoint (dev {summary['headline_metric']}): {summary['selected_checkpoint']}",
         f"- Selection rule: {summary['selection']['rule']}.",

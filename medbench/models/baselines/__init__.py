@@ -17,7 +17,8 @@ from typing import Any
 
 from medbench.errors import UserError
 from medbench.models import Generation, Model
-from medbench.tasks.base import stable_bucket
+from medbench.registry import Registry
+from medbench.splits import stable_bucket
 
 
 class TrainView:
@@ -79,48 +80,29 @@ class BaselineModel(Model):
         return out
 
 
-def _sql(name: str) -> Callable:
-    def build(view: TrainView, seed: int):
-        from medbench.models.baselines import sql
+def baselines_of(task: str, family: Any = None) -> Registry:
+    """The task family's baselines (its `baselines`: name -> "module:attr" of a builder
+    `(view: TrainView, seed) -> (predict(item) -> raw text, info)`), as a registry."""
+    if family is None:
+        from medbench.tasks import get_family
 
-        return getattr(sql, f"build_{name}")(view, seed)
-    return build
-
-
-def _icd(name: str) -> Callable:
-    def build(view: TrainView, seed: int):
-        from medbench.models.baselines import icd
-
-        return getattr(icd, f"build_{name}")(view, seed)
-    return build
-
-
-def _conversation_template(view: TrainView, seed: int):
-    try:
-        from medbench.models.baselines.template_conversation import generate_conversation
-    except ImportError as e:
-        raise UserError(f"baseline:template is not available ({e})") from None
-    from medbench.io import canonical_json
-
-    def predict(item: dict) -> str:
-        return canonical_json(generate_conversation(item["packet"], seed=seed))
-
-    return predict, {"name": "template", "seed": seed}
-
-
-#: task -> baseline name -> builder(view, seed) -> (predict, info)
-BASELINES: dict[str, dict[str, Callable]] = {
-    "sql": {"abstain": _sql("abstain"), "retrieval": _sql("retrieval")},
-    "icd": {"frequency": _icd("frequency"), "tfidf": _icd("tfidf")},
-    "conversation": {"template": _conversation_template},
-}
+        family = get_family(task)
+    reg: Registry = Registry("baseline", where=f" for task {task}", display=lambda n: f"baseline:{n}")
+    for name, target in sorted(getattr(family, "baselines", {}).items()):
+        reg.register(name, target)
+    return reg
 
 
 def load_baseline(name: str, *, task: str, release: Any, seed: int = 0) -> BaselineModel:
-    known = BASELINES.get(task, {})
+    known = baselines_of(task)
     if name not in known:
-        avail = ", ".join(f"baseline:{n}" for n in sorted(known)) or "none"
-        raise UserError(f"unknown baseline '{name}' for task {task} (available: {avail})")
-    view = TrainView(release, task)
-    predict, info = known[name](view, seed)
+        raise known.unknown(name)
+    try:
+        build = known.get(name)
+    except ImportError as e:
+        raise UserError(f"baseline:{name} is not available ({e})") from None
+    if release is None and getattr(build, "needs_release", True):
+        raise UserError(f"model 'baseline:{name}': baselines need a task and a release")
+    view = TrainView(release, task) if release is not None else None
+    predict, info = build(view, seed)
     return BaselineModel(f"baseline:{name}", predict, info)

@@ -289,3 +289,16 @@ def generate_conversation(packet: dict, seed: int = 0) -> dict:
         prev = t_c
         turns.append({"timestamp": t_c.strftime(_FMT), "speaker": speaker, "text": text})
     return {"turns": turns}
+
+
+def build_template(view, seed: int):
+    """`baseline:template`: reads the packet only (no train data; `view` may be None)."""
+    from medbench.io import canonical_json
+
+    def predict(item: dict) -> str:
+        return canonical_json(generate_conversation(item["packet"], seed=seed))
+
+    return predict, {"name": "template", "seed": seed}
+
+
+build_template.needs_release = False  # type: ignore[attr-defined]

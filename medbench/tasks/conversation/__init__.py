@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from medbench.tasks.base import MetricsFromModule
+from medbench.tasks.contract import TaskFamily
+from medbench.tasks.conversation.cards import CARD, METRIC_SPECS
+from medbench.tasks.conversation.records import ConversationGold, ConversationItem
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -53,9 +56,18 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
     return obj, None
 
 
-class ConversationFamily(MetricsFromModule):
+class ConversationFamily(MetricsFromModule, TaskFamily):
     metrics_module = "medbench.tasks.conversation.metrics"
     name = "conversation"
+    item_model = ConversationItem
+    gold_model = ConversationGold
+    #: the conversation object, or None on failure
+    prediction_type = dict[str, Any] | None
+    prompt_templates = ("conversation_system.j2", "conversation_user.j2")
+    metric_specs = METRIC_SPECS
+    card = CARD
+    prediction_limits: ClassVar[dict] = {"turns": 500, "chars": 200_000}
+    baselines: ClassVar[dict] = {"template": "medbench.models.baselines.template_conversation:build_template"}
     #: fact-F1 × form score (docs/METRICS.md "Conversation headline")
     headline_metric = "conversation_score"
     #: columns of the leaderboard's index table (the submission page shows every metric)
@@ -99,9 +111,9 @@ class ConversationFamily(MetricsFromModule):
         from medbench.tasks.conversation.metrics import score_items
 
         records = score_items(items, gold_by_id, predictions_by_id, ctx)
-        judge = getattr(ctx, "judge", None) if ctx is not None else None
-        if judge:
-            res = _run_judge(items, predictions_by_id, judge, getattr(ctx, "api_base", None))
+        judge = getattr(ctx, "judge_model", None) if ctx is not None else None
+        if judge is not None:  # a Model, built by the scorer from `--judge` (medbench.models.judge_model)
+            res = _run_judge(items, predictions_by_id, judge)
             for rec in records:
                 j = res["per_item"].get(rec["item_id"], {})
                 rec["judge_accuracy"] = j.get("accuracy")
@@ -113,9 +125,36 @@ class ConversationFamily(MetricsFromModule):
     def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any = None) -> dict:
         return self.score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
 
+    def prediction_over_limit(self, prediction: Any) -> str | None:
+        lim = self.prediction_limits
+        if not isinstance(prediction, dict):
+            return None
+        turns = prediction.get("turns")
+        if isinstance(turns, list) and len(turns) > lim["turns"]:
+            return f"prediction over limit: {len(turns):,} turns (limit {lim['turns']})"
+        chars = _text_chars(prediction)
+        if chars > lim["chars"]:
+            return f"prediction over limit: {chars:,} characters of text (limit {lim['chars']:,})"
+        return None
 
 
-def _run_judge(items, predictions_by_id, model, api_base) -> dict:
+def _text_chars(value: Any) -> int:
+    """Characters in every string of a JSON value (iterative; depth is bounded by validation)."""
+    total, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return total
+
+
+
+def _run_judge(items, predictions_by_id, model) -> dict:
     import asyncio
     import concurrent.futures
 
@@ -124,10 +163,10 @@ def _run_judge(items, predictions_by_id, model, api_base) -> dict:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return judge_conversations(items, predictions_by_id, model, api_base=api_base)
+        return judge_conversations(items, predictions_by_id, model)
     # Called from inside an event loop: run the judge's own loop in a worker thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(judge_conversations, items, predictions_by_id, model, api_base).result()
+        return pool.submit(judge_conversations, items, predictions_by_id, model).result()
 
 
 FAMILY = ConversationFamily()

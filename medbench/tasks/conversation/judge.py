@@ -1,7 +1,9 @@
 """Optional LLM judge for conversations (`medbench score --judge MODEL`).
 
 A fixed rubric (`prompts/conversation_judge.j2`) asks the judge for accuracy, completeness and plausibility (a plausible conversation),
-each 1-5, through the model adapter (`acomplete`, temperature 0, structured output). Reported
+each 1-5, through a `Model` from the one backend factory (`medbench.models.judge_model`: litellm
+strings with structured output, `hf:`, `vllm:`, baselines; temperature 0). The scorer builds the
+model and passes it in (`ctx.judge_model`), so this module never imports the model layer. Reported
 beside the deterministic metrics, never instead of them. Conversations that are missing or
 schema-invalid are not sent (they already score 0 deterministically); a failed judge call is
 recorded per item and left out of the means.
@@ -48,12 +50,9 @@ def _judgeable(prediction: Any, packet: dict) -> bool:
     return not any(p.startswith("schema:") for p in validate_conversation(prediction, packet))
 
 
-async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model: str,
-                               api_base: str | None = None, api_key: str | None = None,
-                               concurrency: int = 8, seed: int | None = 0, retry_limit: int = 3,
-                               timeout_s: float = 120.0) -> dict:
-    from medbench.models.adapter import acomplete
-
+async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model: Any,
+                               concurrency: int = 8) -> dict:
+    """`model`: a `medbench.models.Model` (its `acall(messages, item, response_model=...)`)."""
     sem = asyncio.Semaphore(max(1, concurrency))
     per_item: dict[str, dict] = {}
 
@@ -65,11 +64,8 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
                                          "missing or schema-invalid conversation"}
             return
         async with sem:
-            res = await acomplete(model, judge_messages(item["packet"], pred), api_base=api_base,
-                                  api_key=api_key, temperature=0.0, seed=seed,
-                                  response_model=JudgeScore, retry_limit=retry_limit,
-                                  timeout_s=timeout_s)
-        if res.ok and res.parsed:
+            res = await model.acall(judge_messages(item["packet"], pred), item, response_model=JudgeScore)
+        if res.error is None and res.parsed:
             per_item[item["item_id"]] = {"accuracy": res.parsed["accuracy"],
                                          "completeness": res.parsed["completeness"],
                                          "plausibility": res.parsed["plausibility"],
@@ -82,7 +78,7 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
     judged = [v for v in per_item.values() if v["accuracy"] is not None]
     n = len(judged)
     return {
-        "judge_model": model,
+        "judge_model": model.spec,
         "judge_accuracy": sum(v["accuracy"] for v in judged) / n if n else None,
         "judge_completeness": sum(v["completeness"] for v in judged) / n if n else None,
         "judge_plausibility": sum(v["plausibility"] for v in judged) / n if n else None,
@@ -92,9 +88,7 @@ async def ajudge_conversations(items: list[dict], predictions_by_id: dict, model
     }
 
 
-def judge_conversations(items: list[dict], predictions_by_id: dict, model: str,
-                        api_base: str | None = None, **kwargs: Any) -> dict:
-    """Judge every item's conversation; returns means, counts and per-item scores.
-
-    Synchronous wrapper; from inside a running event loop, await `ajudge_conversations`."""
-    return asyncio.run(ajudge_conversations(items, predictions_by_id, model, api_base=api_base, **kwargs))
+def judge_conversations(items: list[dict], predictions_by_id: dict, model: Any, **kwargs: Any) -> dict:
+    """Judge every item's conversation with `model` (a Model); returns means, counts and per-item
+    scores. Synchronous wrapper; from inside a running event loop, await `ajudge_conversations`."""
+    return asyncio.run(ajudge_conversations(items, predictions_by_id, model, **kwargs))

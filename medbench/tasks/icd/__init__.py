@@ -7,14 +7,33 @@ aggregate). Predictions are a ranked list of code strings; a missing one scores 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from medbench.tasks.base import MetricsFromModule
+from medbench.tasks.contract import TaskFamily
+from medbench.tasks.icd.cards import CARD, METRIC_SPECS
+from medbench.tasks.icd.records import IcdGold, IcdItem
 
 
-class IcdFamily(MetricsFromModule):
+class IcdFamily(MetricsFromModule, TaskFamily):
     metrics_module = "medbench.tasks.icd.metrics"
     name = "icd"
+    item_model = IcdItem
+    gold_model = IcdGold
+    #: a ranked list of code strings
+    prediction_type = list[str] | None
+    prompt_templates = ("icd_system.j2", "icd_user.j2")
+    metric_specs = METRIC_SPECS
+    card = CARD
+    #: MIMIC-IV records at most 39 diagnosis codes per admission (`seq_num` ≤ 39, hosp and the
+    #: demo alike); a ranked list of more than 50 is not a coding answer but a spray, and on small
+    #: splits Edin's macro F1 rewards a constant spray (each listed gold code gets F1 = 2s/(n+s)).
+    prediction_limits: ClassVar[dict] = {"codes": 50, "code_chars": 32}
+    #: `correct` is an exact code-set match: the per-chapter view is the family's micro-F1 table
+    hidden_breakdowns = ("category",)
+    baselines: ClassVar[dict] = {"frequency": "medbench.models.baselines.icd:build_frequency",
+                 "tfidf": "medbench.models.baselines.icd:build_tfidf"}
+    reward_names = ("icd_f1", "icd_format", "icd_invalid_codes", "icd_length_guard")
     headline_metric = "micro_f1"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics = [
@@ -66,6 +85,43 @@ class IcdFamily(MetricsFromModule):
         from medbench.tasks.icd.metrics import score_item
 
         return score_item(item, gold, prediction)
+
+    def prediction_over_limit(self, prediction: Any) -> str | None:
+        lim = self.prediction_limits
+        if not isinstance(prediction, list):
+            return None
+        if len(prediction) > lim["codes"]:
+            return f"prediction over limit: {len(prediction):,} codes (limit {lim['codes']})"
+        longest = max((len(c) for c in prediction if isinstance(c, str)), default=0)
+        if longest > lim["code_chars"]:
+            return f"prediction over limit: a code of {longest:,} characters (limit {lim['code_chars']})"
+        return None
+
+    # ------------------------------------------------------------------ training hooks
+    def gold_completion(self, gold: dict) -> str:
+        import json
+
+        return json.dumps(list(gold["codes"]))
+
+    def reward_funcs(self, release: Any, items: dict, gold: dict, guard: dict | None = None) -> list:
+        """F1 + format + invalid codes + length guard."""
+        from medbench.tasks import rewards
+
+        def icd_f1(prompts, completions, item_id, **kwargs):
+            return [rewards.icd_f1_reward(rewards.completion_text(c), items[i], gold[i])
+                    for c, i in zip(completions, item_id, strict=True)]
+
+        def icd_format(prompts, completions, **kwargs):
+            return [rewards.icd_format_reward(rewards.completion_text(c)) for c in completions]
+
+        def icd_invalid_codes(prompts, completions, **kwargs):
+            return [rewards.icd_invalid_code_penalty(rewards.completion_text(c)) for c in completions]
+
+        def icd_length_guard(prompts, completions, item_id, **kwargs):
+            return [rewards.icd_length_guard(rewards.completion_text(c), gold[i])
+                    for c, i in zip(completions, item_id, strict=True)]
+
+        return [icd_f1, icd_format, icd_invalid_codes, icd_length_guard]
 
 
 

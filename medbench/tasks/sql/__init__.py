@@ -11,14 +11,29 @@ string: a wrong answer (−1 on every item), never an abstention.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from medbench.tasks.base import MetricsFromModule
+from medbench.tasks.contract import TaskFamily
+from medbench.tasks.sql.cards import CARD, METRIC_SPECS
+from medbench.tasks.sql.records import SqlGold, SqlItem
 
 
-class SqlFamily(MetricsFromModule):
+class SqlFamily(MetricsFromModule, TaskFamily):
     metrics_module = "medbench.tasks.sql.metrics"
     name = "sql"
+    item_model = SqlItem
+    gold_model = SqlGold
+    #: a SQL string, or None to abstain
+    prediction_type = str | None
+    prompt_templates = ("sql_system.j2", "sql_user.j2")
+    metric_specs = METRIC_SPECS
+    card = CARD
+    prediction_limits: ClassVar[dict] = {"chars": 20_000}
+    breakdown_titles: ClassVar[dict] = {"family": "template family", "table": "table"}
+    baselines: ClassVar[dict] = {"abstain": "medbench.models.baselines.sql:build_abstain",
+                 "retrieval": "medbench.models.baselines.sql:build_retrieval"}
+    reward_names = ("sql_correctness", "sql_format", "sql_abstention_guard")
     headline_metric = "rs10"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics = [
@@ -71,6 +86,50 @@ class SqlFamily(MetricsFromModule):
 
         return score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
 
+    def prediction_over_limit(self, prediction: Any) -> str | None:
+        lim = self.prediction_limits["chars"]
+        if isinstance(prediction, str) and len(prediction) > lim:
+            return f"prediction over limit: SQL of {len(prediction):,} characters (limit {lim:,})"
+        return None
+
+    # ------------------------------------------------------------------ training hooks
+    def gold_completion(self, gold: dict) -> str:
+        return f"```sql\n{gold['sql']}\n```" if gold.get("sql") else "null"
+
+    def train_scoring_context(self, release: Any) -> Any:
+        # the release's own read-only database, one sandboxed worker
+        return {"release": release, "workers": 1, "show_progress": False, "shared_pool": True}
+
+    def reward_funcs(self, release: Any, items: dict, gold: dict, guard: dict | None = None) -> list:
+        """Outcome level + format + abstention-rate guard (`guard`: {target, lambda}; default
+        target = the unanswerable share of `gold` + GUARD_TOLERANCE)."""
+        from medbench.tasks import rewards
+
+        ctx = self.train_scoring_context(release)
+        if guard is None:
+            guard = {"target": unanswerable_share(gold.values()) + rewards.GUARD_TOLERANCE,
+                     "lambda": rewards.GUARD_LAMBDA}
+
+        def sql_correctness(prompts, completions, item_id, **kwargs):
+            return rewards.sql_correctness_rewards([rewards.completion_text(c) for c in completions],
+                                                   [items[i] for i in item_id], [gold[i] for i in item_id],
+                                                   ctx)
+
+        def sql_format(prompts, completions, **kwargs):
+            return [rewards.sql_format_reward(rewards.completion_text(c)) for c in completions]
+
+        def sql_abstention_guard(prompts, completions, **kwargs):
+            flags = [rewards.is_sql_abstention(rewards.completion_text(c)) for c in completions]
+            return rewards.abstention_guard_rewards(flags, guard["target"], guard["lambda"])
+
+        return [sql_correctness, sql_format, sql_abstention_guard]
+
+
+def unanswerable_share(golds) -> float:
+    golds = list(golds)
+    if not golds:
+        return 0.0
+    return sum(1 for g in golds if not g.get("answerable", g.get("sql") is not None)) / len(golds)
 
 
 FAMILY = SqlFamily()

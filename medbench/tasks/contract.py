@@ -1,0 +1,190 @@
+"""The task-family contract: what one family declares, in one place.
+
+A family is an object (normally a `TaskFamily` subclass instance, one per family folder) that the
+registry (`medbench.tasks.FAMILIES`) validates when it is loaded. Everything else (`medbench
+schema`, submission validation, `score`, the CLI's task choices, `train`, the leaderboard's
+metric cards and breakdown titles, docs/METRICS.md's facts) asks the family through the registry;
+no module keeps a per-task table of its own.
+
+Required parts (`REQUIRED`; a family missing one is refused with one message naming them all):
+
+- `name`                      the task name (`<task>/` in a release, `task` in items and headers)
+- `item_model`, `gold_model`  pydantic models of a release's public item / private gold line
+                              (extra fields forbidden: a gold field can never pass as public)
+- `prediction_type`           what a submission line's `prediction` may be (checked strictly)
+- `prompt_templates`          the `prompts/` templates `render_prompt` uses (system first)
+- `metric_specs`              a `MetricSpec` per metric `aggregate` reports (name, display name,
+                              scale, range, direction, formula, reference); the headline among them
+- `headline_metric`, `higher_is_better`
+- `build(ctx)`                → (item, gold) records, or a `release.TaskOutput`
+- `render_prompt(item, release)` → chat messages; `parse(raw_output)` → (prediction, parse_error)
+- `score_items(items, gold_by_id, predictions_by_id, ctx)` (or `score_item(...)`) → records
+- `aggregate(records)`        → metric name → value
+
+Optional parts (defaults below): `item_sums` + `aggregate_sums` (the bootstrap's vectorised path),
+`mean_metrics`, `record_model` (the family's per-item record fields), `result_extras`,
+`missing_prediction`, `prediction_limits` + `prediction_over_limit`, `card` (the leaderboard's task
+card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baselines` (name →
+`"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
+training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
+`supports_judge`, `shard_mergeable`, `scorer_version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from medbench.errors import UserError
+
+Split = Literal["train", "dev", "test"]
+
+#: display scales: "pct" — a rate stored as 0..1, shown as a percent; "pct100" — already 0..100
+#: (SQL); "points" — a 0..100 score that can go far below 0 (SQL reliability scores); "score5" — a
+#: 1..5 rating; "num" — a plain number.
+SCALES = ("pct", "pct100", "points", "score5", "num")
+_DEFAULT_RANGE = {"pct": (0.0, 1.0), "pct100": (0.0, 100.0), "points": (None, 100.0),
+                  "score5": (1.0, 5.0), "num": (0.0, None)}
+
+
+class Record(BaseModel):
+    """Base of every published record model (items, gold): extra fields forbidden."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric's facts: the leaderboard's metric card and docs/METRICS.md's entry."""
+
+    name: str
+    label: str  # display name
+    scale: str  # one of SCALES
+    formula: str
+    direction: Literal["higher", "lower", "none"] = "higher"
+    range: tuple[float | None, float | None] | None = None  # None: the scale's range
+    reference: str | None = None  # a paper or rule the formula follows
+
+    def __post_init__(self):
+        if self.scale not in SCALES:
+            raise ValueError(f"metric {self.name}: scale {self.scale!r} is not one of {SCALES}")
+
+    @property
+    def value_range(self) -> tuple[float | None, float | None]:
+        return self.range if self.range is not None else _DEFAULT_RANGE[self.scale]
+
+    def card(self) -> dict[str, str]:
+        """What the leaderboard's metric card reads (publish.describe)."""
+        return {"label": self.label, "scale": self.scale, "formula": self.formula}
+
+
+class TaskFamily:
+    """Base class of a task family: the optional parts' defaults. The required parts (`REQUIRED`)
+    are declared by each family; `validate_family` checks them when the family is registered."""
+
+    # ---- required (declared by the family; listed for readers and type checkers)
+    name: ClassVar[str]
+    item_model: ClassVar[type[BaseModel]]
+    gold_model: ClassVar[type[BaseModel]]
+    prediction_type: ClassVar[Any]
+    prompt_templates: ClassVar[tuple[str, ...]]
+    metric_specs: ClassVar[tuple[MetricSpec, ...]]
+    headline_metric: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    # ---- optional
+    #: what the scorer substitutes for an item with no (usable) prediction
+    missing_prediction: ClassVar[Any] = None
+    scorer_version: ClassVar[str] = "1"
+    #: columns of the leaderboard's index table (the submission page shows every metric)
+    leaderboard_metrics: ClassVar[tuple[str, ...] | list[str]] = ()
+    #: pydantic model of the fields this family adds to a result's per-item record
+    record_model: ClassVar[type[BaseModel] | None] = None
+    #: caps on one prediction (docs/METRICS.md "Limits"); enforced by `prediction_over_limit`
+    prediction_limits: ClassVar[dict[str, int]] = {}
+    #: the leaderboard's task card: title, asks, input, output, headline
+    card: ClassVar[dict[str, str] | None] = None
+    #: result `categories` dimension -> breakdown title on the submission page
+    breakdown_titles: ClassVar[dict[str, str]] = {}
+    #: breakdowns the submission page leaves out (e.g. ICD's `category`: its own table shows it)
+    hidden_breakdowns: ClassVar[tuple[str, ...]] = ()
+    #: baseline name -> "module:attr" of builder(view: TrainView, seed) -> (predict, info)
+    baselines: ClassVar[dict[str, str]] = {}
+    #: training: the names of `reward_funcs`' callables, in order (empty: not trainable)
+    reward_names: ClassVar[tuple[str, ...]] = ()
+    supports_judge: ClassVar[bool] = False
+    #: items depend on one admission only, so shard releases merge by concatenation
+    shard_mergeable: ClassVar[bool] = False
+
+    def prediction_over_limit(self, prediction: Any) -> str | None:
+        """Why a well-typed prediction exceeds the family's limits, or None."""
+        return None
+
+    def gold_completion(self, gold: dict) -> str | None:
+        """The answer text a perfect model would write (train's SFT target, --fewshot's
+        exemplars), in the format `parse` reads; None: the family has none."""
+        return None
+
+    def reward_funcs(self, release: Any, items: dict, gold: dict, guard: dict | None = None) -> list:
+        """TRL reward callables for GRPO, named as `reward_names`."""
+        raise UserError(f"task '{self.name}' has no training rewards")
+
+    def train_scoring_context(self, release: Any) -> Any:
+        """The ctx this family's scorer needs during training (e.g. the SQL release database)."""
+        return None
+
+    @property
+    def trainable(self) -> bool:
+        return bool(self.reward_names) and type(self).gold_completion is not TaskFamily.gold_completion
+
+
+REQUIRED = ("name", "item_model", "gold_model", "prediction_type", "prompt_templates", "metric_specs",
+            "headline_metric", "higher_is_better", "build", "render_prompt", "parse", "aggregate")
+
+
+def validate_family(name: str, family: Any) -> Any:
+    """The family, if it declares every required part consistently; else one UserError naming
+    what is missing or wrong."""
+    missing = [p for p in REQUIRED if not hasattr(family, p)]
+    if not (hasattr(family, "score_items") or hasattr(family, "score_item")):
+        missing.append("score_items (or score_item)")
+    problems = []
+    for p in ("build", "render_prompt", "parse", "aggregate"):
+        if hasattr(family, p) and not callable(getattr(family, p)):
+            problems.append(f"{p} is not callable")
+    if hasattr(family, "name") and family.name != name:
+        problems.append(f"name is {family.name!r}, registered as {name!r}")
+    for p in ("item_model", "gold_model"):
+        m = getattr(family, p, None)
+        if hasattr(family, p) and not (isinstance(m, type) and issubclass(m, BaseModel)):
+            problems.append(f"{p} is not a pydantic model")
+    specs = getattr(family, "metric_specs", ())
+    if hasattr(family, "metric_specs"):
+        if not all(isinstance(s, MetricSpec) for s in specs):
+            problems.append("metric_specs holds something that is not a MetricSpec")
+        elif hasattr(family, "headline_metric") and family.headline_metric not in {s.name for s in specs}:
+            problems.append(f"headline metric {family.headline_metric!r} has no MetricSpec")
+    templates = getattr(family, "prompt_templates", ())
+    if hasattr(family, "prompt_templates") and not (isinstance(templates, tuple)
+                                                     and all(isinstance(t, str) for t in templates)):
+        problems.append("prompt_templates is not a tuple of template names")
+    if hasattr(family, "item_sums") != hasattr(family, "aggregate_sums"):
+        problems.append("item_sums and aggregate_sums come together")
+    if missing or problems:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + problems
+        raise UserError(f"task family '{name}' is incomplete: {'; '.join(parts)}")
+    return family
+
+
+def metric_specs_by_name(families: Iterable[Any]) -> dict[str, MetricSpec]:
+    """Every family's metric descriptors by name (a name two families declare must agree)."""
+    out: dict[str, MetricSpec] = {}
+    for fam in families:
+        for spec in fam.metric_specs:
+            if spec.name in out and out[spec.name] != spec:
+                raise ValueError(f"metric {spec.name!r} is declared differently by two families")
+            out[spec.name] = spec
+    return out

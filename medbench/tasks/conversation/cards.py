@@ -1,0 +1,72 @@
+"""The conversation family's metric descriptors and task card: the one source of the leaderboard's
+metric cards (medbench.publish.describe) and of docs/METRICS.md's facts (a test keeps them in step)."""
+
+from __future__ import annotations
+
+from medbench.tasks.contract import MetricSpec
+
+METRIC_SPECS = (
+    MetricSpec(
+        "conversation_score",
+        "Conversation score (fact F1 × form)",
+        "pct",
+        "mean over items of fact F1 × form score (dialogue form × copy factor × phase coverage)",
+    ),
+    MetricSpec(
+        "form_score",
+        "Form score",
+        "pct",
+        "dialogue form × (1 − verbatim copying) × phase coverage, mean over items",
+    ),
+    MetricSpec(
+        "dialogue_form",
+        "Dialogue form",
+        "pct",
+        "≥ 2 speakers, alternating turns, enough turns for the stay, turns ≤ 150 words",
+    ),
+    MetricSpec(
+        "copy_rate",
+        "Verbatim copying",
+        "pct",
+        "share of the conversation's word 8-grams found verbatim in the packet (lower is better)",
+        direction="lower",
+    ),
+    MetricSpec(
+        "phase_coverage",
+        "Phases covered",
+        "pct",
+        "admission, course, results and discharge present, in order",
+    ),
+    MetricSpec(
+        "judge_plausibility", "Judge: plausible conversation (1–5)", "score5", "LLM judge rating, mean"
+    ),
+    MetricSpec(
+        "fact_f1",
+        "Fact F1 (recall × grounding)",
+        "pct",
+        "mean over items of the harmonic mean of fact recall and 1 − invented-entity rate",
+    ),
+    MetricSpec("fact_recall", "Gold fact recall", "pct", "gold facts mentioned / gold facts"),
+    MetricSpec(
+        "invented_entity_rate",
+        "Invented entities",
+        "pct",
+        "named drugs/labs/diagnoses not in the patient's record / all named",
+        direction="lower",
+    ),
+    MetricSpec("schema_validity", "Valid conversations", "pct", "conversations that pass the schema"),
+    MetricSpec("chronology", "Chronology kept", "pct", "valid conversations with no chronology problem"),
+    MetricSpec(
+        "items_passing", "Items passing", "pct", "items with chronology kept and fact F1 ≥ the pass mark"
+    ),
+    MetricSpec("judge_accuracy", "Judge: accuracy (1–5)", "score5", "LLM judge rating, mean"),
+    MetricSpec("judge_completeness", "Judge: completeness (1–5)", "score5", "LLM judge rating, mean"),
+)
+
+CARD = {
+    "title": "Grounded doctor–patient conversation",
+    "asks": "Write a chronological doctor–patient conversation for one admission that mentions the record's key facts and invents nothing.",
+    "input": "the admission packet (diagnoses, labs, medications, notes)",
+    "output": "a conversation object (turns with speaker and text)",
+    "headline": "Conversation score: fact F1 (recall of gold facts combined with 1 − the invented-entity rate) times a form score, so restating the packet does not win.",
+}

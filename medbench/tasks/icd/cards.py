@@ -1,0 +1,60 @@
+"""The icd family's metric descriptors and task card: the one source of the leaderboard's
+metric cards (medbench.publish.describe) and of docs/METRICS.md's facts (a test keeps them in step)."""
+
+from __future__ import annotations
+
+from medbench.tasks.contract import MetricSpec
+
+METRIC_SPECS = (
+    MetricSpec("micro_f1", "Micro F1 of codes", "pct", "2·TP / (2·TP + FP + FN), summed over all items"),
+    MetricSpec(
+        "macro_f1",
+        "Macro F1 over gold codes",
+        "pct",
+        "mean over the codes present in the split's gold of each code's F1 (Edin et al. 2023)",
+        reference="Edin et al. 2023, Explainable automated coding of clinical notes (macro F1 over gold codes)",
+    ),
+    MetricSpec(
+        "macro_f1_all",
+        "Macro F1 over gold ∪ predicted codes",
+        "pct",
+        "mean over every code in the gold or the predictions of each code's F1",
+    ),
+    MetricSpec("macro_precision", "Macro precision", "pct", "mean over gold codes of each code's precision"),
+    MetricSpec("macro_recall", "Macro recall", "pct", "mean over gold codes of each code's recall"),
+    MetricSpec(
+        "mean_codes_predicted",
+        "Codes predicted per item",
+        "num",
+        "mean length of the predicted list",
+        direction="none",
+    ),
+    MetricSpec("micro_precision", "Micro precision", "pct", "TP / (TP + FP), summed over items"),
+    MetricSpec("micro_recall", "Micro recall", "pct", "TP / (TP + FN), summed over items"),
+    MetricSpec("p_at_5", "Precision at 5", "pct", "gold codes among the first 5 predicted / 5"),
+    MetricSpec("p_at_8", "Precision at 8", "pct", "gold codes among the first 8 predicted / 8"),
+    MetricSpec("r_at_10", "Recall at 10", "pct", "gold codes among the first 10 predicted / gold codes"),
+    MetricSpec("r_at_15", "Recall at 15", "pct", "gold codes among the first 15 predicted / gold codes"),
+    MetricSpec(
+        "category_micro_f1",
+        "Micro F1 of 3-character categories",
+        "pct",
+        "micro F1 after cutting every code to its 3-character category",
+    ),
+    MetricSpec("exact_match", "Exact code set", "pct", "items whose predicted set equals the gold set"),
+    MetricSpec(
+        "invalid_code_rate",
+        "Invalid codes",
+        "pct",
+        "predicted strings that are not valid ICD-10-CM codes / predictions",
+        direction="lower",
+    ),
+)
+
+CARD = {
+    "title": "ICD-10 diagnosis coding",
+    "asks": "Assign the admission's ICD-10-CM diagnosis codes from its discharge note (diagnosis section removed) or from a packet summary.",
+    "input": "a discharge note without its diagnoses, or a structured admission summary",
+    "output": "a ranked list of ICD-10-CM codes",
+    "headline": "Micro F1 of the predicted code set against the billed codes.",
+}

@@ -1,0 +1,86 @@
+"""The sql family's metric descriptors and task card: the one source of the leaderboard's
+metric cards (medbench.publish.describe) and of docs/METRICS.md's facts (a test keeps them in step)."""
+
+from __future__ import annotations
+
+from medbench.tasks.contract import MetricSpec
+
+METRIC_SPECS = (
+    MetricSpec(
+        "rs0",
+        "Reliability score, no penalty",
+        "points",
+        "100 × (correct − 0 × wrong) / items; abstaining scores 0",
+        reference="EHRSQL 2024 shared task (Lee et al. 2024), reliability score",
+    ),
+    MetricSpec(
+        "rs5",
+        "Reliability score, penalty 5",
+        "points",
+        "100 × (correct − 5 × wrong) / items; abstaining scores 0",
+        reference="EHRSQL 2024 shared task (Lee et al. 2024), reliability score",
+    ),
+    MetricSpec(
+        "rs10",
+        "Reliability score, penalty 10",
+        "points",
+        "100 × (correct − 10 × wrong) / items; a wrong answer costs 10 correct ones, abstaining scores 0",
+        reference="EHRSQL 2024 shared task (Lee et al. 2024), reliability score",
+    ),
+    MetricSpec(
+        "rsN",
+        "Reliability score, penalty N (one error cancels all)",
+        "points",
+        "100 × (correct − N × wrong) / N, N = items; one wrong answer gives ≤ 0",
+        reference="EHRSQL 2024 shared task (Lee et al. 2024), reliability score",
+    ),
+    MetricSpec(
+        "ex",
+        "Execution accuracy (answerable)",
+        "pct100",
+        "share of answerable questions whose predicted SQL returns the gold answer",
+    ),
+    MetricSpec("valid_sql_rate", "Valid SQL", "pct100", "share of answered questions whose SQL executed"),
+    MetricSpec(
+        "abstention_precision",
+        "Abstention precision",
+        "pct100",
+        "abstentions on unanswerable questions / all abstentions",
+    ),
+    MetricSpec(
+        "abstention_recall",
+        "Abstention recall",
+        "pct100",
+        "unanswerable questions abstained on / unanswerable questions",
+    ),
+    MetricSpec(
+        "em",
+        "Exact match of SQL",
+        "pct100",
+        "share of answerable questions whose normalised SQL equals the gold SQL",
+    ),
+    MetricSpec(
+        "token_f1",
+        "SQL token F1",
+        "pct100",
+        "mean token-level F1 between predicted and gold SQL (answerable questions)",
+    ),
+    MetricSpec(
+        "resource_limit_rate",
+        "Over the work budget",
+        "pct100",
+        "share of items whose query exceeded the deterministic work budget",
+        direction="lower",
+    ),
+    MetricSpec(
+        "answerable_share", "Answerable questions", "pct100", "answerable questions / items", direction="none"
+    ),
+)
+
+CARD = {
+    "title": "Text-to-SQL over a patient's record",
+    "asks": "Answer a clinical question about one patient by writing SQL over the release's MIMIC-IV tables, or abstain (null) when the question cannot be answered from the data.",
+    "input": "question, schema of the release database",
+    "output": "one SQL query, or null to abstain",
+    "headline": "Reliability score with penalty 10: a wrong answer costs ten right ones, so abstaining beats guessing.",
+}
