@@ -206,8 +206,10 @@ def open_release_db(release: Any) -> Path:
     rel = release if isinstance(release, Release) else open_release(release)
     sql_dir = rel.task_dir("sql")
     for name in ("database.sqlite", "database.duckdb"):
-        if (sql_dir / name).is_file():
-            return sql_dir / name
+        if (sql_dir / name).is_file():  # checked against the manifest: a damaged copy is refused
+            from medbench.tasks.sql.cache import verified_release_file
+
+            return verified_release_file(rel, sql_dir / name)
     db_dir = sql_dir / DB_DIR
     files = {rel_: digest for rel_, digest in rel.manifest.get("files", {}).items()
              if rel_.startswith(f"sql/{DB_DIR}/") and rel_.endswith(".parquet")}
