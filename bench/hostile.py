@@ -45,13 +45,16 @@ def _submission(work: Path, release, name: str, task: str, split: str, preds: di
     return path
 
 
-def _max_conversation(n_turns: int = 500, chars: int = 199_000) -> dict:
-    """A conversation at the caps (500 turns, ~200,000 characters), words a scorer must look at."""
+def _max_conversation(item: dict | None = None, n_turns: int = 500, chars: int = 199_000) -> dict:
+    """A schema-valid conversation at the caps (500 turns, ~200,000 characters of text, timestamps
+    inside the item's admission), with words every metric must look at."""
     filler = ("the patient was admitted with chest pain and the troponin results came back high so "
               "we started heparin aspirin and moved you to the icu overnight before discharge home ")
-    per = chars // n_turns
+    when = ((item or {}).get("packet") or {}).get("admission", {}).get("admittime") or "2100-01-01 00:00:00"
+    per = chars // n_turns - len(when) - 20
     text = (filler * (per // len(filler) + 1))[:per]
-    return {"turns": [{"speaker": "clinician" if k % 2 == 0 else "patient", "text": text} for k in range(n_turns)]}
+    return {"turns": [{"timestamp": when, "speaker": "doctor" if k % 2 == 0 else "patient", "text": text}
+                      for k in range(n_turns)]}
 
 
 def _normaliser_line(size: int) -> str:
@@ -60,13 +63,16 @@ def _normaliser_line(size: int) -> str:
     return ("SELECT " + unit * (size // len(unit) + 1))[:size]
 
 
-def cases(release_dir: str | Path, ehrsql_dir: str | Path | None, work: Path) -> dict[str, tuple[Path, Path]]:
-    """{case name: (submission, release)}: the hostile cases of issue 15."""
+def cases(release_dir: str | Path, ehrsql_dir: str | Path | None, work: Path,
+          n_huge: int = 3) -> dict[str, tuple[Path, Path]]:
+    """{case name: (submission, release)}: the hostile cases of issue 15 (`n_huge`: items per
+    huge-answer case; each costs DuckDB ~1.5 s of CPU to build its 100 MB, in its worker)."""
     from medbench.release import open_release
 
     r = open_release(release_dir)
     icd, sql_dev = sorted(r.gold("icd", "train")), sorted(r.gold("sql", "dev"))
-    conv = sorted(r.gold("conversation", "train"))
+    conv_items = {it["item_id"]: it for it in r.items("conversation", "train")}
+    conv = sorted(conv_items)
     out: dict[str, tuple[Path, Path]] = {}
 
     def add(name, task, split, preds, rel=r, **extra):
@@ -79,24 +85,27 @@ def cases(release_dir: str | Path, ehrsql_dir: str | Path | None, work: Path) ->
         {i: [f"Z{k:03d}{i[-8:]}".ljust(32, "X") for k in range(200)] for i in icd})
     add("sql: three 800 KB predictions", "sql", "dev",
         {i: "SELECT " + " + ".join(["1"] * 200_000) for i in sql_dev[:3]})
-    add(f"sql: every dev item ({len(sql_dev)}) a distinct 20,000-character query (at the cap)", "sql", "dev",
-        {i: ("SELECT " + " + ".join(["1"] * 5_000) + f" + {n}")[:19_990] + f" + {n}" for n, i in enumerate(sql_dev)})
-    add("sql: 20 items each answering a 100 MB string", "sql", "dev",
-        {i: f"SELECT repeat('x', 100000000) || '{n}' AS a" for n, i in enumerate(sql_dev[:20])})
+    add("sql: 20 items each a distinct 20,000-character query (at the cap)", "sql", "dev",
+        {i: ("SELECT " + " + ".join(["1"] * 5_000))[:19_990] + f" + {n}" for n, i in enumerate(sql_dev[:20])})
+    add(f"sql: {n_huge} items each answering ~100 MB (100 rows of 1 MB)", "sql", "dev",
+        {i: f"SELECT repeat('x', 1000000) || range || '{n}' AS a FROM range(100)"
+         for n, i in enumerate(sql_dev[:n_huge])})
+    add(f"sql: {n_huge} items each answering one 100 MB value", "sql", "dev",
+        {i: f"SELECT repeat('x', 100000000) || '{n}' AS a" for n, i in enumerate(sql_dev[n_huge:2 * n_huge])})
     add("sql: a query past DuckDB's 2 s progress-bar delay, --json", "sql", "dev",
         {sql_dev[0]: "SELECT count(*) FROM range(3000000000) a"})
     add('usage: "cost_usd": true', "icd", "train", {icd[0]: ["I10"]}, cost_usd=True)
     add(f"conversation: every item ({len(conv)}) at the caps (500 turns, 199,000 characters)", "conversation",
-        "train", {i: _max_conversation() for i in conv})
+        "train", {i: _max_conversation(conv_items[i]) for i in conv})
     add("conversation: one 1 MB line (over the cap)", "conversation", "train",
-        {conv[0]: _max_conversation(500, 900_000), **{i: None for i in conv[1:]}})
+        {conv[0]: _max_conversation(conv_items[conv[0]], 500, 900_000), **{i: None for i in conv[1:]}})
     if ehrsql_dir is not None:
         e = open_release(ehrsql_dir)
         ids = sorted(e.gold("sql", "dev"))
         add(f"ehrsql: every item ({len(ids)}) a 110 KB normaliser line (over the cap)", "sql", "dev",
             {i: _normaliser_line(110_000) for i in ids}, rel=e)
-        add(f"ehrsql: every item ({len(ids)}) a distinct 20,000-character normaliser line (at the cap)", "sql",
-            "dev", {i: _normaliser_line(19_990) + f" {n}" for n, i in enumerate(ids)}, rel=e)
+        add("ehrsql: 60 items each a distinct 20,000-character normaliser line (at the cap)", "sql",
+            "dev", {i: _normaliser_line(19_990) + f" {n}" for n, i in enumerate(ids[:60])}, rel=e)
     return out
 
 
@@ -122,10 +131,12 @@ def measure(sub: Path, release_dir: Path, env: dict) -> dict:
     return {"rc": p.returncode, "wall_s": wall, "rss_mb": rss_mb, "summary": summary, "stderr": p.stderr}
 
 
-def main(release_dir: str, ehrsql_dir: str | None = None) -> None:
+def main(release_dir: str, ehrsql_dir: str | None = None, only: str | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="medbench-hostile-"))
     env = dict(os.environ, PYTHONPATH=str(REPO), MEDBENCH_HOME=str(work / "home"), MEDBENCH_NO_PROGRESS="1")
     for name, (sub, rel) in cases(release_dir, ehrsql_dir, work).items():
+        if only and only not in name:
+            continue
         m = measure(sub, rel, env)
         s = m["summary"] or {}
         print(f"{name}: exit {m['rc']}, {m['wall_s']:.1f} s, parent peak RSS {m['rss_mb']:.0f} MB, "
@@ -135,4 +146,4 @@ def main(release_dir: str, ehrsql_dir: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])  # RELEASE [EHRSQL_RELEASE [only cases whose name holds this]]

@@ -305,8 +305,9 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
             # the record the next open checks (written first: a kill between the two leaves an old
             # store that fails it and is rebuilt, never a new store without its record)
             record = _check_record(tmp)
-            from medbench.io import atomic_write_text
+            from medbench.io import atomic_write_text, sweep_atomic_temps
 
+            sweep_atomic_temps(_check_path(db_path))
             atomic_write_text(_check_path(db_path), json.dumps(record, sort_keys=True) + "\n")
             # os.replace swaps the file atomically; only a stale WAL of the old one must go.
             with contextlib.suppress(FileNotFoundError):

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.config import medbench_home
-from medbench.io import atomic_write_text
+from medbench.io import atomic_write_text, sweep_atomic_temps
 
 CACHE_FORMAT = 6  # 5: official EHRSQL answer form, SQLite work budget, resource_limit, "<sha256>\n<body>" files; 6: an empty query answers [] on SQLite
 MAX_RESULT_ENTRIES = 20_000
@@ -142,6 +142,7 @@ class _JsonCache:
                           separators=(",", ":"))
         text = hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body
         try:
+            sweep_atomic_temps(self.path)  # what a scorer killed while writing this file left
             atomic_write_text(self.path, text)
         except OSError:
             return  # a cache that cannot be written is only a slower next run

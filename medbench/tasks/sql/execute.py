@@ -452,9 +452,21 @@ def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
             timer.cancel()
         if time.monotonic() > deadline:
             raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit")
+        if len(rows) <= row_cap:
+            _check_value_sizes(rows)
     if len(rows) > row_cap:
         raise _ResourceLimit(f"result has more than {row_cap} rows")
     return rows
+
+
+def _check_value_sizes(rows: list) -> None:
+    """DuckDB's counterpart of SQLite's SQLITE_LIMIT_LENGTH: a text or blob value over
+    MAX_VALUE_BYTES is a deterministic resource limit (so no answer of hundreds of MB is formed,
+    sorted and hashed in the worker, where it would only run into the time limit)."""
+    for row in rows:
+        for v in row:
+            if isinstance(v, (str, bytes, bytearray)) and len(v) > MAX_VALUE_BYTES:
+                raise _ResourceLimit(f"a result value is over {MAX_VALUE_BYTES:,} bytes")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -139,9 +139,10 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
         finally:
             con.close()
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # nobody writes to gold's DB
-        from medbench.io import atomic_write_text
-
         # The file's own sha256 beside it: a damaged copy is found (and rebuilt) before use.
+        from medbench.io import atomic_write_text, sweep_atomic_temps
+
+        sweep_atomic_temps(_hash_path(dest))
         atomic_write_text(_hash_path(dest), sha256_file(tmp) + "\n")
         os.replace(tmp, dest)
         _VERIFIED[str(dest)] = _stat_key(dest)
