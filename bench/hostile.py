@@ -51,7 +51,7 @@ def _max_conversation(item: dict | None = None, n_turns: int = 500, chars: int =
     filler = ("the patient was admitted with chest pain and the troponin results came back high so "
               "we started heparin aspirin and moved you to the icu overnight before discharge home ")
     when = ((item or {}).get("packet") or {}).get("admission", {}).get("admittime") or "2100-01-01 00:00:00"
-    per = chars // n_turns - len(when) - 20
+    per = chars // n_turns - len(when) - 40  # keys and speaker names count as text too
     text = (filler * (per // len(filler) + 1))[:per]
     return {"turns": [{"timestamp": when, "speaker": "doctor" if k % 2 == 0 else "patient", "text": text}
                       for k in range(n_turns)]}
