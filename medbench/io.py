@@ -141,7 +141,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the pid in the name: what a killed writer left is found by `sweep_atomic_temps`
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, _default_mode(is_dir=False))
@@ -287,6 +288,16 @@ def sweep_stale(folder: str | os.PathLike, pattern: str) -> list[Path]:
                 p.unlink()
             removed.append(p)
     return removed
+
+
+def sweep_atomic_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files `atomic_path` made for `path` in processes that no longer exist (a
+    write killed before its rename). Callers that rewrite one file often (caches, check records)
+    call it before writing; it lists the folder once."""
+    import re
+
+    path = Path(path)
+    return sweep_stale(path.parent, rf"^\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp$")
 
 
 SCRATCH_PATTERN = r"^[a-z]+-(\d+)-"

@@ -2,8 +2,8 @@
 
 The official program (`../shared/data/ehrsql-2024/official_scoring/`, a reference oracle) runs
 unmodified in its own process, on a temporary copy of the SQLite database, on the same
-predictions as medbench: six submissions built from EHRSQL valid (gold, wrong, abstain, invalid,
-other items' gold, dialect edge cases). RS(0), RS(5), RS(10), RS(N) must agree to 1e-5 and every
+predictions as medbench: seven submissions built from EHRSQL valid (gold, wrong, abstain, invalid,
+other items' gold, dialect edge cases, empty queries). RS(0), RS(5), RS(10), RS(N) must agree to 1e-5 and every
 per-item score must be identical, on the items medbench scores (it excludes the items whose gold
 reads the empty chartevents table, and says so).
 """
@@ -102,6 +102,10 @@ def _submissions(mini) -> dict[str, dict[str, str]]:
                            "NULL", "SELECT subject_id FROM patients"][k % 6] for k, i in enumerate(ids)}
     subs["edge"] = {i: _edge(labels[i] if labels[i] != "null" else "SELECT COUNT(*) FROM patients", k)
                     for k, i in enumerate(ids)}
+    # no statement at all: the official scorer runs it and gets no rows (`[]`), right where the gold
+    # answer is empty (one such item is in the sample), wrong elsewhere
+    subs["empty"] = {i: ["", "  \n ", "-- nothing", ";"][(k // 2) % 4] if k % 2 == 0 else labels[i]
+                     for k, i in enumerate(ids)}
     subs["edge2"] = {i: _edge(labels[answerable[(k * 5) % len(answerable)]], k + 3) if k % 4 else labels[i]
                      for k, i in enumerate(ids)}
     return subs

@@ -129,3 +129,90 @@ def test_killed_ingest_and_build_leave_nothing_after_a_rerun(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert _litter(home) == [] and _litter(tmp_path) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".lb.")]
+
+
+# Kill just before a rename: the moment a run has written something whole and not yet swapped it in
+KILL_AT_RENAME = r"""
+import os, signal, sys, runpy
+import medbench.io as mio
+target = os.environ["KILL_ON"]
+real_replace, real_exchange = os.replace, mio._exchange
+def point(dst):
+    if os.path.basename(os.fspath(dst)).endswith(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+def replace(src, dst, *a, **kw):
+    point(dst)
+    return real_replace(src, dst, *a, **kw)
+def exchange(a, b):
+    point(b)
+    return real_exchange(a, b)
+os.replace, mio._exchange = replace, exchange
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _tree(root):
+    import hashlib
+
+    if not root.exists():
+        return None
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_score_and_publish_killed_at_every_rename_leave_only_the_previous_good_state(tmp_path):
+    """`score --leaderboard` SIGKILLed just before each kind of rename it does (the scoring DB's
+    sha256, the scoring DB, the gold and result caches, the published site — at the first publish
+    and at a later one): after each kill the leaderboard is exactly the previous good one (absent
+    before the first good publish), and the next good run leaves no litter (temp files of the
+    killed writers are swept)."""
+    import json
+
+    from _train_release import build_tiny_release
+
+    from medbench.release import open_release
+
+    rel_dir = build_tiny_release(tmp_path / "build", patients=6, tasks="sql")
+    rel = open_release(rel_dir)
+    gold = sorted(rel.gold("sql", "train").items())[:12]
+    home, lb = tmp_path / "home", tmp_path / "site" / "lb"
+    env = dict(os.environ, MEDBENCH_HOME=str(home), MEDBENCH_NO_PROGRESS="1", PYTHONPATH=str(REPO))
+
+    def sub(name, model, wrong):
+        head = {"type": "header", "schema_version": 1, "model": model, "task": "sql", "split": "train",
+                "benchmark": {"name": rel.name, "sha256": rel.sha256}, "medbench_version": "x", "params": {},
+                "created": "2020-01-01T00:00:00Z"}
+        preds = [{"item_id": k, "prediction": wrong if n % 2 else g.get("sql")} for n, (k, g) in enumerate(gold)]
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(x) + "\n" for x in [head, *preds]))
+        return path
+
+    def run(path, target):
+        args = [sys.executable, "-c", KILL_AT_RENAME, str(REPO / "main.py"), "score", str(path), "--benchmark",
+                str(rel_dir), "--leaderboard", str(lb), "--workers", "2"]
+        return subprocess.run(args, env=dict(env, KILL_ON=target), capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    first = (".duckdb.sha256", ".duckdb", f"{rel.sha256}.json", "lb")  # fresh home: every rename
+    later = ("lb", f"{rel.sha256}.json")  # a publish over a site (renameat2 exchange) killed first
+    for path, targets, want in ((sub("a.jsonl", "model-a", "SELECT count(*) FROM admissions"), first, 4),
+                                (sub("b.jsonl", "model-b", "SELECT 42"), later, 1)):
+        good = _tree(lb)
+        killed = []
+        for target in targets:
+            proc = run(path, target)
+            if proc.returncode == 0:  # this run writes no such file (already there and valid)
+                good = _tree(lb)
+                continue
+            assert proc.returncode == -9, proc.stderr[-2000:]
+            killed.append(target)
+            assert _tree(lb) == good, target  # the previous good state, untouched
+        assert len(killed) >= want, killed
+        proc = run(path, "no-such-file")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert _litter(home) == [] and _litter(tmp_path / "site") == [], (_litter(home), _litter(tmp_path / "site"))
+        assert not [p for p in lb.parent.iterdir() if p.name.startswith(".lb.")]
+    results = {json.loads(p.read_text())["header"]["model"] for p in (lb / "results").glob("*.json")}
+    assert results == {"model-a", "model-b"}

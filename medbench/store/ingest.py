@@ -4,6 +4,14 @@ The database records a fingerprint of its source (file names and sizes, plus the
 SHA256SUMS.txt when present); every command reuses it while the fingerprint matches and
 re-ingests when the source changed. The database is built in a temp file and renamed into
 place, so a failed ingest never leaves a half-built store behind.
+
+Verified before use: `<store>.check.json` beside it records, at build time, the file's size,
+mtime, sha256 and the sha256 of its first and last MiB (`STORE_ENDS_BYTES`). An open compares
+size and mtime (a stat) and the two ends (2 MiB read); only when size or mtime changed is the whole
+file hashed again (equal: the record is refreshed; different: damaged). A damaged store (or one
+DuckDB cannot open) is rebuilt from its source with one warning; when the source is gone, one
+error line. Damage that keeps size and mtime and misses both ends is left to DuckDB's own block
+checksums, which fail the read that touches it (docs/ARCHITECTURE.md, "Verified stores").
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from medbench import config
 from medbench.errors import MissingFeatureData, UserError
 from medbench.store.tables import SOURCE_SUFFIXES, TABLES, TableSpec, db_table_name
 
+#: bytes at each end of a store hashed on every open (DuckDB's file headers at the start, the
+#: last checkpoint's blocks at the end)
+STORE_ENDS_BYTES = 1 << 20
 #: Bump when ingest's output changes shape, so old stores are rebuilt.
 STORE_FORMAT = 2  # 2: hadm_id-keyed tables stored sorted by hadm_id
 #: The modules a store may hold; `ingest --modules` keeps a subset (hosp is always needed).
@@ -210,11 +221,15 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
     `modules` (e.g. "hosp,icu,note") keeps only those modules' tables; without it an existing
     store made with a module subset is reused while that subset's files are unchanged."""
     mimic_dir = Path(mimic_dir).expanduser()
+    db_path = Path(db_path).expanduser() if db_path else default_db_path(mimic_dir)
     if not mimic_dir.is_dir():
+        why = store_damage(db_path) if db_path.is_file() else None
+        if why is not None:
+            raise UserError(f"{db_path}: damaged store ({why}) cannot be rebuilt: MIMIC directory not found: "
+                            f"{mimic_dir}")
         raise UserError(f"MIMIC directory not found: {mimic_dir}")
     if isinstance(modules, str):
         modules = parse_modules(modules)
-    db_path = Path(db_path).expanduser() if db_path else default_db_path(mimic_dir)
     if modules is None and not force:
         prior = _stored_modules(db_path)
         if prior is not None:
@@ -287,10 +302,18 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
+            # the record the next open checks (written first: a kill between the two leaves an old
+            # store that fails it and is rebuilt, never a new store without its record)
+            record = _check_record(tmp)
+            from medbench.io import atomic_write_text, sweep_atomic_temps
+
+            sweep_atomic_temps(_check_path(db_path))
+            atomic_write_text(_check_path(db_path), json.dumps(record, sort_keys=True) + "\n")
             # os.replace swaps the file atomically; only a stale WAL of the old one must go.
             with contextlib.suppress(FileNotFoundError):
                 db_path.with_name(db_path.name + ".wal").unlink()
             os.replace(tmp, db_path)
+            _VERIFIED[str(db_path)] = _stat_key(db_path)
         except BaseException:
             _remove_db(tmp)
             raise
@@ -323,17 +346,125 @@ def _stored_modules(db_path: Path) -> tuple[str, ...] | None:
 def _load_existing(db_path: Path, fp: str, mimic_dir: Path) -> Store | None:
     if not db_path.is_file():
         return None
+    why = store_damage(db_path)
+    if why is not None:
+        _warn_damaged(db_path, why)
+        return None
     try:
-        con = duckdb.connect(str(db_path), read_only=True)
-        try:
-            rows = dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
-        finally:
-            con.close()
-    except duckdb.Error:
+        rows = _read_meta(db_path)
+    except (duckdb.Error, ValueError) as e:
+        _warn_damaged(db_path, f"DuckDB cannot read it: {_first_line(e)}")
         return None
     if json.loads(rows.get("fingerprint", "null")) != fp:
         return None
     return Store(db_path, mimic_dir, fp, json.loads(rows["tables"]))
+
+
+def _read_meta(db_path: Path) -> dict:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return dict(con.execute(f"SELECT key, value FROM {META_TABLE}").fetchall())
+    finally:
+        con.close()
+
+
+# Verified stores -------------------------------------------------------------------------------
+
+_VERIFIED: dict[str, tuple] = {}  # store path -> (size, mtime_ns, inode) verified in this process
+_WARNED: set[tuple] = set()  # (path, identity) warned about: one warning per damaged file
+
+
+def _check_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".check.json")
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _ends_sha256(path: Path, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(STORE_ENDS_BYTES))
+        if size > STORE_ENDS_BYTES:
+            f.seek(max(STORE_ENDS_BYTES, size - STORE_ENDS_BYTES))
+            h.update(f.read(STORE_ENDS_BYTES))
+    return h.hexdigest()
+
+
+def _check_record(path: Path, sha256: str | None = None) -> dict:
+    from medbench.io import sha256_file
+
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256 or sha256_file(path),
+            "ends_sha256": _ends_sha256(path, st.st_size), "store_format": STORE_FORMAT}
+
+
+def store_damage(db_path: Path) -> str | None:
+    """Why the store at `db_path` cannot be trusted, or None. Cheap while size and mtime are
+    those recorded at build time (a stat and 2 MiB read); the whole file is hashed only when they
+    changed. A store without a record (older medbench) is trusted if DuckDB reads its metadata,
+    and the record is written then."""
+    try:
+        key = _stat_key(db_path)
+    except OSError as e:
+        return f"cannot stat it: {e.strerror}"
+    if _VERIFIED.get(str(db_path)) == key:
+        return None
+    size, mtime_ns = key[0], key[1]
+    rec_path = _check_path(db_path)
+    try:
+        record = json.loads(rec_path.read_text())
+    except FileNotFoundError:
+        record = None
+    except (OSError, ValueError, UnicodeDecodeError):
+        record = {}
+    if record is not None and (not isinstance(record, dict) or not isinstance(record.get("sha256"), str)):
+        record = None  # a damaged record: verified again from scratch below
+        with contextlib.suppress(OSError):
+            rec_path.unlink()
+    try:
+        if record is None:
+            if size == 0:
+                return "the file is empty"
+            try:
+                _read_meta(db_path)
+            except (duckdb.Error, ValueError) as e:
+                return f"DuckDB cannot read it: {_first_line(e)}"
+            from medbench.io import atomic_write_text
+
+            with contextlib.suppress(OSError):
+                atomic_write_text(rec_path, json.dumps(_check_record(db_path), sort_keys=True) + "\n")
+        elif record.get("size") == size and record.get("mtime_ns") == mtime_ns:
+            if _ends_sha256(db_path, size) != record.get("ends_sha256"):
+                return "its first or last MiB does not match the sha256 recorded at build time"
+        else:
+            from medbench.io import sha256_file
+
+            digest = sha256_file(db_path)
+            if digest != record["sha256"]:
+                return "it does not match the sha256 recorded at build time"
+            from medbench.io import atomic_write_text
+
+            with contextlib.suppress(OSError):  # the same bytes (copied, touched): new size/mtime
+                atomic_write_text(rec_path, json.dumps(_check_record(db_path, digest), sort_keys=True) + "\n")
+    except OSError as e:
+        return f"cannot read it: {e.strerror}"
+    _VERIFIED[str(db_path)] = key
+    return None
+
+
+def _warn_damaged(db_path: Path, why: str) -> None:
+    try:
+        ident = (str(db_path), _stat_key(db_path))
+    except OSError:
+        ident = (str(db_path), None)
+    _VERIFIED.pop(str(db_path), None)
+    if ident in _WARNED:
+        return
+    _WARNED.add(ident)
+    warnings.warn(f"{db_path}: damaged store ({why}); rebuilding it from its source", stacklevel=3)
 
 
 @contextlib.contextmanager

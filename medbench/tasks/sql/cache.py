@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from medbench.config import medbench_home
-from medbench.io import atomic_write_text
+from medbench.io import atomic_write_text, sweep_atomic_temps
 
-CACHE_FORMAT = 5  # 5: official EHRSQL answer form, SQLite work budget, resource_limit, "<sha256>\n<body>" files
+CACHE_FORMAT = 6  # 5: official EHRSQL answer form, SQLite work budget, resource_limit, "<sha256>\n<body>" files; 6: an empty query answers [] on SQLite
 MAX_RESULT_ENTRIES = 20_000
 MAX_RESULT_BYTES = 32 * 1024 * 1024
 MAX_ANSWER_CHARS = 4000  # larger answers are not cached (the query runs again)
@@ -142,6 +142,7 @@ class _JsonCache:
                           separators=(",", ":"))
         text = hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body
         try:
+            sweep_atomic_temps(self.path)  # what a scorer killed while writing this file left
             atomic_write_text(self.path, text)
         except OSError:
             return  # a cache that cannot be written is only a slower next run
@@ -248,3 +249,63 @@ class ResultCache(_JsonCache):
         while self.entries and (len(self.entries) > self.max_entries or total > self.max_bytes):
             _, dropped = self.entries.popitem(last=False)
             total -= _entry_bytes(dropped)
+
+
+# ---------------------------------------------------------------------------------------------
+# The database file a release ships (an EHRSQL import's `sql/database.sqlite`)
+
+_FILE_VERIFIED: dict[str, tuple] = {}  # path -> (size, mtime_ns, inode) that matched the manifest in this process
+
+
+def verified_release_file(release: Any, path: Path) -> Path:
+    """`path` (a file of `release`) after checking it against the release manifest's sha256 —
+    once per process while its size, mtime and inode stay the same (an EHRSQL database is ~32 MB:
+    about 0.1 s). A damaged copy (truncated, flipped, emptied, random) is refused with one error
+    line: the release is the only copy, so it must be copied (or imported) again. A file the
+    manifest does not list is checked with SQLite's own `PRAGMA quick_check`."""
+    from medbench.errors import UserError
+    from medbench.io import sha256_file
+
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror or 'cannot be read'}") from None
+    key = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if _FILE_VERIFIED.get(str(path)) == key:
+        return path
+    root = Path(getattr(release, "path", path.parent))
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        rel = None
+    manifest = getattr(release, "manifest", None) or {}
+    digest = (manifest.get("files") or {}).get(rel) if rel else None
+    try:
+        if digest is not None:
+            ok = sha256_file(path) == digest
+            why = "does not match its manifest sha256"
+        else:
+            ok, why = _sqlite_quick_check(path), "fails SQLite's PRAGMA quick_check"
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror or 'cannot be read'}") from None
+    if not ok:
+        raise UserError(f"{path}: the release's database {why} (a damaged copy); copy the release again "
+                        "or re-run import-ehrsql")
+    _FILE_VERIFIED[str(path)] = key
+    return path
+
+
+def _sqlite_quick_check(path: Path) -> bool:
+    import sqlite3
+
+    if path.suffix != ".sqlite":
+        return True  # DuckDB files check their own blocks when read
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return con.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False

@@ -55,8 +55,13 @@ SQLITE_PROGRESS_STEP = 5_000
 RETRY_TIMEOUT_FACTOR = 4.0
 RESOURCE_LIMIT = "resource_limit"
 DEFAULT_ROW_CAP = 100_000
-KILL_MARGIN_S = 1.0  # a worker still busy this long after the time limit is killed
+#: a worker still busy this long after the time limit is SIGKILLed (its result is "time limit" at
+#: once; the dead process is reaped later), so the kill lands within limit + 1 s on a loaded machine
+KILL_MARGIN_S = 0.75
 MAX_SQL_CHARS = 100_000
+#: the refusal of a text without a statement (empty, blank, comments, ';'): on DuckDB releases; on
+#: SQLite (EHRSQL) releases such a text runs and answers `[]`, as in the shared task's scorer
+EMPTY_QUERY = "empty query"
 MAX_VALUE_BYTES = 10_000_000
 DUCKDB_MEMORY_LIMIT = "1GB"
 #: RLIMIT_AS of a worker: its address space once the connection is open plus this much (DuckDB's
@@ -141,7 +146,7 @@ def parse_select(sql: str, engine: str) -> tuple[Any, str | None, list[str], lis
     except Exception:
         return None, None, tokens, content
     if len(statements) != 1:
-        return None, "only a single SQL statement is allowed" if statements else "empty query", tokens, content
+        return None, "only a single SQL statement is allowed" if statements else EMPTY_QUERY, tokens, content
     stmt = statements[0]
     if not isinstance(stmt, (exp.Select, exp.SetOperation, exp.Subquery)):
         return stmt, f"only read-only SELECT/WITH queries are allowed (got {stmt.key.upper()})", tokens, content
@@ -447,9 +452,21 @@ def _execute(con, engine: str, sql: str, timeout_s: float, row_cap: int,
             timer.cancel()
         if time.monotonic() > deadline:
             raise TimeoutError(f"query exceeded the {timeout_s:g} s time limit")
+        if len(rows) <= row_cap:
+            _check_value_sizes(rows)
     if len(rows) > row_cap:
         raise _ResourceLimit(f"result has more than {row_cap} rows")
     return rows
+
+
+def _check_value_sizes(rows: list) -> None:
+    """DuckDB's counterpart of SQLite's SQLITE_LIMIT_LENGTH: a text or blob value over
+    MAX_VALUE_BYTES is a deterministic resource limit (so no answer of hundreds of MB is formed,
+    sorted and hashed in the worker, where it would only run into the time limit)."""
+    for row in rows:
+        for v in row:
+            if isinstance(v, (str, bytes, bytearray)) and len(v) > MAX_VALUE_BYTES:
+                raise _ResourceLimit(f"a result value is over {MAX_VALUE_BYTES:,} bytes")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,6 +531,10 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
             out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False, engine_check=False))
         return out
     parsed, refusal, tokens, content = parse_select(sql, engine)
+    if refusal == EMPTY_QUERY and engine == "sqlite":
+        # EHRSQL parity: the shared task's scorer runs an empty query (or only comments or ';')
+        # and gets no rows, the answer `[]`, right when the gold answer is empty; SQLite decides
+        refusal = None
     if refusal and job.get("check", True):
         out["error"] = f"refused: {refusal}"
     if job.get("execute", True) and out["error"] is None:
@@ -645,10 +666,13 @@ class _Worker:
         self.deadline = math.inf
         self.ready = False
 
-    def kill(self) -> None:
+    def kill(self, wait: bool = True) -> None:
+        """SIGKILL the worker; `wait=False` does not wait for it to exit (a DuckDB worker holding
+        gigabytes takes a few tenths of a second to die): the caller reaps it later."""
         try:
             self.process.kill()
-            self.process.join(5)
+            if wait:
+                self.process.join(5)
         finally:
             self.conn.close()
 
@@ -670,6 +694,7 @@ class SqlPool:
         self.n = max(1, int(workers or os.cpu_count() or 1))
         self._ctx = _context()
         self._workers: list[_Worker] = []
+        self._dying: list[_Worker] = []  # killed, not yet reaped
         self.restarts = 0
 
     def __enter__(self) -> SqlPool:
@@ -694,6 +719,14 @@ class SqlPool:
             else:
                 w.conn.close()
         self._workers = []
+        self._reap(wait=True)
+
+    def _reap(self, wait: bool = False) -> None:
+        """Collect killed workers that have exited (all of them with `wait`)."""
+        for w in list(self._dying):
+            w.process.join(5 if wait else 0)
+            if not w.process.is_alive():
+                self._dying.remove(w)
 
     def start(self, n_jobs: int | None = None) -> SqlPool:
         """Start the workers now (they open the database while the caller does other work)."""
@@ -701,11 +734,13 @@ class SqlPool:
             self._workers.append(self._spawn())
         return self
 
-    def map(self, jobs: Sequence[dict], on_result: Callable[[int, dict], None] | None = None) -> list[dict]:
+    def map(self, jobs: Sequence[dict], on_result: Callable[[int, dict], None] | None = None,
+            retry: bool = True) -> list[dict]:
         """One result per job, in order. A job that hit the wall-clock limit, lost its worker or
         ran out of memory (`hit_wall_limit`) is run again alone (one worker busy) with
         `RETRY_TIMEOUT_FACTOR` × the limit; if that fails the same way its error is
-        `resource_limit: …`. So machine load decides no outcome a re-run alone would change."""
+        `resource_limit: …`. So machine load decides no outcome a re-run alone would change.
+        `retry=False`: one attempt each (a wall-limit hit is returned as it is)."""
         results: list[dict | None] = [None] * len(jobs)
 
         def first(i: int, res: dict) -> None:
@@ -714,10 +749,14 @@ class SqlPool:
                 on_result(i, res)
 
         self._map(jobs, range(len(jobs)), first, self.n, self.timeout_s)
-        retry = [i for i, r in enumerate(results) if r is not None and hit_wall_limit(r.get("error"))]
-        if retry:
+        again_ids = [i for i, r in enumerate(results) if r is not None and hit_wall_limit(r.get("error"))]
+        if again_ids and not retry:
+            for i in again_ids:
+                if on_result is not None:
+                    on_result(i, results[i])
+        elif again_ids:
             long_s = self.timeout_s * RETRY_TIMEOUT_FACTOR
-            rjobs = {i: {**jobs[i], "timeout_s": long_s} for i in retry}
+            rjobs = {i: {**jobs[i], "timeout_s": long_s} for i in again_ids}
 
             def again(i: int, res: dict) -> None:
                 if hit_wall_limit(res.get("error")):
@@ -727,7 +766,7 @@ class SqlPool:
                 if on_result is not None:
                     on_result(i, res)
 
-            self._map(rjobs, retry, again, 1, long_s)
+            self._map(rjobs, again_ids, again, 1, long_s)
         return [r for r in results]  # type: ignore[misc]
 
     def _map(self, jobs, order, finish: Callable[[int, dict], None], concurrency: int, timeout_s: float) -> None:
@@ -740,7 +779,8 @@ class SqlPool:
         def replace(w: _Worker, reason: str) -> None:
             if w.job is not None:
                 finish(w.job, {"answer": None, "error": reason, "rows": 0, "seconds": hard_limit})
-            w.kill()
+            w.kill(wait=False)  # the result is known now; the process is reaped on a later pass
+            self._dying.append(w)
             self.restarts += 1
             self._workers[self._workers.index(w)] = self._spawn()
 
@@ -785,4 +825,5 @@ class SqlPool:
             for w in list(self._workers):
                 if w.job is not None and now > w.deadline:
                     replace(w, f"query exceeded the {timeout_s:g} s time limit (worker killed)")
+            self._reap()
 

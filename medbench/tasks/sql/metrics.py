@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from medbench.tasks.sums import aggregate_from_sums
-from medbench.tasks.sql.cache import GoldCache, ResultCache, deterministic_error, result_key
+from medbench.tasks.sql.cache import GoldCache, ResultCache, deterministic_error, result_key, verified_release_file
 from medbench.tasks.sql.execute import (
     DEFAULT_ROW_CAP,
     DEFAULT_TIMEOUT_S,
@@ -78,7 +78,8 @@ def release_database(release: Any) -> tuple[Path, str]:
         resolver = None
     if resolver is not None and engine == "duckdb":
         return Path(resolver(release.path)), engine
-    return Path(release.path) / "sql" / info.get("database", f"database.{'sqlite' if engine == 'sqlite' else 'duckdb'}"), engine
+    shipped = Path(release.path) / "sql" / info.get("database", f"database.{'sqlite' if engine == 'sqlite' else 'duckdb'}")
+    return verified_release_file(release, shipped), engine  # damaged: one error line, never wrong scores
 
 
 def _is_abstention(prediction: Any) -> bool:

@@ -139,9 +139,10 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
         finally:
             con.close()
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # nobody writes to gold's DB
-        from medbench.io import atomic_write_text
-
         # The file's own sha256 beside it: a damaged copy is found (and rebuilt) before use.
+        from medbench.io import atomic_write_text, sweep_atomic_temps
+
+        sweep_atomic_temps(_hash_path(dest))
         atomic_write_text(_hash_path(dest), sha256_file(tmp) + "\n")
         os.replace(tmp, dest)
         _VERIFIED[str(dest)] = _stat_key(dest)
@@ -206,8 +207,10 @@ def open_release_db(release: Any) -> Path:
     rel = release if isinstance(release, Release) else open_release(release)
     sql_dir = rel.task_dir("sql")
     for name in ("database.sqlite", "database.duckdb"):
-        if (sql_dir / name).is_file():
-            return sql_dir / name
+        if (sql_dir / name).is_file():  # checked against the manifest: a damaged copy is refused
+            from medbench.tasks.sql.cache import verified_release_file
+
+            return verified_release_file(rel, sql_dir / name)
     db_dir = sql_dir / DB_DIR
     files = {rel_: digest for rel_, digest in rel.manifest.get("files", {}).items()
              if rel_.startswith(f"sql/{DB_DIR}/") and rel_.endswith(".parquet")}
