@@ -290,8 +290,9 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     `hadm_id` are null. Per answerable template, up to `per_template` slot fillings drawn with an
     RNG seeded from (seed, template); then round(ratio * answerable population items)
     unanswerable population items, the unanswerable population templates taking turns (seeded
-    order, each through its fillings in a seeded order; verified like the patient ones). Computed over the whole release database, so a shard build has none and
-    merge-shards recomputes them when it rebuilds the SQL task (module docstring)."""
+    order, each through its fillings in a seeded order; verified like the patient ones).
+    Computed over the whole release database, so a shard build has none and merge-shards
+    recomputes them when it rebuilds the SQL task (module docstring)."""
     items, gold, dropped, verified = [], [], 0, 0
 
     def draw(t: Template, k: int | None) -> list[dict]:
