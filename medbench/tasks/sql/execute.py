@@ -524,11 +524,15 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     """
     sql = prepare_sql(job["sql"], engine)
     timeout_s = float(job.get("timeout_s") or timeout_s)  # a re-run alone gets a longer limit
+    # jobs come from the scorer, never from a submission: a larger budget lets the kill tests
+    # hold a SQLite worker past its wall limit
+    vm_steps = int(job.get("vm_steps") or DEFAULT_VM_STEPS)
     out: dict[str, Any] = {"answer": None, "error": None, "rows": 0, "seconds": 0.0}
     if not job.get("check", True) and job.get("gold") is None and job.get("golds") is None:
         # trusted SQL (a release's gold), answer only: no sqlglot pass needed
         if job.get("execute", True):
-            out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False, engine_check=False))
+            out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False, engine_check=False,
+                                 vm_steps=vm_steps))
         return out
     parsed, refusal, tokens, content = parse_select(sql, engine)
     if refusal == EMPTY_QUERY and engine == "sqlite":
@@ -539,7 +543,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
         out["error"] = f"refused: {refusal}"
     if job.get("execute", True) and out["error"] is None:
         out.update(run_query(con, engine, sql, timeout_s, row_cap, check=False,
-                             engine_check=job.get("check", True)))
+                             engine_check=job.get("check", True), vm_steps=vm_steps))
         out["answer"] = compact_answer(out["answer"])
     own_fp: list[str] = []  # this query's fingerprint, computed at most once
 
