@@ -16,7 +16,8 @@ Required parts (`REQUIRED`; a family missing one is refused with one message nam
 - `metric_specs`              a `MetricSpec` per metric `aggregate` reports (name, display name,
                               scale, range, direction, formula, reference); the headline among them
 - `headline_metric`, `higher_is_better`
-- `build(ctx)`                → (item, gold) records, or a `release.TaskOutput`
+- `build(ctx)`                → (item, gold) records, or a `release.TaskOutput` (a family that builds
+                              on another's output reads it with `ctx.output_of(task)`)
 - `render_prompt(item, release)` → chat messages; `parse(raw_output)` → (prediction, parse_error)
 - `score_items(items, gold_by_id, predictions_by_id, ctx)` (or `score_item(...)`) → records
 - `aggregate(records)`        → metric name → value
