@@ -65,7 +65,7 @@ def test_patching_a_target_replaces_what_was_loaded(monkeypatch):
 
 
 def test_unknown_task_lists_the_registered_ones():
-    with pytest.raises(UserError, match=r"unknown task 'bogus'; available: conversation, icd, sql"):
+    with pytest.raises(UserError, match=r"unknown task 'bogus'; available: conversation, icd, qa, sql"):
         get_family("bogus")
 
 
@@ -236,7 +236,7 @@ def _doc_directions() -> dict[str, str]:
             continue
         if dir_col is None or len(cells) <= dir_col:
             continue
-        for name in re.findall(r"`([a-z0-9_]+)`", cells[0]):
+        for name in re.findall(r"`([A-Za-z0-9_]+)`", cells[0]):
             out.setdefault(name, cells[dir_col])
     return out
 
