@@ -267,7 +267,11 @@ def _as_output(task: str, result: Any) -> TaskOutput:
         return out
     for it in out.items:
         # A family bug here would silently leak a patient into two splits: fail loudly.
-        if it.get("task") != task or it.get("split") != split_for_subject(it["subject_id"]):
+        # (an item about no single patient, e.g. a population-level SQL question, has a null
+        # subject_id and a split of its own)
+        sid = it.get("subject_id")
+        split_ok = it.get("split") in SPLITS if sid is None else it.get("split") == split_for_subject(sid)
+        if it.get("task") != task or not split_ok:
             raise ValueError(f"task {task}: item {it.get('item_id')} has a wrong task or split")
     return out
 

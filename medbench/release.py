@@ -40,8 +40,10 @@ class RecordSpool:
 
     def add(self, record: dict) -> None:
         from medbench.io import canonical_json
+        sid = record.get("subject_id")
         if self.task is not None and "split" in record and (
-                record.get("task") != self.task or record["split"] != split_for_subject(record["subject_id"])):
+                record.get("task") != self.task
+                or (record["split"] not in SPLITS if sid is None else record["split"] != split_for_subject(sid))):
             raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")
         line = (canonical_json(record) + "\n").encode("utf-8")
         self._index.append((record["item_id"], self._f.tell(), len(line)))

@@ -51,9 +51,12 @@ def test_release_contents(full, synth_store):
         assert len(items) == info["items"] == sum(info["counts"].values()) > 0
         assert sorted(i["item_id"] for i in items) == sorted(gold) == [i["item_id"] for i in items]
         for it in items:
-            assert it["task"] == task and it["split"] == split_for_subject(it["subject_id"])
-            # one patient, one split, across every task
-            assert subject_split.setdefault(it["subject_id"], it["split"]) == it["split"]
+            if it["subject_id"] is None:  # a population-level SQL question: split of its own
+                assert task == "sql" and it["hadm_id"] is None and it["split"] in ("train", "dev", "test")
+            else:
+                assert it["task"] == task and it["split"] == split_for_subject(it["subject_id"])
+                # one patient, one split, across every task
+                assert subject_split.setdefault(it["subject_id"], it["split"]) == it["split"]
             # public items carry no gold field (shared keys are copies of the input, e.g. question)
             g = gold[it["item_id"]]
             assert all(it[k] == g[k] for k in set(it) & set(g)), task
@@ -99,6 +102,9 @@ def test_shards_merge_to_the_full_build(full, synth_store, tmp_path):
         assert r.manifest["params"]["shard"] == {"k": k, "n": 3}
         subjects = {it["subject_id"] for t in ("icd", "conversation") for it in open_release(r.out).items(t)}
         assert all(shard_of(s, 3) == k for s in subjects)
+        # population-level SQL items are over the whole release: none in a shard
+        assert all(it["subject_id"] is not None for it in open_release(r.out).items("sql"))
+        assert r.manifest["tasks"]["sql"]["population_items"] == 0
         shards.append(r.out)
     with pytest.raises(UserError, match="missing"):
         merge_shards(shards[:2], tmp_path / "partial", store=synth_store, show_progress=False)
@@ -106,6 +112,12 @@ def test_shards_merge_to_the_full_build(full, synth_store, tmp_path):
         merge_shards([*shards, shards[0]], tmp_path / "dup", store=synth_store, show_progress=False)
     merged = merge_shards(shards, tmp_path / "merged", store=synth_store, show_progress=False)
     assert _tree(merged.out) == _tree(full.out)
+    # ... and the byte-identical merge has them (issue 11): counts, averages and rankings over
+    # all the merged patients, in every split, answerable and unanswerable
+    pop = [it for it in open_release(merged.out).items("sql") if it["subject_id"] is None]
+    info = merged.manifest["tasks"]["sql"]
+    assert len(pop) == info["population_items"] + info["population_unanswerable_items"] > 0
+    assert info["population_unanswerable_items"] > 0 and {it["split"] for it in pop} == {"train", "dev", "test"}
     assert not (tmp_path / "partial").exists()
 
 
@@ -162,7 +174,7 @@ def test_sql_per_patient_caps_answerable_items(synth_store, full, tmp_path):
     gold = rel.gold("sql")
     per_patient: dict[int, int] = {}
     for item in rel.items("sql"):
-        if gold[item["item_id"]]["answerable"]:
+        if gold[item["item_id"]]["answerable"] and item["subject_id"] is not None:  # not population
             per_patient[item["subject_id"]] = per_patient.get(item["subject_id"], 0) + 1
     assert per_patient and max(per_patient.values()) <= 5
     n_unanswerable = sum(1 for g in gold.values() if not g["answerable"])

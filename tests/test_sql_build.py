@@ -13,7 +13,7 @@ from medbench.build import BuildContext
 from medbench.errors import UserError
 from medbench.release import open_release, write_release
 from medbench.tasks.base import split_for_subject
-from medbench.tasks.sql.build import build_sql_task, open_release_db
+from medbench.tasks.sql.build import build_sql_task, open_release_db, population_split
 from medbench.tasks.sql.execute import open_readonly, run_job
 from medbench.tasks.sql.normalize import canonical_answer
 from medbench.tasks.sql.templates import TEMPLATES_BY_NAME, heldout_phrasings
@@ -95,17 +95,29 @@ def _check_release(out, rel, ids, min_templates=40):
     assert share >= 0.15, share
     assert out.info["unanswerable_share"] == pytest.approx(share, abs=1e-4)
     assert all(g["sql"] is None and g["answer"] is None and g["family"] == "unanswerable" for g in unans)
-    assert all(g["subject_id"] in ids for g in items if not gold[g["item_id"]]["answerable"])
-    # public items carry no gold; splits by patient
+    assert all(g["subject_id"] in ids for g in items
+               if not gold[g["item_id"]]["answerable"] and g["subject_id"] is not None)
+    # public items carry no gold; splits by patient (population items: by template and hash)
+    held_names = frozenset(held)
     for it in items:
         assert set(it) == ITEM_KEYS, it
+        t = TEMPLATES_BY_NAME[gold[it["item_id"]]["template"]]
+        if t.scope == "population":
+            assert it["subject_id"] is None and it["hadm_id"] is None, it
+            assert it["split"] == population_split(it["item_id"], t.name in held_names)
+            assert not any(str(s) in it["question"] for s in ids), it["question"]  # names no patient
+            continue
         assert it["task"] == "sql" and it["split"] == split_for_subject(it["subject_id"])
         assert str(it["subject_id"]) in it["question"]
         if it["hadm_id"] is not None:
             assert gold[it["item_id"]]["slots"]["hadm_id"] == it["hadm_id"]
+    assert out.info["population_items"] > 0 and out.info["population_unanswerable_items"] > 0
+    assert out.info["population_items"] + out.info["population_unanswerable_items"] == sum(
+        1 for it in items if it["subject_id"] is None)
     splits = collections.defaultdict(set)
     for it in items:
-        splits[it["subject_id"]].add(it["split"])
+        if it["subject_id"] is not None:
+            splits[it["subject_id"]].add(it["split"])
     assert all(len(s) == 1 for s in splits.values())
     # every gold query passes the scorer's sandbox and reproduces the stored, non-empty answer
     db = open_release_db(rel)
@@ -217,6 +229,9 @@ def test_subset_build_gives_the_same_items_for_its_patients(demo_build, tmp_path
     store, ids, out, _ = demo_build
     subset = ids[::4]
     part = _build(store, subset, tmp_path / "work")
+    # (population items are about the whole release: they differ, and are checked elsewhere)
+    part.items = [i for i in part.items if i["subject_id"] is not None]
+    part.gold = [g for g in part.gold if g["item_id"] in {i["item_id"] for i in part.items}]
     full_items = [i for i in out.items if i["subject_id"] in subset]
     full_gold = {g["item_id"]: g for g in out.gold if g["item_id"] in {i["item_id"] for i in full_items}}
     assert sorted(part.items, key=lambda i: i["item_id"]) == sorted(full_items, key=lambda i: i["item_id"])
@@ -251,7 +266,11 @@ def test_templates_are_well_formed():
         gold_fields = {f for _, f, _, _ in string.Formatter().parse(t.gold or "") if f}
         for p in t.phrasings:
             fields = {f for _, f, _, _ in string.Formatter().parse(p) if f}
-            assert "subject_id" in fields, (t.name, p)  # every question names its patient
+            # every patient question names its patient; a population question names none
+            assert ("subject_id" in fields) == (t.scope == "patient"), (t.name, p)
+            if t.scope == "population":
+                assert not {"hadm_id", "admittime"} & (fields | gold_fields), (t.name, p)
+                continue
             # each wording carries what the gold SQL filters on (an admission by id or by time)
             assert gold_fields - {"hadm_id"} <= fields, (t.name, p)
             assert "hadm_id" not in gold_fields or fields & {"hadm_id", "admittime"}, (t.name, p)
@@ -267,11 +286,17 @@ def synth_store(tmp_path_factory):
     return ingest(tmp / "mimic", tmp / "store.duckdb", show_progress=False)
 
 
-def test_synthetic_release_with_vital_signs(synth_store, tmp_path):
+@pytest.fixture(scope="module")
+def synth_build(synth_store, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("synthbuild")
     ids = _ids(synth_store)
+    out = _build(synth_store, ids, tmp / "work")
+    return ids, out, _release(out, tmp / "rel")
+
+
+def test_synthetic_release_with_vital_signs(synth_store, synth_build):
+    ids, out, rel = synth_build
     assert len(ids) == 30
-    out = _build(synth_store, ids, tmp_path / "work")
-    rel = _release(out, tmp_path / "rel")
     _check_release(out, rel, ids)
     assert synth_store.has("chartevents")
     assert {"vitals.max_value", "vitals.last_value"} <= {g["template"] for g in out.gold}
@@ -309,3 +334,99 @@ def test_released_unanswerable_items_have_no_such_data(demo_build):
         assert _data_exists(con, t, {"subject_id": row[0], "hadm_id": row[1], "label": row[2]})
     finally:
         con.close()
+
+
+def test_question_bank_coverage():
+    """Issue 11: >= 150 templates, >= 6 phrasings each (2 test-only, >= 4 for train), >= 25%
+    population-level, >= 20% relative-time and some multi-admission templates, by template tags;
+    population templates among the answerable and the unanswerable ones, and in the hold-out."""
+    from medbench.tasks.sql.templates import TEMPLATES, TEST_ONLY_PHRASINGS, UNANSWERABLE, held_out_templates
+
+    n = len(TEMPLATES)
+    assert n >= 150, n
+    assert all(len(set(t.phrasings)) >= 6 for t in TEMPLATES), [t.name for t in TEMPLATES if len(t.phrasings) < 6]
+    for t in TEMPLATES:
+        test_only = heldout_phrasings(t)
+        assert len(test_only) == TEST_ONLY_PHRASINGS >= 2 and len(t.phrasings) - len(test_only) >= 4, t.name
+    population = [t for t in TEMPLATES if t.scope == "population"]
+    relative = [t for t in TEMPLATES if t.relative_time]
+    multi = [t for t in TEMPLATES if t.multi_admission]
+    assert len(population) >= 0.25 * n, (len(population), n)
+    assert len(relative) >= 0.20 * n, (len(relative), n)
+    assert len(multi) >= 10, len(multi)
+    assert any(t.answerable for t in population) and any(not t.answerable for t in population)
+    held = held_out_templates(TEMPLATES)
+    assert {t.name for t in population} & held and {t.name for t in population} - held
+    # an unanswerable template added with the bank has a verify query (issue 11)
+    new = [t for t in UNANSWERABLE if t.scope == "population" or t.relative_time]
+    assert new and all(t.verify for t in new), [t.name for t in new if not t.verify]
+
+
+def _every_gold_executes(rel, ids):
+    """Each applicable answerable template's gold SQL, on its first candidate filling, runs in the
+    scorer's sandbox on a release database (also the templates whose items a build dropped)."""
+    from medbench.tasks.sql.build import (
+        _candidates,
+        _population_candidates,
+        _slot_value,
+        _slots,
+        applicable_templates,
+        slot_names,
+        sql_literal,
+    )
+
+    db = open_release_db(rel)
+    con = duckdb.connect(str(db), read_only=True)
+    queries = []
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        for t in applicable_templates(tables):
+            if t.scope == "population":
+                cands = _population_candidates(con, t)
+                slots = [{n: _slot_value(v) for n, v in zip(slot_names(t), c)} for c in cands[:1]]
+            else:
+                by_sid = _candidates(con, t, set(ids))
+                slots = [_slots(t, by_sid[s][0]) for s in sorted(by_sid)[:1]]
+            if t.verify is not None:  # the verify query of an unanswerable template runs too
+                for sl in slots:
+                    con.execute(t.verify.format(**{k: sql_literal(v) for k, v in sl.items()})).fetchone()
+            if t.answerable:
+                assert slots, f"{t.name}: no candidate on this release"
+                queries.append((t.name, t.gold.format(**{k: sql_literal(v) for k, v in slots[0].items()})))
+    finally:
+        con.close()
+    sandbox = open_readonly(db, "duckdb")
+    try:
+        for name, sql in queries:
+            res = run_job(sandbox, "duckdb", {"sql": sql}, timeout_s=30, row_cap=100_000)
+            assert res["error"] is None, (name, sql, res["error"])
+    finally:
+        sandbox.close()
+    ran = len(queries)
+    return ran
+
+
+def test_every_gold_sql_executes_on_the_demo(demo_build):
+    _, ids, _, rel = demo_build
+    assert _every_gold_executes(rel, ids) >= 130
+
+
+def test_every_gold_sql_executes_on_a_synthetic_release(synth_build):
+    ids, _, rel = synth_build
+    assert _every_gold_executes(rel, ids) >= 140
+
+
+def test_population_items_are_about_the_whole_release(demo_build, tmp_path):
+    """A population item's answer is the gold SQL over the release database of all the build's
+    patients; a shard build (params.shard) has none — merge-shards rebuilds SQL and adds them."""
+    store, ids, _, rel = demo_build
+    pop = [g for g in rel.gold("sql").values() if TEMPLATES_BY_NAME[g["template"]].scope == "population"]
+    assert {g["template"] for g in pop} >= {"demographics.pop_patient_count", "prescriptions.pop_top3"}
+    count = next(g for g in pop if g["template"] == "demographics.pop_patient_count")
+    assert count["answer"] == canonical_answer([[len(ids)]])
+    assert {it["split"] for it in rel.items("sql") if it["subject_id"] is None} == {"train", "dev", "test"}
+    tmp_path.joinpath("w").mkdir()
+    shard = build_sql_task(BuildContext(store=store, subject_ids=ids[:5], workdir=tmp_path / "w",
+                                        params={"seed": 0, "shard": {"k": 1, "n": 4}}))
+    assert all(it["subject_id"] is not None for it in shard.items)
+    assert shard.info["population_items"] == 0

@@ -18,13 +18,19 @@ SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000):
     """Byte-level BPE whose merges may cross word boundaries (no pre-split on spaces): text the
     release repeats verbatim (the SQL schema prompt) compresses to a handful of tokens, so a
-    ~1,350-token prompt becomes ~15 and the tiny model trains in seconds on CPU. Any text still
-    encodes and decodes exactly (byte-level alphabet)."""
+    ~1,350-token prompt becomes ~15 and the tiny model trains in seconds on CPU. Digits are the
+    one exception: every digit is its own token (never merged with text or other digits), so a
+    number it has never seen (an unseen patient's subject_id) is spelled with the same ten tokens
+    as the train ids and can be copied from the prompt digit by digit. Any text still encodes and
+    decodes exactly (byte-level alphabet)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<|unk|>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)

@@ -17,6 +17,15 @@ progress):
    the release database (e.g. a later lab of that patient for "now"/"next") is dropped (counted
    as `unanswerable_dropped_verified`).
 
+5. population-level templates (`scope="population"`: counts, averages, rankings over all of the
+   release's patients) are computed over the whole release database after the patients: up to
+   `sql_population_per_template` (default 10) slot fillings per answerable template, seeded by
+   (seed, template), plus unanswerable population items at the same share. Their items have
+   `subject_id`/`hadm_id` null and their own split (`population_split`: test for a held-out
+   template, else 60/20/20 by a hash of the item id). A shard build (params.shard) has none:
+   merge-shards rebuilds the SQL task over the merged patients, which computes them, so the
+   merge stays byte-identical to the full build.
+
 Hold-out (templates.held_out_templates / heldout_phrasings): ceil(25%) of the answerable and of
 the unanswerable applicable templates, chosen by a stable hash of their names, are asked only of
 test patients; of every template, 2 phrasings are used only by test items and the others only by
@@ -40,7 +49,7 @@ import duckdb
 
 from medbench.io import canonical_json
 from medbench.release import TaskOutput
-from medbench.tasks.base import make_item_id, split_for_subject
+from medbench.tasks.base import make_item_id, split_for_subject, stable_bucket
 from medbench.tasks.sql.normalize import canonical_answer
 from medbench.tasks.sql.schema import (
     DB_DIR,
@@ -63,6 +72,8 @@ __all__ = ["applicable_templates", "build_sql_task", "open_release_db", "release
 
 TASK = "sql"
 DEFAULT_UNANSWERABLE_SHARE = 0.19
+#: slot fillings per answerable population-level template (param `sql_population_per_template`)
+DEFAULT_POPULATION_PER_TEMPLATE = 10
 
 #: what the scorer's `release_database` looks for: the DuckDB file of a release folder.
 release_db_path = open_release_db
@@ -73,7 +84,7 @@ def slot_names(t: Template) -> list[str]:
     names = set()
     for text in (*t.phrasings, t.gold or ""):
         names.update(f for _, f, _, _ in string.Formatter().parse(text) if f)
-    return sorted(names | {"subject_id"})
+    return sorted(names | ({"subject_id"} if t.scope == "patient" else set()))
 
 
 def applicable_templates(available_tables: set[str]) -> list[Template]:
@@ -174,13 +185,18 @@ def _record(t: Template, slots: dict, sql: str | None, answer: str | None,
 def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subject_ids: list[int],
                 seed: int, unanswerable_share: float = DEFAULT_UNANSWERABLE_SHARE,
                 max_per_patient: int | None = None, progress: Any = None,
-                stats: dict | None = None) -> tuple[list, list, int]:
+                stats: dict | None = None,
+                population_per_template: int = DEFAULT_POPULATION_PER_TEMPLATE
+                ) -> tuple[list, list, int]:
     """(items, gold, dropped_empty) over a release database connection (module docstring);
-    `stats`, when given, receives `unanswerable_dropped_verified`."""
+    `stats`, when given, receives `unanswerable_dropped_verified` and the population item counts.
+    `population_per_template=0` builds no population-level items (a shard build)."""
     subjects = sorted({int(s) for s in subject_ids})
+    held = held_out_templates(templates)
+    population = [t for t in templates if t.scope == "population"]
+    templates = [t for t in templates if t.scope == "patient"]
     answerable = [t for t in templates if t.answerable]
     unanswerable = [t for t in templates if not t.answerable]
-    held = held_out_templates(templates)
     ratio = unanswerable_share / (1.0 - unanswerable_share) if unanswerable_share < 1 else 0.0
     items, gold, dropped, verified_dropped = [], [], 0, 0
     if progress is not None:
@@ -226,9 +242,110 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             want -= 1
         if progress is not None:
             progress.advance(1)
+    n_pop = n_pop_un = 0
+    if population_per_template > 0 and population:
+        pop_items, pop_gold, pop_dropped, pop_verified = build_population_items(
+            con, population, held, seed, population_per_template, ratio)
+        items += pop_items
+        gold += pop_gold
+        dropped += pop_dropped
+        verified_dropped += pop_verified
+        n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
+        n_pop = len(pop_gold) - n_pop_un
     if stats is not None:
         stats["unanswerable_dropped_verified"] = verified_dropped
+        stats["population_items"] = n_pop
+        stats["population_unanswerable_items"] = n_pop_un
     return items, gold, dropped
+
+
+def _population_candidates(con: duckdb.DuckDBPyConnection, t: Template) -> list[tuple]:
+    """Sorted, distinct slot tuples of population template t over the whole release database
+    (one empty tuple for a template without slots when its candidate query returns a row)."""
+    names = slot_names(t)
+    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates")
+    cols = [d[0] for d in cur.description]
+    missing = [n for n in names if n not in cols]
+    if missing:
+        raise ValueError(f"template {t.name}: candidates lack slot column(s) {missing}")
+    idx = [cols.index(n) for n in names]
+    return sorted({tuple(row[i] for i in idx) for row in cur.fetchall()
+                   if None not in (row[i] for i in idx)})
+
+
+def population_split(item_id: str, held: bool) -> str:
+    """Split of a population item (it has no patient): test for a held-out template, else
+    60/20/20 train/dev/test by a stable hash of the item id (its template and slot values)."""
+    if held:
+        return "test"
+    bucket = stable_bucket("medbench-sql-population", item_id, 100)
+    return "train" if bucket < 60 else "dev" if bucket < 80 else "test"
+
+
+def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Template],
+                           held: frozenset[str], seed: int, per_template: int, ratio: float
+                           ) -> tuple[list, list, int, int]:
+    """(items, gold, dropped_empty, dropped_verified) of the population-level templates: questions
+    about all of the release's patients (counts, averages, rankings), so `subject_id` and
+    `hadm_id` are null. Per answerable template, up to `per_template` slot fillings drawn with an
+    RNG seeded from (seed, template); then round(ratio * answerable population items)
+    unanswerable population items, the unanswerable population templates taking turns (seeded
+    order, each through its fillings in a seeded order; verified like the patient ones).
+    Computed over the whole release database, so a shard build has none and merge-shards
+    recomputes them when it rebuilds the SQL task (module docstring)."""
+    items, gold, dropped, verified = [], [], 0, 0
+
+    def draw(t: Template, k: int | None) -> list[dict]:
+        """k slot fillings of t (all of them, in a seeded order, when k is None)."""
+        cands = _population_candidates(con, t)
+        if k is None:
+            _rng(seed, "population", t.name).shuffle(cands)
+        elif len(cands) > k:
+            cands = sorted(_rng(seed, "population", t.name).sample(cands, k))
+        return [{n: _slot_value(v) for n, v in zip(slot_names(t), c)} for c in cands]
+
+    for t in [t for t in population if t.answerable]:
+        for slots in draw(t, per_template):
+            sql = t.gold.format(**{k: sql_literal(v) for k, v in slots.items()})
+            rows = con.execute(sql).fetchall()
+            if _is_empty(rows):
+                dropped += 1
+                continue
+            it, g = _population_record(t, slots, sql, canonical_answer(rows), t.name in held)
+            items.append(it)
+            gold.append(g)
+    want = round(ratio * len(items))
+    # unanswerable: the templates take turns (seeded order), each through its own fillings
+    queues = [(t, draw(t, None)) for t in population if not t.answerable]
+    _rng(seed, "population", "unanswerable").shuffle(queues)
+    pool = [(t, q[i]) for i in range(max((len(q) for _, q in queues), default=0))
+            for t, q in queues if i < len(q)]
+    for t, slots in pool:
+        if want <= 0:
+            break
+        if t.verify is not None and _data_exists(con, t, slots):
+            verified += 1
+            continue
+        it, g = _population_record(t, slots, None, None, t.name in held)
+        items.append(it)
+        gold.append(g)
+        want -= 1
+    return items, gold, dropped, verified
+
+
+def _population_record(t: Template, slots: dict, sql: str | None, answer: str | None,
+                       held: bool) -> tuple[dict, dict]:
+    item_id = make_item_id(TASK, None, None, t.name, canonical_json(slots))
+    split = population_split(item_id, held)
+    pool = _phrasing_pool(t, split == "test")
+    pick = pool[int(hashlib.sha256(f"{item_id}|phrasing".encode()).hexdigest()[:8], 16) % len(pool)]
+    question = t.phrasings[pick].format(**slots)
+    item = {"item_id": item_id, "task": TASK, "split": split, "subject_id": None,
+            "hadm_id": None, "question": question, "template_seen_in_train": not held}
+    gold = {"item_id": item_id, "task": TASK, "answerable": sql is not None, "sql": sql,
+            "answer": answer, "template": t.name, "family": t.family, "tables": list(t.tables),
+            "slots": slots, "question": question}
+    return item, gold
 
 
 def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict) -> bool:
@@ -247,6 +364,9 @@ def sql_info(gold: list[dict], dropped_empty: int, tables: list[str], templates:
         "template_holdout_share": TEMPLATE_HOLDOUT_SHARE,
         "test_only_phrasings": TEST_ONLY_PHRASINGS,
         "unanswerable_dropped_verified": int((stats or {}).get("unanswerable_dropped_verified", 0)),
+        "population_items": int((stats or {}).get("population_items", 0)),
+        "population_unanswerable_items": int((stats or {}).get("population_unanswerable_items", 0)),
+        "population_templates_available": sum(1 for t in templates if t.scope == "population"),
         "engine": "duckdb",
         "database": DB_DIR,
         "database_format": "parquet",
@@ -283,9 +403,13 @@ def build_sql_task(ctx: Any) -> TaskOutput:
     con = duckdb.connect(str(db_path), read_only=True, config={"threads": 1})
     try:
         stats: dict = {}
+        # population-level items are computed over the whole release: a shard has none (its SQL
+        # task is rebuilt over the merged patients by merge-shards, which computes them)
+        per_pop = 0 if params.get("shard") else int(params.get("sql_population_per_template",
+                                                                DEFAULT_POPULATION_PER_TEMPLATE))
         items, gold, dropped = build_items(con, templates, subjects, seed, share,
                                            int(cap) if cap is not None else None,
-                                           getattr(ctx, "progress", None), stats)
+                                           getattr(ctx, "progress", None), stats, per_pop)
         tables_json = tables_json_bytes(con)
     finally:
         con.close()
