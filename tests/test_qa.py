@@ -408,6 +408,15 @@ def test_baseline_runs_scores_and_publishes(built, tmp_path, monkeypatch):
     assert pair["sql_only_correct"] == sum(1 for r in shared if r["correct"]
                                            and not qa_by_question[r["item_id"]]["correct"])
     assert pair["sql"] == pytest.approx(sum(r["rs10"] for r in shared) / len(shared))
+    # the leaderboard shows it for a model that did both (here: the sql run under the qa model's name)
+    from medbench.publish.describe import fmt_metric
+    from medbench.publish.site import render_site
+
+    assert "The same questions, two tasks" not in html  # two different models: nothing paired
+    render_site([result, {**sql_result, "model": result["model"]}], tmp_path / "site")
+    page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "The same questions, two tasks" in page and "qa − sql" in page
+    assert fmt_metric("rs10", pair["difference"]) + " [" + fmt_metric("rs10", pair["interval"][0]) in page
 
 
 @slow
@@ -474,3 +483,34 @@ def test_metric_names_are_the_families_own_or_sql_s():
     qa = {s.name for s in get_family("qa").metric_specs}
     assert qa & others == set(SHARED_WITH_SQL) and "accuracy" not in qa
     assert all(specs[n] is next(s for s in get_family("sql").metric_specs if s.name == n) for n in SHARED_WITH_SQL)
+
+
+def _result(task: str, model: str, records: list[dict], rid: str, created: str = "2026-01-01") -> dict:
+    return {"task": task, "model": model, "records": records, "result_id": rid, "created": created,
+            "benchmark": {"name": "rel", "sha256": "ab" * 32}, "split": "test", "n_items": len(records),
+            "n_errored": 0, "headline": {"name": "rs10", "value": 0.0}}
+
+
+def test_leaderboard_pairs_qa_with_sql_per_model():
+    """publish.site.paired_view: per model that did qa and sql on one release and split, the
+    family's paired difference on shared question ids; another model's sql run never pairs."""
+    from medbench.publish.site import paired_view
+
+    def rec(item_id, question_id, score, sid):
+        return {"item_id": item_id, "question_id": question_id, "score": score, "subject_id": sid,
+                "correct": score > 0}
+
+    qa = [rec(f"qa-{k}", f"sql-{k}", 1 if k % 2 else 0, k % 3) for k in range(12)]
+    sql = [rec(f"sql-{k}", None, -1 if k < 4 else 1, k % 3) for k in range(20)]
+    results = [_result("qa", "m", qa, "r1"), _result("sql", "m", sql, "r2"), _result("sql", "other", sql, "r3"),
+               _result("qa", "lonely", qa, "r4")]
+    [p] = paired_view(results)
+    assert (p["model"], p["task"], p["other_task"], p["n"]) == ("m", "qa", "sql", 12)
+    direct = paired_with_sql(qa, sql)
+    assert p["difference"] == pytest.approx(direct["difference"]) and p["interval"] == direct["interval"]
+    # qa: 6 right (+100), 6 abstained (0) → 50; sql on sql-0..11: 4 wrong (−1000), 8 right → (−4000 + 800)/12
+    assert p["value"] == pytest.approx(50.0) and p["other_value"] == pytest.approx((-4000 + 800) / 12)
+    # the latest result of a model in one group is the one paired
+    newer = _result("sql", "m", [rec(f"sql-{k}", None, 1, k % 3) for k in range(20)], "r5", "2026-02-01")
+    [p2] = paired_view([*results, newer])
+    assert p2["other_result_id"] == "r5" and p2["other_value"] == pytest.approx(100.0)

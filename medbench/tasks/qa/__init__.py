@@ -56,6 +56,8 @@ class QaFamily(MetricsFromModule, TaskFamily):
         "rs10_ctx_2k_8k",
     )
     higher_is_better = True
+    #: the same questions written as SQL: the leaderboard shows the paired qa − sql difference
+    paired_task = "sql"
     #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
     missing_prediction = ""
     scorer_version = "1"
@@ -90,6 +92,11 @@ class QaFamily(MetricsFromModule, TaskFamily):
         if isinstance(prediction, str) and len(prediction) > lim:
             return f"prediction over limit: an answer of {len(prediction):,} characters (limit {lim:,})"
         return None
+
+    def paired_difference(self, records: list[dict], other_records: list[dict]) -> dict:
+        from medbench.tasks.qa.metrics import paired_with_sql
+
+        return paired_with_sql(records, other_records)
 
     def gold_completion(self, gold: dict) -> str:
         """The answer a perfect reader writes (--fewshot's exemplars), in the format `parse` reads."""
