@@ -92,6 +92,32 @@ class BuildContext:
     seed: int = 0
     progress: TaskProgress = field(default_factory=TaskProgress)
     packets: PacketSpool | None = None  # shared by every family of one build
+    #: task -> TaskOutput of the families built so far in this build (shared by its contexts)
+    built: dict = field(default_factory=dict)
+    building: set = field(default_factory=set)  # tasks being built now (a cycle is refused)
+
+    def output_of(self, task: str) -> TaskOutput:
+        """Another family's output over this same build (same store, patients, params, seed),
+        for a family that builds on it (qa asks the sql family's questions): the one this build
+        already made, else that family is built now, once, into a scratch folder beside this
+        workdir and kept for the rest of the build (a release holds it only when it was asked
+        for). Its files stay readable until the build's scratch folder is removed."""
+        if task in self.built:
+            return self.built[task]
+        if task in self.building:
+            raise ValueError(f"task families depend on each other in a cycle through '{task}'")
+        workdir = Path(self.workdir).parent / f"{Path(self.workdir).name}.needs-{task}"
+        workdir.mkdir()
+        ctx = BuildContext(store=self.store, subject_ids=self.subject_ids, params=self.params,
+                           workdir=workdir, seed=self.seed, packets=self.packets, built=self.built,
+                           building=self.building)
+        self.building.add(task)
+        try:
+            out = _as_output(task, get_family(task).build(ctx))
+        finally:
+            self.building.discard(task)
+        self.built[task] = out
+        return out
 
     def admissions(self) -> list[tuple]:
         """(subject_id, hadm_id, admittime, dischtime) of the build's patients, in a stable order."""
@@ -262,17 +288,24 @@ def build_tasks(store, subject_ids: list[int], params: dict, tasks: list[str], s
         tmp = Path(scratch)
         packets = PacketSpool(store, tmp / "packets.jsonl", timings)
         timings = timings if timings is not None else Timings()
+        built: dict[str, TaskOutput] = {}  # what ctx.output_of hands a family that needs another
+        building: set[str] = set()
         for task in tasks:
+            if task in built:  # already built because an earlier family needed it
+                outputs[task] = built[task]
+                continue
             tid = prog.add_task(task, total=None) if show_progress else None
             workdir = Path(tmp) / task
             workdir.mkdir()
             ctx = BuildContext(store=store, subject_ids=subject_ids, params=params, workdir=workdir,
                                seed=seed, progress=TaskProgress(prog if show_progress else None, tid),
-                               packets=packets)
+                               packets=packets, built=built, building=building)
             # Task files may live in workdir: the caller keeps `scratch` until the release is written.
             before = list(timings.stages.get("packets", [0.0, 0.0]))
+            building.add(task)
             with timings.stage(task):
-                outputs[task] = _as_output(task, get_family(task).build(ctx))
+                outputs[task] = built[task] = _as_output(task, get_family(task).build(ctx))
+            building.discard(task)
             # a family's time excludes the packet extraction it triggered (counted under packets)
             after = timings.stages.get("packets", [0.0, 0.0])
             timings.add(task, before[0] - after[0], before[1] - after[1])

@@ -13,6 +13,7 @@ import pytest
 
 from medbench.errors import UserError
 from medbench.registry import Registry
+from medbench.splits import split_for_subject
 from medbench.tasks import FAMILIES, families, get_family
 from medbench.tasks.contract import MetricSpec, Record, TaskFamily, validate_family
 
@@ -64,7 +65,7 @@ def test_patching_a_target_replaces_what_was_loaded(monkeypatch):
 
 
 def test_unknown_task_lists_the_registered_ones():
-    with pytest.raises(UserError, match=r"unknown task 'bogus'; available: conversation, icd, sql"):
+    with pytest.raises(UserError, match=r"unknown task 'bogus'; available: conversation, icd, qa, sql"):
         get_family("bogus")
 
 
@@ -235,7 +236,7 @@ def _doc_directions() -> dict[str, str]:
             continue
         if dir_col is None or len(cells) <= dir_col:
             continue
-        for name in re.findall(r"`([a-z0-9_]+)`", cells[0]):
+        for name in re.findall(r"`([A-Za-z0-9_]+)`", cells[0]):
             out.setdefault(name, cells[dir_col])
     return out
 
@@ -248,3 +249,49 @@ def test_metrics_doc_agrees_with_the_families_metric_specs():
     assert not wrong, wrong
     undocumented = [s.name for f in families() for s in f.metric_specs if s.name not in docs]
     assert len(undocumented) <= 6, undocumented  # judge ratings and a few sub-scores live in prose
+
+
+# ---------------------------------------------------------------- a family building on another
+
+class _Counting(GoodFamily):
+    def __init__(self, name, needs=None):
+        self.name, self.needs, self.calls = name, needs, 0
+
+    def build(self, ctx):
+        self.calls += 1
+        if self.needs:
+            up = ctx.output_of(self.needs)
+            return [({"item_id": f"{self.name}-{it['item_id']}", "task": self.name, "subject_id": it["subject_id"],
+                      "split": it["split"]}, {"item_id": f"{self.name}-{it['item_id']}"}) for it in up.items]
+        return [({"item_id": f"{s}", "task": self.name, "subject_id": s, "split": split_for_subject(s)},
+                 {"item_id": f"{s}"}) for s in ctx.subject_ids]
+
+
+def test_output_of_builds_a_needed_family_once_per_build(monkeypatch, tmp_path):
+    from medbench.build import build_tasks
+
+    base, derived = _Counting("base"), _Counting("derived", needs="base")
+    monkeypatch.setitem(FAMILIES.targets, "base", base)
+    monkeypatch.setitem(FAMILIES.targets, "derived", derived)
+    # asked alone: the needed family is built for it but not released
+    (tmp_path / "a").mkdir()
+    out = build_tasks(None, [1, 2, 3], {"seed": 0}, ["derived"], 0, tmp_path / "a", show_progress=False)
+    assert list(out) == ["derived"] and base.calls == 1
+    assert [it["item_id"] for it in out["derived"].items] == ["derived-1", "derived-2", "derived-3"]
+    # asked together, in either order: the needed family is built once and its output shared
+    for order in (["derived", "base"], ["base", "derived"]):
+        base.calls = 0
+        d = tmp_path / "-".join(order)
+        d.mkdir()
+        out2 = build_tasks(None, [1, 2, 3], {"seed": 0}, order, 0, d, show_progress=False)
+        assert base.calls == 1 and sorted(out2) == ["base", "derived"]
+        assert out2["derived"].items == out["derived"].items
+
+
+def test_output_of_refuses_a_cycle(monkeypatch, tmp_path):
+    from medbench.build import build_tasks
+
+    monkeypatch.setitem(FAMILIES.targets, "ping", _Counting("ping", needs="pong"))
+    monkeypatch.setitem(FAMILIES.targets, "pong", _Counting("pong", needs="ping"))
+    with pytest.raises(ValueError, match="cycle"):
+        build_tasks(None, [1], {"seed": 0}, ["ping"], 0, tmp_path, show_progress=False)

@@ -300,6 +300,37 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], 
     return tables, ranks_by_id, summary_view(tables)
 
 
+def paired_view(results: list[dict]) -> list[dict]:
+    """Per model that did both tasks of a pairing family (`paired_task`, e.g. qa with sql) on one
+    release and split: the family's `paired_difference` on the shared question ids. Of several
+    results of one model in one (task, release, split), the latest (`created`, then result id)."""
+    latest: dict[tuple, dict] = {}
+    for r in results:
+        if not r.get("records") or is_failed(r):
+            continue
+        key = (*group_key(r), r["model"])
+        cur = latest.get(key)
+        if cur is None or ((r.get("created") or ""), r["result_id"]) > ((cur.get("created") or ""), cur["result_id"]):
+            latest[key] = r
+    out = []
+    for (task, name, sha, split, model), r in sorted(latest.items()):
+        family = _family_of(task)
+        other_task = getattr(family, "paired_task", None)
+        other = latest.get((other_task, name, sha, split, model)) if other_task else None
+        if other is None:
+            continue
+        pair = family.paired_difference(r["records"], other["records"])
+        if not pair or not pair.get("n"):
+            continue
+        metric = pair.get("metric") or r["headline"]["name"]
+        out.append({"task": task, "other_task": other_task, "release": name, "split": split, "model": model,
+                    "result_id": r["result_id"], "other_result_id": other["result_id"],
+                    "metric": metric_info(metric), "n": pair["n"], "patients": pair.get("patients"),
+                    "value": pair.get(task), "other_value": pair.get(other_task),
+                    "difference": pair["difference"], "interval": pair.get("interval")})
+    return out
+
+
 def summary_view(tables: list[dict]) -> dict:
     """One row per model, one column per (task, release, split): headline and rank."""
     cols = [{"id": t["id"], "task": t["task"], "split": t["split"], "release": t["release"],
@@ -446,7 +477,8 @@ def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = 
         (out_dir / "docs").mkdir(exist_ok=True)
         _write(out_dir / "docs" / "METRICS.md", METRICS_DOC.read_text(encoding="utf-8"))
     _write(out_dir / "index.html", env().get_template("index.html").render(
-        tables=tables, summary=summary, n_results=len(results), fmt=fmt_num, fmt_metric=fmt_metric,
+        tables=tables, summary=summary, pairs=paired_view(results), n_results=len(results), fmt=fmt_num,
+        fmt_metric=fmt_metric,
         sort_key=sort_key, to_display=to_display, public=public, min_patients=MIN_PATIENTS_TO_RANK))
     page = env().get_template("submission.html")
     ordered = sorted(results, key=lambda r: r["result_id"])

@@ -17,6 +17,7 @@ FAMILIES: Registry[Any] = Registry("task", default_attr="FAMILY", validate=valid
 FAMILIES.register("sql", "medbench.tasks.sql")
 FAMILIES.register("icd", "medbench.tasks.icd")
 FAMILIES.register("conversation", "medbench.tasks.conversation")
+FAMILIES.register("qa", "medbench.tasks.qa")
 
 #: the name tests and scripts patch (`monkeypatch.setitem(tasks.REGISTRY, "sql", MODULE)`)
 REGISTRY = FAMILIES.targets

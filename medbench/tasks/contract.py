@@ -16,7 +16,8 @@ Required parts (`REQUIRED`; a family missing one is refused with one message nam
 - `metric_specs`              a `MetricSpec` per metric `aggregate` reports (name, display name,
                               scale, range, direction, formula, reference); the headline among them
 - `headline_metric`, `higher_is_better`
-- `build(ctx)`                → (item, gold) records, or a `release.TaskOutput`
+- `build(ctx)`                → (item, gold) records, or a `release.TaskOutput` (a family that builds
+                              on another's output reads it with `ctx.output_of(task)`)
 - `render_prompt(item, release)` → chat messages; `parse(raw_output)` → (prediction, parse_error)
 - `score_items(items, gold_by_id, predictions_by_id, ctx)` (or `score_item(...)`) → records
 - `aggregate(records)`        → metric name → value
@@ -27,7 +28,8 @@ Optional parts (defaults below): `item_sums` + `aggregate_sums` (the bootstrap's
 card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baselines` (name →
 `"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
 training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
-`supports_judge`, `shard_mergeable`, `scorer_version`.
+`supports_judge`, `shard_mergeable`, `scorer_version`; `paired_task` + `paired_difference` (the
+leaderboard's paired comparison, per model, with another family asking the same questions).
 """
 
 from __future__ import annotations
@@ -118,6 +120,15 @@ class TaskFamily:
     supports_judge: ClassVar[bool] = False
     #: items depend on one admission only, so shard releases merge by concatenation
     shard_mergeable: ClassVar[bool] = False
+    #: another family whose items this one pairs with (same questions): the leaderboard shows,
+    #: per model that did both on one release and split, `paired_difference` of the two results
+    paired_task: ClassVar[str | None] = None
+
+    def paired_difference(self, records: list[dict], other_records: list[dict]) -> dict | None:
+        """This family's per-item records against `paired_task`'s of the same model: a dict with
+        `n`, `metric`, this family's and the other's value, `difference` and its 95% `interval`
+        (or `{"n": 0}`); None when the family pairs with nothing."""
+        return None
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         """Why a well-typed prediction exceeds the family's limits, or None."""
