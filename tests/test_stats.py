@@ -250,3 +250,20 @@ def test_sum_path_distrusts_a_metric_that_disagrees_with_aggregate():
     fast = bootstrap_intervals(recs, agg, ["acc"], seed=1, sum_fields=(item_sums, wrong_sums))
     assert len(calls) == 1 + 1000  # point estimate + every replicate through aggregate()
     assert fast == bootstrap_intervals(recs, _mean_agg, ["acc"], seed=1)
+
+
+def test_population_items_move_with_their_template_and_do_not_make_a_split_rankable():
+    """Items without a patient: grouped by their `cluster` key (a population-level SQL template's
+    slot fillings, computed over the same database), alone without one (EHRSQL imports); the
+    leaderboard's "too few patients to rank" counts patients, not these groups."""
+    from medbench.publish.site import n_patients, n_real_patients
+
+    recs = ([{"subject_id": s, "x": 1} for s in (1, 1, 2)]
+            + [{"subject_id": None, "cluster": f"template:t{i % 3}", "x": 0} for i in range(40)]
+            + [{"subject_id": None, "x": 0}, {"subject_id": None, "cluster": None, "x": 1}])
+    clusters = make_clusters(recs)
+    assert clusters.n == 2 + 3 + 2
+    assert sorted(len(m) for m in clusters.members) == [1, 1, 1, 2, 13, 13, 14]
+    r = {"records": recs}
+    assert n_patients(r) == 7 and n_real_patients(r) == 2
+    assert n_real_patients({"records": [{"subject_id": None}]}) is None  # EHRSQL import: clusters count

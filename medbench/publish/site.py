@@ -31,7 +31,7 @@ from medbench.publish.describe import (
     to_display,
 )
 from medbench.scoring.results import RESULTS_DIR, load_result, load_results, result_identity, result_path
-from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, paired_ranks
+from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, make_clusters, paired_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GENERATED = ("index.html", "submissions", "docs")  # rebuilt on every publish; everything else is kept
@@ -116,9 +116,16 @@ def rankable(r: dict) -> bool:
 
 
 def n_patients(r: dict) -> int:
-    """Bootstrap clusters behind the intervals: distinct patients (an item without one counts alone)."""
-    subjects = [rec.get("subject_id") for rec in r["records"]]
-    return len({s for s in subjects if s is not None}) + sum(1 for s in subjects if s is None)
+    """Bootstrap clusters behind the intervals (scoring.stats.make_clusters): distinct patients,
+    distinct `cluster` groups of items without a patient, and lone items without either."""
+    return make_clusters(r["records"]).n
+
+
+def n_real_patients(r: dict) -> int | None:
+    """Distinct patients among the records; None when no item has one (EHRSQL imports), where the
+    clusters are the items themselves."""
+    subjects = {rec.get("subject_id") for rec in r["records"]} - {None}
+    return len(subjects) or None
 
 
 def _row_order(r: dict, rank: int | None) -> tuple:
@@ -292,7 +299,9 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], 
             "licence_words": LICENCE_WORDS.get(first.get("source_licence", "credentialed"), ""),
             "counts": first.get("release_counts") or {}, "n_patients": max(x["n_patients"] for x in rows),
             "n_items": max(x["n_items"] for x in rows),
-            "too_few": max(x["n_patients"] for x in rows) < MIN_PATIENTS_TO_RANK,
+            # patients, not clusters: population-level SQL groups do not make a split rankable
+            "n_real_patients": max((n_real_patients(r) or n_patients(r)) for r, _ in g["rows"]),
+            "too_few": max((n_real_patients(r) or n_patients(r)) for r, _ in g["rows"]) < MIN_PATIENTS_TO_RANK,
             "n_excluded": max(((r.get("excluded") or {}).get("n_excluded") or 0 for r, _ in g["rows"]), default=0),
             "excluded_reason": next(((r.get("excluded") or {}).get("reason") for r, _ in g["rows"]
                                      if (r.get("excluded") or {}).get("reason")), None),

@@ -2,8 +2,10 @@
 
 Items of one patient are correlated (same record, same clinicians' notes), so resampling items
 independently understates uncertainty. We resample *patients*: each bootstrap replicate draws
-patients with replacement and takes all of a drawn patient's items together. Items whose
-`subject_id` is null form their own one-item cluster.
+patients with replacement and takes all of a drawn patient's items together. An item whose
+`subject_id` is null is resampled with the items sharing its record's `cluster` key (a medbench
+population-level SQL question: the slot fillings of one template, all computed over the same
+database, move together), or alone when it has none (EHRSQL imports).
 
 Metrics that are a plain mean of a per-item field are computed for all replicates at once with
 numpy (per-cluster sums → matrix product with the replicate's draw counts). So are metrics that
@@ -52,10 +54,13 @@ def make_clusters(records: Sequence[dict]) -> Clusters:
     members: list[list[int]] = []
     for i, rec in enumerate(records):
         sid = rec.get("subject_id")
-        if sid is None:  # unknown patient: its own cluster
-            members.append([i])
-            continue
-        key = ("s", sid)
+        if sid is None:
+            if rec.get("cluster") is None:  # unknown patient, no group: its own cluster
+                members.append([i])
+                continue
+            key = ("c", rec["cluster"])
+        else:
+            key = ("s", sid)
         if key not in by_subject:
             by_subject[key] = len(members)
             members.append([])

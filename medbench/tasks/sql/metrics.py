@@ -202,6 +202,10 @@ def make_record(item: dict, gold: dict, prediction: Any, pred: dict | None, gold
     rec: dict[str, Any] = {
         "item_id": item["item_id"],
         "subject_id": item.get("subject_id"),
+        # a population-level question (medbench builds: gold has a template family) is resampled
+        # with its template's other slot fillings (scoring.stats.make_clusters)
+        "cluster": (f"template:{gold.get('template')}" if item.get("subject_id") is None
+                    and gold.get("family") is not None else None),
         "category": gold.get("template"),
         # further error-breakdown dimensions of the leaderboard: template family and table(s) read
         "categories": _categories(gold, item.get("template_seen_in_train")),
