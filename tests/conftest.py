@@ -92,3 +92,25 @@ def tiny_sql_training(tmp_path_factory):
     from _train_release import train_tiny_sql_recipe
 
     return train_tiny_sql_recipe(tmp_path_factory.mktemp("learn"), "--use-vllm")
+
+
+def import_ehrsql_valid(root: Path, n: int) -> Path:
+    """A release of the first n EHRSQL 2024 valid items (by id) that do not read the empty
+    chartevents table, imported with `medbench import-ehrsql` on the real database."""
+    import json
+    import shutil
+
+    data = json.loads((EHRSQL_DIR / "valid" / "data.json").read_text())
+    labels = json.loads((EHRSQL_DIR / "valid" / "label.json").read_text())
+    chart = set(json.loads((EHRSQL_DIR / "valid" / "needs_chartevents.json").read_text()))
+    rows = [r for r in sorted(data["data"], key=lambda r: r["id"]) if r["id"] not in chart][:n]
+    src = root / "ehrsql"
+    (src / "valid").mkdir(parents=True)
+    (src / "valid" / "data.json").write_text(json.dumps({"version": data.get("version"), "data": rows}))
+    (src / "valid" / "label.json").write_text(json.dumps({r["id"]: labels[r["id"]] for r in rows}))
+    shutil.copy(EHRSQL_DIR / "tables.json", src / "tables.json")
+    out = root / "ehrsql_release"
+    proc = run_cli("import-ehrsql", "--ehrsql-dir", str(src), "--db", str(EHRSQL_DIR / "mimic_iv.sqlite.gz"),
+                   "--split", "valid", "--out", str(out), "--workers", "2", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out

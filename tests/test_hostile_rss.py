@@ -7,13 +7,11 @@ and at-the-cap ICD lists, SQL strings, conversations, EHRSQL normaliser lines, S
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import shutil
 
 import pytest
 from _train_release import build_tiny_release
-from conftest import EHRSQL_DIR, REPO, run_cli
+from conftest import EHRSQL_DIR, REPO, import_ehrsql_valid
 
 WALL_S = 30.0
 RSS_MB = 1024.0
@@ -32,19 +30,7 @@ def releases(tmp_path_factory):
     rel = build_tiny_release(root, tasks="sql,icd,conversation")
     ehr = None
     if (EHRSQL_DIR / "mimic_iv.sqlite.gz").is_file():
-        data = json.loads((EHRSQL_DIR / "valid" / "data.json").read_text())
-        labels = json.loads((EHRSQL_DIR / "valid" / "label.json").read_text())
-        chart = set(json.loads((EHRSQL_DIR / "valid" / "needs_chartevents.json").read_text()))
-        rows = [r for r in sorted(data["data"], key=lambda r: r["id"]) if r["id"] not in chart][:80]
-        src = root / "ehrsql"
-        (src / "valid").mkdir(parents=True)
-        (src / "valid" / "data.json").write_text(json.dumps({"version": data.get("version"), "data": rows}))
-        (src / "valid" / "label.json").write_text(json.dumps({r["id"]: labels[r["id"]] for r in rows}))
-        shutil.copy(EHRSQL_DIR / "tables.json", src / "tables.json")
-        ehr = root / "ehrsql_release"
-        proc = run_cli("import-ehrsql", "--ehrsql-dir", str(src), "--db", str(EHRSQL_DIR / "mimic_iv.sqlite.gz"),
-                       "--split", "valid", "--out", str(ehr), "--workers", "2", timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        ehr = import_ehrsql_valid(root, 80)
     return rel, ehr, root
 
 

@@ -17,7 +17,7 @@ import shutil
 import warnings
 
 import pytest
-from conftest import EHRSQL_DIR, assert_one_line_error, run_cli
+from conftest import EHRSQL_DIR, assert_one_line_error, import_ehrsql_valid, run_cli
 
 from medbench.errors import UserError
 
@@ -158,20 +158,7 @@ def test_build_after_a_damaged_store_gives_the_same_release(synth, tmp_path, iso
 
 def _ehrsql_release(root):
     """A 12-item EHRSQL valid release (the real database)."""
-    data = json.loads((EHRSQL_DIR / "valid" / "data.json").read_text())
-    labels = json.loads((EHRSQL_DIR / "valid" / "label.json").read_text())
-    chart = set(json.loads((EHRSQL_DIR / "valid" / "needs_chartevents.json").read_text()))
-    rows = [r for r in sorted(data["data"], key=lambda r: r["id"]) if r["id"] not in chart][:12]
-    src = root / "ehrsql"
-    (src / "valid").mkdir(parents=True)
-    (src / "valid" / "data.json").write_text(json.dumps({"version": data.get("version"), "data": rows}))
-    (src / "valid" / "label.json").write_text(json.dumps({r["id"]: labels[r["id"]] for r in rows}))
-    shutil.copy(EHRSQL_DIR / "tables.json", src / "tables.json")
-    out = root / "release"
-    proc = run_cli("import-ehrsql", "--ehrsql-dir", str(src), "--db", str(EHRSQL_DIR / "mimic_iv.sqlite.gz"),
-                   "--split", "valid", "--out", str(out), "--workers", "2", timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return import_ehrsql_valid(root, 12)
 
 
 @pytest.mark.skipif(not (EHRSQL_DIR / "mimic_iv.sqlite.gz").is_file(), reason="shared EHRSQL data not available")

@@ -29,6 +29,7 @@ from typing import Any
 from medbench.tasks.qa.answer import answer_matches
 from medbench.tasks.qa.build import CONTEXT_BUCKETS
 from medbench.tasks.qa.parse import is_abstention
+from medbench.tasks.sql.metrics import _Prefixed  # a SumTable view of `prefix + name` statistics
 from medbench.tasks.sums import aggregate_from_sums
 
 RS_PENALTIES = (0, 5, 10)
@@ -117,16 +118,6 @@ def item_sums(r: dict) -> dict[str, float]:
         out.update({f"{p}{k}": v for k, v in base.items()})
         out[f"{p}n"] = 1
     return out
-
-
-class _Prefixed:
-    """A SumTable view of the statistics named `prefix + name`."""
-
-    def __init__(self, table, prefix: str):
-        self._t, self._p = table, prefix
-
-    def __getitem__(self, name: str):
-        return self._t[self._p + name]
 
 
 def _metrics(S, n) -> dict:
