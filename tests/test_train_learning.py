@@ -24,7 +24,7 @@ import pytest
 from medbench.train.recipes import GRPO_STEPS
 
 pytest.importorskip("trl")
-# the run takes ~12 minutes on the shared, heavily loaded 2-core machine (docs/BENCHMARKS.md)
+# one session-wide run (tests/conftest.py: tiny_sql_training): 3.5–8 min on the shared, loaded 2-core machine
 pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.timeout(1800)]
 
 WINDOW = 5
