@@ -6,7 +6,7 @@ RELEASE_DIR: a release with sql, icd and conversation (`medbench synth --patient
 `medbench build --tasks sql,icd,conversation --seed 0`); EHRSQL_RELEASE_DIR (optional): an
 `import-ehrsql` release of EHRSQL valid (the SQLite normaliser cases). Each case runs
 `main.py score --no-publish --json --timeout 4 --workers 2` in a fresh process; the parent's peak
-RSS is that process's own `getrusage(RUSAGE_SELF).ru_maxrss`, written at exit (the SQL workers are
+RSS is that process's own high-water mark (`VmHWM`, /proc/self/status), written at exit (the SQL workers are
 separate processes under RLIMIT_AS and are not counted). `tests/test_hostile_rss.py` runs the same
 cases and asserts each within 30 s and under 1 GB."""
 
@@ -24,10 +24,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 #: runs main.py as `python main.py ARGS` would, and writes its own peak RSS (KiB) at exit
+#: VmHWM (this address space's own high-water mark), not ru_maxrss: Linux carries the pre-exec
+#: address space's peak into ru_maxrss, and a child spawned by a 1.3 GB pytest process would
+#: report the pytest process's size
 WRAPPER = r"""
 import atexit, resource, runpy, sys
 out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+def peak_kib():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+atexit.register(lambda: open(out, "w").write(str(peak_kib())))
 sys.argv[0] = sys.argv[1]
 del sys.argv[1]
 runpy.run_path(sys.argv[0], run_name="__main__")

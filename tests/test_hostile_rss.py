@@ -2,7 +2,7 @@
 and at-the-cap ICD lists, SQL strings, conversations, EHRSQL normaliser lines, SQL answers of
 ~100 MB, a slow query under `--json` — scored by `medbench score` in a fresh process, each within
 30 s (on this shared 2-core machine) and with the scoring process's own peak RSS
-(`getrusage(RUSAGE_SELF)`, the SQL workers excluded: they run under RLIMIT_AS) under 1 GB."""
+(its own `VmHWM`, the SQL workers excluded: they run under RLIMIT_AS) under 1 GB."""
 
 from __future__ import annotations
 

@@ -132,7 +132,11 @@ def test_make_demo_twice_keeps_user_files_and_publishes_each_result_once(tmp_pat
         results.append(sorted(p.name for p in (clone / "output/demo/leaderboard/results").iterdir()))
         if len(results) == 1:
             subs = _tree_digest(clone / "submissions/demo")
-    assert len(results[0]) == 5 and results[1] == results[0]  # the same entries, once each
+    import tomllib
+
+    plan = tomllib.loads((REPO / "plans" / "demo.toml").read_text())
+    expected = len(plan["splits"]) * sum(len(m["tasks"]) for m in plan["models"])  # one entry per run
+    assert len(results[0]) == expected and results[1] == results[0]  # the same entries, once each
     assert _tree_digest(clone / "submissions/demo") == subs  # resumed: nothing requested or rewritten
     after = _tree_digest(clone)
     for name, digest in before.items():  # every file that was there is still there, unchanged
