@@ -3,8 +3,8 @@
     python bench/extract.py [--patients 2000] [--seed 0] [--sample 150] [--json OUT.json]
 
 Builds (once, cached under $MEDBENCH_HOME/bench/) a synthetic MIMIC-IV of N patients and its
-DuckDB store, then runs each mode in its own subprocess so each one's peak memory (ru_maxrss) is
-its own:
+DuckDB store, then runs each mode in its own subprocess so each one's peak memory (VmHWM of that
+process) is its own:
 - scan:   every table packets read, read once in full (sum of hash over all columns);
 - bulk:   `iter_packets` over every admission (one DuckDB statement per batch assembles every
           packet's JSON text) + packet bytes;
@@ -66,6 +66,14 @@ def _cpu() -> float:
 
 
 def _maxrss_mb() -> float:
+    """Peak RSS of this (mode) process itself: VmHWM from /proc/self/status (ru_maxrss where there
+    is no /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
@@ -149,6 +157,9 @@ def main() -> None:
           f"({sum(store.tables.values()):,} rows)", file=sys.stderr)
     import statistics
 
+    load_start = os.getloadavg()
+    print(f"load average at start: {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}",
+          file=sys.stderr)
     runs: dict[str, list[dict]] = {}
     modes = ("scan", "bulk", "python", "single") + (("write",) if a.write else ())
     for rnd in range(a.repeat):
@@ -187,7 +198,7 @@ def main() -> None:
         }
     report = {
         "patients": a.patients, "admissions": n, "rounds": a.repeat,
-        "load_average": os.getloadavg(), "scan_rows": res["scan"]["rows"],
+        "load_average_start": load_start, "load_average": os.getloadavg(), "scan_rows": res["scan"]["rows"],
         "packet_bytes": res["bulk"]["packet_bytes"],
         "cpu_seconds": {m: [round(r["cpu_seconds"], 2) for r in rs] for m, rs in runs.items()},
         "wall_seconds": {m: [round(r["seconds"], 2) for r in rs] for m, rs in runs.items()},

@@ -206,9 +206,14 @@ def test_duckdb_float_format_is_pythons_or_flagged():
 
     rng = random.Random(3)
     vals = [7.1284375, 2.675, 1.0000005, -0.0000001, 0.0, -0.0, 2.5e-05, 9.9e-05, 1e-06, 1e16,
-            123456.789, float("nan"), float("inf"), float("-inf"), 0.0001, 1e15]
+            123456.789, float("nan"), float("inf"), float("-inf"), 0.0001, 1e15, -1e-7, 5e-7, -5e-7,
+            999999999.999999, 999999999.9999995, 1e9, 1e9 + 0.5, 2.0**33 + 2.0**-20, 0.1 + 0.2,
+            4.35, -4.35, 1.0000005, 2.0000015]
     vals += [rng.randint(0, 10**9) / 86400 for _ in range(20000)]  # ICU los: many exact ties
     vals += [rng.uniform(-1e5, 1e5) for _ in range(5000)] + [rng.uniform(0, 2e-4) for _ in range(2000)]
+    # at most 6 decimals (the fast path), and 7 (rounded by printf), up to 1e9 and beyond
+    vals += [rng.randint(-10**15, 10**15) / 10**6 for _ in range(5000)]
+    vals += [rng.randint(-10**16, 10**16) / 10**7 for _ in range(5000)]
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT unnest(?::DOUBLE[]) AS x", [vals])
     got = con.execute(f"SELECT to_json({{'v': {_nf('x')}}}), {_odd('x')} FROM t").fetchall()
@@ -219,3 +224,55 @@ def test_duckdb_float_format_is_pythons_or_flagged():
         else:
             assert text == '{"v":' + json.dumps(normalise_float(v)) + '}', v
     assert 0 < flagged < 2100  # the tiny ones only
+
+
+def test_tied_order_keys_are_ordered_by_content(demo_dir, demo_store, tmp_path, monkeypatch):
+    """Rows whose order keys tie (duplicate labevent_id and charttime with different values, a
+    duplicated prescription) come out in one content-determined order: the same whatever the
+    source file's row order or DuckDB's thread count, and the same from both assembly paths."""
+    import csv
+
+    import duckdb
+
+    from medbench.extract.packet import iter_packet_models
+    from medbench.store.tables import TABLES_BY_NAME
+
+    con = duckdb.connect(str(demo_store.path), read_only=True)
+    tables = {}
+    for name in ("labevents", "prescriptions"):
+        cols = TABLES_BY_NAME[name].columns
+        rows = con.execute(f"SELECT {', '.join(cols)} FROM {name} WHERE hadm_id = ? ORDER BY ALL",
+                           [NOTED]).fetchall()
+        assert len(rows) > 3
+        vi = cols.index("value" if name == "labevents" else "dose_val_rx")
+        dups = [tuple(f"dup{k}" if i == vi else v for i, v in enumerate(rows[j]))
+                for j in range(3) for k in range(2)]
+        tables[name] = (cols, rows + dups)
+    con.close()
+
+    def dataset(out, reverse):
+        for module in ("hosp", "icu"):
+            (out / module).mkdir(parents=True)
+            for f in (demo_dir / module).iterdir():
+                if f.name.split(".")[0] not in tables:
+                    (out / module / f.name).symlink_to(f)
+        for name, (cols, rows) in tables.items():
+            with open(out / "hosp" / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(cols)
+                w.writerows(["" if v is None else v for v in r] for r in (rows[::-1] if reverse else rows))
+        return out
+
+    texts = []
+    for reverse, threads in ((False, None), (True, "1")):
+        if threads:
+            monkeypatch.setenv("MEDBENCH_THREADS", threads)
+        store = ingest(dataset(tmp_path / f"m{reverse}", reverse), tmp_path / f"s{reverse}.duckdb",
+                       show_progress=False)
+        for caps in (Caps(), Caps(labs=4)):
+            fast = packet_json(next(iter_packets(store, [NOTED], caps)))
+            assert fast == packet_json(next(iter_packet_models(store, [NOTED], caps)))
+            texts.append(fast)
+        p = json.loads(texts[-2])
+        assert sum((lab["value"] or "").startswith("dup") for lab in p["labs"]) == 6
+    assert texts[0] == texts[2] and texts[1] == texts[3]

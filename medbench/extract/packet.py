@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from medbench.errors import UserError
 from medbench.io import normalise_float
 from medbench.store import Store
+from medbench.store.ingest import EMAR_PRODUCT_FIELDS, EMAR_PRODUCT_TABLE
 
 PACKET_VERSION = 1
 #: Admissions per batch in bulk extraction: bounds memory on both sides of the DuckDB boundary.
@@ -64,6 +65,10 @@ class _Section:
     cap_order: tuple[str, ...] = ()
     where: str = ""
     group_by: bool = False
+    #: the final tie-break of the order (and of the cap's order): these SQL expressions instead of
+    #: every output column. The main table's rowid is a total, content-determined order there
+    #: (ingest stores hadm_id tables sorted by every column) and a far cheaper sort key.
+    tie: tuple[str, ...] = ()
 
 
 _NOTE_COLS = (("note_id", "n.note_id", "str"), ("note_type", "n.note_type", "str"),
@@ -85,27 +90,14 @@ def _sections(store: Store) -> list[_Section]:
     proc_join = ("LEFT JOIN d_icd_procedures dp ON dp.icd_code = p.icd_code "
                  "AND dp.icd_version = p.icd_version") if has("d_icd_procedures") else ""
     if has("emar_detail"):
-        # One row per emar_id from its first product line (ordinal '1.1', ...); cheap and stable.
-        emar_join = """LEFT JOIN (
-            SELECT d.emar_id,
-                   min(d.administration_type) AS administration_type,
-                   first(struct_pack(dose_given := d.dose_given, dose_given_unit := d.dose_given_unit,
-                                     product_description := d.product_description,
-                                     infusion_rate := d.infusion_rate,
-                                     infusion_rate_unit := d.infusion_rate_unit, route := d.route)
-                         ORDER BY d.parent_field_ordinal, d.dose_given, d.product_description,
-                                  d.route, d.infusion_rate)
-                     FILTER (WHERE d.parent_field_ordinal IS NOT NULL) AS prod
-            FROM emar_detail d
-            WHERE d.emar_id IN (SELECT e2.emar_id FROM emar e2 JOIN ids ON e2.hadm_id = ids.hadm_id)
-            GROUP BY d.emar_id) ed ON ed.emar_id = e.emar_id"""
-        ed = {f: f"ed.prod.{f}" for f in ("dose_given", "dose_given_unit", "product_description",
-                                           "infusion_rate", "infusion_rate_unit", "route")}
-        ed["administration_type"] = "ed.administration_type"
+        # One row per (hadm_id, emar_id) from the emar_id's first product line (ordinal '1.1', ...),
+        # joined at ingest (`EMAR_PRODUCT_TABLE`, stored sorted by hadm_id like emar itself).
+        emar_join = (f"LEFT JOIN (SELECT ep.* FROM ids JOIN {EMAR_PRODUCT_TABLE} ep ON ep.hadm_id = ids.hadm_id) ed "
+                     "ON ed.hadm_id = e.hadm_id AND ed.emar_id = e.emar_id")
+        ed = {f: f"ed.{f}" for f in EMAR_PRODUCT_FIELDS}
     else:
         emar_join = ""
-        ed = {f: "NULL" for f in ("dose_given", "dose_given_unit", "product_description",
-                                  "infusion_rate", "infusion_rate_unit", "route", "administration_type")}
+        ed = {f: "NULL" for f in EMAR_PRODUCT_FIELDS}
     vitals_values = ", ".join(f"({i}, '{v}', '{u}')" for i, v, u in VITAL_ITEMS)
     return [
         _Section("transfers", "transfers", ("transfers",),
@@ -151,7 +143,8 @@ def _sections(store: Store) -> list[_Section]:
                  "FROM ids JOIN labevents l ON l.hadm_id = ids.hadm_id "
                  "LEFT JOIN d_labitems di ON di.itemid = l.itemid",
                  ("l.charttime", "l.labevent_id"), cap="labs",
-                 cap_order=("(l.flag IS NULL)", "l.charttime", "l.labevent_id")),
+                 cap_order=("(l.flag IS NULL)", "l.charttime", "l.labevent_id"),
+                 tie=("l.rowid", "di.label", "di.fluid", "di.category")),
         _Section("microbiology", "microbiologyevents", ("microbiologyevents",),
                  (("microevent_id", "m.microevent_id", "int"),
                   ("micro_specimen_id", "m.micro_specimen_id", "int"),
@@ -161,7 +154,7 @@ def _sections(store: Store) -> list[_Section]:
                   ("ab_name", "m.ab_name", "str"), ("dilution_text", "m.dilution_text", "str"),
                   ("interpretation", "m.interpretation", "str"), ("comments", "m.comments", "str")),
                  "FROM ids JOIN microbiologyevents m ON m.hadm_id = ids.hadm_id",
-                 ("coalesce(m.charttime, m.chartdate)", "m.microevent_id")),
+                 ("coalesce(m.charttime, m.chartdate)", "m.microevent_id"), tie=("m.rowid",)),
         _Section("prescriptions", "prescriptions", ("prescriptions",),
                  (("pharmacy_id", "r.pharmacy_id", "int"), ("poe_id", "r.poe_id", "str"),
                   ("starttime", "r.starttime", "ts"), ("stoptime", "r.stoptime", "ts"),
@@ -170,7 +163,7 @@ def _sections(store: Store) -> list[_Section]:
                   ("dose_unit_rx", "r.dose_unit_rx", "str"), ("route", "r.route", "str"),
                   ("doses_per_24_hrs", "r.doses_per_24_hrs", "float")),
                  "FROM ids JOIN prescriptions r ON r.hadm_id = ids.hadm_id",
-                 ("r.starttime", "r.pharmacy_id", "r.drug")),
+                 ("r.starttime", "r.pharmacy_id", "r.drug"), tie=("r.rowid",)),
         _Section("pharmacy", "pharmacy", ("pharmacy",),
                  (("pharmacy_id", "ph.pharmacy_id", "int"), ("poe_id", "ph.poe_id", "str"),
                   ("starttime", "ph.starttime", "ts"), ("stoptime", "ph.stoptime", "ts"),
@@ -178,7 +171,7 @@ def _sections(store: Store) -> list[_Section]:
                   ("status", "ph.status", "str"), ("route", "ph.route", "str"),
                   ("frequency", "ph.frequency", "str")),
                  "FROM ids JOIN pharmacy ph ON ph.hadm_id = ids.hadm_id",
-                 ("ph.starttime", "ph.pharmacy_id")),
+                 ("ph.starttime", "ph.pharmacy_id"), tie=("ph.rowid",)),
         _Section("emar", "emar", ("emar",),
                  (("emar_id", "e.emar_id", "str"), ("emar_seq", "e.emar_seq", "int"),
                   ("pharmacy_id", "e.pharmacy_id", "int"), ("charttime", "e.charttime", "ts"),
@@ -187,7 +180,7 @@ def _sections(store: Store) -> list[_Section]:
                   *((f, expr, "str") for f, expr in ed.items())),
                  f"FROM ids JOIN emar e ON e.hadm_id = ids.hadm_id {emar_join}",
                  ("e.charttime", "e.emar_seq", "e.emar_id"), cap="emar",
-                 cap_order=("e.charttime", "e.emar_seq", "e.emar_id")),
+                 cap_order=("e.charttime", "e.emar_seq", "e.emar_id"), tie=("e.rowid",)),
         _Section("vitals", "chartevents", ("chartevents",),
                  (("vital", "v.vital", "str"), ("unit", "v.unit", "str"), ("n", "count(*)", "int"),
                   ("min", "min(c.valuenum)", "float"), ("max", "max(c.valuenum)", "float"),
@@ -305,7 +298,7 @@ class PacketText:
     """A packet as its canonical JSON text (what the DuckDB-side assembly yields): `hadm_id`,
     `subject_id`, `text`, and `provenance` (per table: present, rows, kept, dropped, cap)."""
 
-    __slots__ = ("hadm_id", "subject_id", "text", "_prov")
+    __slots__ = ("_prov", "hadm_id", "subject_id", "text")
 
     def __init__(self, hadm_id: int, subject_id: int, text: str, provenance_json: str):
         self.hadm_id, self.subject_id, self.text, self._prov = int(hadm_id), subject_id, text, provenance_json
@@ -355,26 +348,33 @@ def _sql_expr(expr: str, kind: str) -> str:
 _IDS_CTE = "WITH ids AS (SELECT DISTINCT unnest(?::BIGINT[]) AS hadm_id) "
 
 
+def _tail(sec: _Section) -> tuple[str, str]:
+    """(extra select items, ORDER BY tail) closing a section's order so that it is total: the
+    section's `tie` expressions (as `_t0`, ...), else every output column (ties are identical rows)."""
+    if sec.tie:
+        return ("".join(f", {e} AS _t{i}" for i, e in enumerate(sec.tie)),
+                ", ".join(f"_t{i} NULLS LAST" for i in range(len(sec.tie))))
+    return "", ", ".join(f'"{f}" NULLS LAST' for f, _, _ in sec.columns)
+
+
 def _section_sql(sec: _Section, cap: int | None) -> str:
     cols = ", ".join(f"{_sql_expr(expr, kind)} AS \"{f}\"" for f, expr, kind in sec.columns)
     where = f" WHERE {sec.where}" if sec.where else ""
     group = f" GROUP BY ids.hadm_id, {', '.join(sec.order)}" if sec.group_by else ""
-    # Every output column closes the ORDER BY, so the order is total (ties are identical rows).
-    tail = ", ".join(f'"{f}" NULLS LAST' for f, _, _ in sec.columns)
-    if cap is None:
-        order = ", ".join(f"{o} NULLS LAST" for o in sec.order)
-        return (f"{_IDS_CTE}SELECT ids.hadm_id AS _h, {cols} {sec.from_sql}{where}{group} "
-                f"ORDER BY _h, {order}, {tail}")
+    ties, tail = _tail(sec)
     inner_order = ", ".join(f"_o{i} NULLS LAST" for i in range(len(sec.order)))
     okeys = ", ".join(f"{o} AS _o{i}" for i, o in enumerate(sec.order))
+    names = ", ".join(f'"{f}"' for f, _, _ in sec.columns)
+    if cap is None:
+        return (f"{_IDS_CTE}SELECT _h, {names} FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}{ties} "
+                f"{sec.from_sql}{where}{group}) q ORDER BY _h, {inner_order}, {tail}")
     ckeys = ", ".join(f"{o} AS _c{i}" for i, o in enumerate(sec.cap_order))
     cap_order = ", ".join(f"_c{i} NULLS LAST" for i in range(len(sec.cap_order)))
-    names = ", ".join(f'"{f}"' for f, _, _ in sec.columns)
     return (
         f"{_IDS_CTE}SELECT _h, {names}, _n FROM ("
         f"  SELECT *, count(*) OVER (PARTITION BY _h) AS _n,"
         f"         row_number() OVER (PARTITION BY _h ORDER BY {cap_order}, {tail}) AS _rk"
-        f"  FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}, {ckeys} {sec.from_sql}{where}) q"
+        f"  FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}, {ckeys}{ties} {sec.from_sql}{where}) q"
         f") WHERE _rk <= {int(cap)} "
         f"ORDER BY _h, {inner_order}, {tail}"
     )
@@ -498,19 +498,22 @@ def iter_packet_models(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAU
 
 
 # ----------------------------------------------------------------------------- DuckDB-side assembly
-# Each section is one `list({...} ORDER BY ...)` aggregate per admission and the whole packet one
-# `to_json` of a struct whose keys are in sorted order: DuckDB formats the bytes, Python only
-# passes the text on. Floats: `printf('%.6f')` rounds the exact binary value as Python's
+# Each row is one `to_json` of a struct whose keys are in sorted order, each section one ordered
+# `string_agg` of its rows per admission, and the packet one `concat` of its sections' texts in
+# sorted key order: DuckDB formats the bytes, Python only passes the text on. Floats: a value
+# with at most 6 decimals (`round(x, 6) = x`, |x| < 1e9, where that test is exact) is kept as
+# is; any other is rounded by `printf('%.6f')`, which rounds the exact binary value as Python's
 # `round(x, 6)` does (DuckDB's `round()` multiplies and divides, and differs on ties such as
-# ICU los 7.1284375), and DuckDB writes a double with the same shortest round-trip digits as
+# ICU los 7.1284375). DuckDB writes a double with the same shortest round-trip digits as
 # Python's `repr`, but without an exponent for |x| < 1e-4 or >= 1e16. An admission with a float
 # in those ranges (`_odd`, a superset) is assembled by the Python reference path, so the bytes are
 # identical either way (tests compare the two on every admission).
 
 def _nf(col: str) -> str:
     """canonical float in SQL (= medbench.io.normalise_float): 6 places, NaN/inf as null, -0.0 as 0.0."""
-    r = f"CAST(printf('%.6f', {col}) AS DOUBLE)"
-    return f"CASE WHEN isnan({col}) OR isinf({col}) THEN NULL WHEN {r} = 0 THEN 0.0 ELSE {r} END"
+    return (f"CASE WHEN NOT isfinite({col}) THEN NULL "  # `+ 0.0` turns -0.0 into 0.0
+            f"WHEN abs({col}) < 1e9 AND round({col}, 6) = {col} THEN {col} + 0.0 "
+            f"ELSE CAST(printf('%.6f', {col}) AS DOUBLE) + 0.0 END")
 
 
 def _odd(col: str) -> str:
@@ -531,33 +534,36 @@ def _struct(fields: Iterable[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"'{k}': {v}" for k, v in sorted(fields)) + "}"
 
 
+def _json_text(expr: str) -> str:
+    return f"CAST(to_json({expr}) AS VARCHAR)"
+
+
 def _section_agg_sql(sec: _Section, cap: int | None) -> str:
-    """Per admission of `ids`: _r (the rows as a list of structs, in packet order), _k (kept),
-    _t (found), _odd (a float the Python path must format)."""
+    """Per admission of `ids`: _r (the rows' JSON texts joined by ',', in packet order; NULL when
+    none), _k (kept), _t (found), _odd (a float the Python path must format). The cap's window
+    ranks the rows' raw columns; only kept rows are formatted."""
     cols = ", ".join(f"{_sql_expr(expr, kind)} AS \"{f}\"" for f, expr, kind in sec.columns)
     okeys = ", ".join(f"{o} AS _o{i}" for i, o in enumerate(sec.order))
     where = f" WHERE {sec.where}" if sec.where else ""
     group = f" GROUP BY ids.hadm_id, {', '.join(sec.order)}" if sec.group_by else ""
-    tail = ", ".join(f'"{f}" NULLS LAST' for f, _, _ in sec.columns)
+    ties, tail = _tail(sec)
     order = ", ".join(f"_o{i} NULLS LAST" for i in range(len(sec.order)))
-    inner = f"SELECT ids.hadm_id AS _h, {cols}, {okeys} {sec.from_sql}{where}{group}"
     if cap is not None:
         ckeys = ", ".join(f"{o} AS _c{i}" for i, o in enumerate(sec.cap_order))
         cap_order = ", ".join(f"_c{i} NULLS LAST" for i in range(len(sec.cap_order)))
         inner = (f"SELECT * FROM (SELECT *, count(*) OVER (PARTITION BY _h) AS _n, "
                  f"row_number() OVER (PARTITION BY _h ORDER BY {cap_order}, {tail}) AS _rk "
-                 f"FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}, {ckeys} {sec.from_sql}{where}) q) "
+                 f"FROM (SELECT ids.hadm_id AS _h, {cols}, {okeys}, {ckeys}{ties} {sec.from_sql}{where}) q) "
                  f"WHERE _rk <= {int(cap)}")
         total = "max(_n)"
-    elif sec.key == "vitals":
-        total = 'sum("n")'
     else:
-        total = "count(*)"
-    struct = _struct((f, _json_value(f'"{f}"', kind)) for f, _, kind in sec.columns)
+        inner = f"SELECT ids.hadm_id AS _h, {cols}, {okeys}{ties} {sec.from_sql}{where}{group}"
+        total = 'sum("n")' if sec.key == "vitals" else "count(*)"
+    row = _json_text(_struct((f, _json_value(f'"{f}"', kind)) for f, _, kind in sec.columns))
     floats = [f'"{f}"' for f, _, kind in sec.columns if kind == "float"]
     odd = "bool_or(" + " OR ".join(_odd(c) for c in floats) + ")" if floats else "false"
     kept = total if sec.key == "vitals" else "count(*)"
-    return (f"SELECT _h, list({struct} ORDER BY {order}, {tail}) AS _r, {kept} AS _k, "
+    return (f"SELECT _h, string_agg({row}, ',' ORDER BY {order}, {tail}) AS _r, {kept} AS _k, "
             f"{total} AS _t, {odd} AS _odd FROM ({inner}) s GROUP BY _h")
 
 
@@ -567,40 +573,44 @@ def _packet_sql(store: Store, sections: list[_Section], caps: Caps) -> str:
 
     adm_cols = ", ".join(f"{_sql_expr(expr, kind)} AS \"{f}\"" for f, expr, kind in _ADMISSION_COLS)
     kinds = {f: kind for f, _, kind in _ADMISSION_COLS}
-    ctes = [f"adm AS (SELECT ids.hadm_id AS _h, {adm_cols} FROM ids "
-            "JOIN admissions a ON a.hadm_id = ids.hadm_id "
-            "LEFT JOIN patients p ON p.subject_id = a.subject_id)"]
+    ctes = [(f"adm AS (SELECT ids.hadm_id AS _h, {adm_cols} FROM ids "
+             "JOIN admissions a ON a.hadm_id = ids.hadm_id "
+             "LEFT JOIN patients p ON p.subject_id = a.subject_id)")]
+    # (key, SQL text of its JSON value); the packet is their concat in sorted key order
     fields: list[tuple[str, str]] = [
-        ("packet_version", str(PACKET_VERSION)),
-        ("subject_id", 'CAST(adm."subject_id" AS BIGINT)'),
-        ("hadm_id", "CAST(adm._h AS BIGINT)"),
-        ("patient", _struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _PATIENT_FIELDS)),
-        ("admission", _struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _ADMISSION_NAMES
-                              if f not in _PATIENT_FIELDS and f != "subject_id")),
-        ("caps", _struct((k, lit(v)) for k, v in caps.as_dict().items())),
+        ("packet_version", f"'{int(PACKET_VERSION)}'"),
+        ("subject_id", 'CAST(CAST(adm."subject_id" AS BIGINT) AS VARCHAR)'),
+        ("hadm_id", "CAST(CAST(adm._h AS BIGINT) AS VARCHAR)"),
+        ("patient", _json_text(_struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _PATIENT_FIELDS))),
+        ("admission", _json_text(_struct((f, _json_value(f'adm."{f}"', kinds[f])) for f in _ADMISSION_NAMES
+                                         if f not in _PATIENT_FIELDS and f != "subject_id"))),
+        ("caps", "'" + json.dumps(caps.as_dict(), sort_keys=True, separators=(",", ":")) + "'"),
     ]
     prov: list[tuple[str, str]] = []
     joins, odds = [], []
     for i, sec in enumerate(sections):
         cap = getattr(caps, sec.cap) if sec.cap else None
         if not all(store.has(t) for t in sec.requires):
-            fields.append((sec.key, "[]"))
+            fields.append((sec.key, "'[]'"))
             prov.append((sec.table, _struct([("present", "false"), ("rows", "0"), ("kept", "0"),
                                              ("dropped", "0"), ("cap", lit(cap))])))
             continue
         ctes.append(f"s{i} AS ({_section_agg_sql(sec, cap)})")
         joins.append(f"LEFT JOIN s{i} ON s{i}._h = adm._h")
         odds.append(f"coalesce(s{i}._odd, false)")
-        fields.append((sec.key, f"coalesce(s{i}._r, [])"))
+        fields.append((sec.key, f"'[', s{i}._r, ']'"))  # concat skips a NULL: []
         t, k = f"CAST(coalesce(s{i}._t, 0) AS BIGINT)", f"CAST(coalesce(s{i}._k, 0) AS BIGINT)"
         prov.append((sec.table, _struct([("present", "true"), ("rows", t), ("kept", k),
                                          ("dropped", f"{t} - {k}"), ("cap", lit(cap))])))
-    provs = _struct(prov)
+    provs = _json_text(_struct(prov))
     fields.append(("provenance", provs))
+    parts = []
+    for n, (k, v) in enumerate(sorted(fields)):
+        parts += [("'{" if n == 0 else "',") + json.dumps(k) + ":'", v]
+    parts.append("'}'")
     return (f"{_IDS_CTE}, {', '.join(ctes)} "
-            f"SELECT adm._h, CAST(adm.\"subject_id\" AS BIGINT), to_json({_struct(fields)}), "
-            f"to_json({provs}), ({' OR '.join(odds) or 'false'}) "
-            f"FROM adm {' '.join(joins)} ORDER BY adm._h")
+            f"SELECT adm._h, CAST(adm.\"subject_id\" AS BIGINT), concat({', '.join(parts)}), {provs}, "
+            f"({' OR '.join(odds) or 'false'}) FROM adm {' '.join(joins)} ORDER BY adm._h")
 
 
 def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAPS,

@@ -39,10 +39,16 @@ from medbench.store.tables import SOURCE_SUFFIXES, TABLES, TableSpec, db_table_n
 #: last checkpoint's blocks at the end)
 STORE_ENDS_BYTES = 1 << 20
 #: Bump when ingest's output changes shape, so old stores are rebuilt.
-STORE_FORMAT = 2  # 2: hadm_id-keyed tables stored sorted by hadm_id
+STORE_FORMAT = 3  # 2: hadm_id-keyed tables stored sorted by hadm_id; 3: + EMAR_PRODUCT_TABLE
 #: The modules a store may hold; `ingest --modules` keeps a subset (hosp is always needed).
 MODULES = ("hosp", "icu", "note", "ed")
 META_TABLE = "_medbench_meta"
+#: Derived at ingest when emar and emar_detail are both present: per (hadm_id, emar_id) of emar,
+#: the emar_id's first product line of emar_detail (what packets' eMAR rows show), sorted by
+#: hadm_id, so a batch of admissions reads only its row groups instead of all of emar_detail.
+EMAR_PRODUCT_TABLE = "_medbench_emar_product"
+EMAR_PRODUCT_FIELDS = ("dose_given", "dose_given_unit", "product_description", "infusion_rate",
+                       "infusion_rate_unit", "route", "administration_type")
 
 
 @dataclass
@@ -190,6 +196,23 @@ def _select_sql(sf: SourceFile, header: list[str]) -> str:
     return sql
 
 
+def _emar_product_sql() -> str:
+    """The first product line of every emar_id (ordinal '1.1' first; every column of the line breaks
+    ties), with administration_type the least over all its lines, for each (hadm_id, emar_id) of emar."""
+    prod = [f for f in EMAR_PRODUCT_FIELDS if f != "administration_type"]
+    order = ", ".join(f"d.{c}" for c in ["parent_field_ordinal", "dose_given", "product_description",
+                                         "route", "infusion_rate", "dose_given_unit", "infusion_rate_unit"])
+    prod_struct = ", ".join(f"{c} := d.{c}" for c in prod)
+    return (f"CREATE TABLE {EMAR_PRODUCT_TABLE} AS SELECT e.hadm_id, e.emar_id, "
+            f"{', '.join('ed.prod.' + c + ' AS ' + c for c in prod)}, ed.administration_type "
+            "FROM (SELECT DISTINCT hadm_id, emar_id FROM emar WHERE hadm_id IS NOT NULL) e "
+            f"JOIN (SELECT d.emar_id, first(struct_pack({prod_struct}) ORDER BY {order}) "
+            "FILTER (WHERE d.parent_field_ordinal IS NOT NULL) AS prod, "
+            "min(d.administration_type) AS administration_type "
+            "FROM emar_detail d GROUP BY d.emar_id) ed ON ed.emar_id = e.emar_id "
+            "ORDER BY e.hadm_id, e.emar_id")
+
+
 def _typed_select_sql(sf: SourceFile, header: list[str]) -> str:
     if sf.path.name.endswith(".parquet"):
         source = f"read_parquet({_sql_str(sf.path)})"
@@ -289,6 +312,8 @@ def ingest(mimic_dir: str | os.PathLike, db_path: str | os.PathLike | None = Non
                         counts[sf.table] = con.execute(f'SELECT count(*) FROM "{sf.table}"').fetchone()[0]
                         if progress:
                             progress.advance(task)
+                if "emar" in counts and "emar_detail" in counts:
+                    con.execute(_emar_product_sql())
                 meta = {
                     "fingerprint": fp,
                     "source": str(mimic_dir.resolve()),
