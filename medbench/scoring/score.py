@@ -175,7 +175,7 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     head_iv = intervals.get(headline_name)
     header = sub.header
     result = {
-        "result_format": RESULT_FORMAT,
+        "format_version": RESULT_FORMAT,
         "result_id": make_result_id(header["model"], sub.task, sub.split, result_identity(header)),
         "header": header,
         "task": sub.task,

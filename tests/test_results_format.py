@@ -1,0 +1,106 @@
+"""The result file's one owner (`medbench.scoring.results.Result`): a versioned pydantic model,
+written and read through it, older formats migrated on read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from _scoring_fixtures import make_release, use_fake_family, write_submission
+
+from medbench.errors import UserError
+from medbench.io import canonical_json
+from medbench.pipeline import score_file
+from medbench.scoring import results as R
+
+#: written by `medbench score` before the result model existed (format 1: `result_format: 1`)
+V1 = Path(__file__).parent / "fixtures" / "model-a-sql-74b67e263541.json"
+
+
+def _as_v2(v1_text: str) -> str:
+    """A format-1 file's text as format 2 writes it: the version field renamed, nothing else."""
+    old = json.loads(v1_text)
+    assert canonical_json(old, indent=2) + "\n" == v1_text
+    return canonical_json({**{k: v for k, v in old.items() if k != "result_format"}, "format_version": 2},
+                          indent=2) + "\n"
+
+
+def test_format_1_file_is_migrated_on_read(tmp_path):
+    old = json.loads(V1.read_text())
+    assert old["result_format"] == 1 and "format_version" not in old
+    model = R.read_result(V1)
+    assert isinstance(model, R.Result) and model.format_version == R.RESULT_FORMAT == 2
+    assert isinstance(model.records[0], R.ResultRecord) and model.records[0].item_id == old["records"][0]["item_id"]
+    assert model.headline.name == "accuracy" and model.n_missing == 1
+    migrated = R.load_result(V1)
+    assert "result_format" not in migrated
+    assert {k: v for k, v in migrated.items() if k != "format_version"} == \
+        {k: v for k, v in old.items() if k != "result_format"}
+    # written back: the same bytes but for the version line
+    text = canonical_json(R.Result.model_validate(migrated).to_dict(), indent=2) + "\n"
+    assert text == _as_v2(V1.read_text())
+
+
+def test_newer_format_is_a_one_line_user_error(tmp_path):
+    data = json.loads(V1.read_text())
+    data.pop("result_format")
+    data["format_version"] = 3
+    path = tmp_path / V1.name
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError) as ei:
+        R.read_result(path)
+    msg = str(ei.value)
+    assert "\n" not in msg and V1.name in msg and "result format 3 is newer" in msg and "upgrade" in msg
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda d: d.pop("result_format"), "no format_version"),
+    (lambda d: d.update(result_format=0), "unknown format_version 0"),
+    (lambda d: d.update(n_items=-1), "n_items"),
+    (lambda d: d["records"][2].update(correct="yes"), "records/2/correct"),
+    (lambda d: d.update(surprise=1), "surprise"),
+])
+def test_malformed_result_is_named(tmp_path, change, needle):
+    data = json.loads(V1.read_text())
+    change(data)
+    path = tmp_path / V1.name
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=V1.name) as ei:
+        R.load_result(path)
+    assert needle in str(ei.value)
+
+
+def test_written_bytes_are_deterministic_and_carry_the_version(tmp_path, monkeypatch):
+    use_fake_family(monkeypatch)
+    rel = make_release(tmp_path, n_patients=3, per_patient=2)
+    sub = write_submission(tmp_path / "s.jsonl", rel, correct=4, skip=1)
+    a = score_file(sub, benchmark=rel, publish=False, show_progress=False).result
+    b = score_file(sub, benchmark=rel, publish=False, show_progress=False).result
+    text = R.result_text(a)
+    assert text == R.result_text(b) == canonical_json(a, indent=2) + "\n"
+    assert json.loads(text)["format_version"] == R.RESULT_FORMAT
+    # today's file is the format-1 fixture's content with the new version field, byte for byte
+    assert text == _as_v2(V1.read_text())
+    lb = tmp_path / "lb"
+    score_file(sub, benchmark=rel, leaderboard=lb, show_progress=False)
+    stored = lb / "results" / V1.name
+    assert stored.read_text() == text and R.read_result(stored).to_dict() == json.loads(text)
+
+
+def test_leaderboard_reads_a_format_1_store(tmp_path, monkeypatch):
+    from medbench.publish import publish_results
+
+    use_fake_family(monkeypatch)
+    lb = tmp_path / "lb"
+    (lb / "results").mkdir(parents=True)
+    shutil.copy(V1, lb / "results" / V1.name)
+    publish_results(lb, [])
+    assert "model-a" in (lb / "index.html").read_text()
+    assert json.loads((lb / "results" / V1.name).read_text())["result_format"] == 1  # read, not rewritten
+
+
+def test_schema_is_the_model():
+    schema = R.result_json_schema()
+    assert schema["title"] == "medbench result" and "format_version" in schema["properties"]
