@@ -104,3 +104,49 @@ def test_leaderboard_reads_a_format_1_store(tmp_path, monkeypatch):
 def test_schema_is_the_model():
     schema = R.result_json_schema()
     assert schema["title"] == "medbench result" and "format_version" in schema["properties"]
+
+
+# ---------------------------------------------------------------- per-family record models
+
+def _qa_record(**over):
+    rec = {"item_id": "qa-1", "subject_id": 7, "correct": False, "score": 0, "category": "t1",
+           "answerable": True, "abstained": True, "answer_type": "number", "error": None,
+           "input": {"question": "q?"}, "gold": {"answer_text": "3"}, "prediction": None}
+    rec.update(over)
+    return rec
+
+
+def test_every_family_declares_a_record_model():
+    from medbench.tasks import FAMILIES, get_family
+    from medbench.tasks.contract import ItemRecord
+
+    for name in FAMILIES:
+        assert issubclass(get_family(name).record_model, ItemRecord), name
+
+
+def test_broken_record_is_refused_when_written_naming_the_item():
+    # the format-1 fixture's records, read as the real sql family's: they lack SQL's fields
+    result = R.load_result(V1)
+    with pytest.raises(UserError, match=r"item 'sql-0000': sql record answerable: Field required"):
+        R.result_text(result)
+    for rec in result["records"]:
+        rec.update(answerable=True, abstained=False, executed=True)
+    result["records"][3]["executed"] = "maybe"
+    with pytest.raises(UserError, match=r"item 'sql-0003': sql record executed"):
+        R.result_text(result)
+    result["records"][3]["executed"] = False
+    assert json.loads(R.result_text(result))["records"][3]["executed"] is False
+
+
+def test_drill_down_reads_typed_records_and_the_family_labels_the_outcome():
+    from medbench.publish.drill import drill_items
+
+    r = {"task": "qa", "result_id": "x", "records": [
+        _qa_record(),  # answerable, abstained: scores 0 — "abstained", not "wrong"
+        _qa_record(item_id="qa-2", abstained=False, score=-1, pred_answer="4"),
+        _qa_record(item_id="qa-3", answerable=False, correct=True, score=1),
+        _qa_record(item_id="qa-4", missing=True, abstained=False, score=-1)]}
+    assert [it["outcome"] for it in drill_items(r)] == ["abstained", "wrong", "correct", "missing"]
+    r["records"][1]["answerable"] = "perhaps"
+    with pytest.raises(UserError, match=r"item 'qa-2': qa record answerable"):
+        drill_items(r)

@@ -20,38 +20,48 @@ def _text(v: Any) -> str:
     return t if len(t) <= MAX_CHARS else t[:MAX_CHARS] + f"\n… [{len(t) - MAX_CHARS} more characters in the result file]"
 
 
-_RESOURCE = ("time limit", "memory", "row cap", "too many rows", "killed", "out of memory")
+def _family(task: str) -> Any:
+    """The result's family, or the contract's defaults for a task this install does not know."""
+    from medbench.errors import UserError
+    from medbench.tasks import get_family
+    from medbench.tasks.contract import TaskFamily
+
+    try:
+        return get_family(task)
+    except UserError:
+        return TaskFamily()
 
 
-def sql_outcome(rec: dict) -> str:
-    if rec.get("correct") is True:
-        return "correct"
-    if rec.get("abstained"):
-        return "abstained"
-    err = str(rec.get("error") or "").lower()
-    if err and any(k in err for k in _RESOURCE):
-        return "resource limit"
-    if err:
-        return "invalid"
-    return "wrong"
+def typed_records(r: dict) -> list[Any]:
+    """The result's records read through its family's `record_model` (the contract's
+    `ItemRecord` for a family without one): a broken record is one UserError naming the item."""
+    from pydantic import ValidationError
+
+    from medbench.errors import UserError
+    from medbench.tasks.contract import ItemRecord
+
+    model = getattr(_family(r["task"]), "record_model", None) or ItemRecord
+    out = []
+    for rec in r["records"]:
+        try:
+            out.append(model.model_validate(rec))
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = "/".join(str(p) for p in err["loc"]) or "(record)"
+            raise UserError(f"result {r.get('result_id')}: item {rec.get('item_id')!r}: {r['task']} record "
+                            f"{where}: {err['msg'][:160]}") from None
+    return out
 
 
-def outcome(task: str, rec: dict) -> str:
-    if rec.get("missing"):
-        return "missing"
-    if task == "sql" and "answerable" in rec:
-        return sql_outcome(rec)
-    if task == "conversation" and rec.get("schema_valid") is False:
-        return "invalid"
-    if rec.get("correct") is True:
-        return "correct"
-    if rec.get("correct") is False:
-        return "wrong"
-    return "unscored"
+def outcome(family: Any, rec: Any) -> str:
+    """One typed record's outcome label: "missing", else what its family says."""
+    return "missing" if rec.missing else family.item_outcome(rec)
 
 
-def _seen(rec: dict, gold: dict) -> bool | None:
-    for src in (rec, rec.get("input") if isinstance(rec.get("input"), dict) else {}, gold):
+def _seen(rec: Any, gold: dict) -> bool | None:
+    inp = getattr(rec, "input", None)
+    for src in ({"template_seen_in_train": getattr(rec, "template_seen_in_train", None)},
+                inp if isinstance(inp, dict) else {}, gold):
         if isinstance(src, dict) and isinstance(src.get("template_seen_in_train"), bool):
             return src["template_seen_in_train"]
     return None
@@ -63,55 +73,26 @@ def _chapter(code: str) -> str:
     return chapter(code)
 
 
-def _code_title(code: str) -> str:
-    from medbench.tasks.icd.parse import is_valid_code, title
-
-    return title(code) if is_valid_code(code) else "not a valid ICD-10-CM code"
-
-
 def drill_items(r: dict) -> list[dict]:
-    task = r["task"]
+    """One card per item: the common fields, then the family's own card (`item_card`) or the
+    generic one (input, gold, prediction)."""
+    family = _family(r["task"])
     out = []
-    for rec in r["records"]:
-        gold = rec.get("gold") if isinstance(rec.get("gold"), dict) else {}
-        inp = rec.get("input") if isinstance(rec.get("input"), dict) else {}
+    for rec in typed_records(r):
+        gold = getattr(rec, "gold", None)
+        gold = gold if isinstance(gold, dict) else {}
         it: dict[str, Any] = {
-            "item_id": str(rec["item_id"]), "subject_id": rec.get("subject_id"),
-            "category": str(rec.get("category") or "(none)"), "outcome": outcome(task, rec),
-            "score": rec.get("score"), "error": _text(rec.get("error")), "seen": _seen(rec, gold),
+            "item_id": str(rec.item_id), "subject_id": rec.subject_id,
+            "category": str(rec.category or "(none)"), "outcome": outcome(family, rec),
+            "score": rec.score, "error": _text(rec.error), "seen": _seen(rec, gold),
             "kind": "generic",
         }
-        if task == "sql" and "answerable" in rec:
-            it.update(kind="sql", question=_text(inp.get("question") or inp),
-                      gold_sql=_text(gold.get("sql") or gold.get("query")),
-                      pred_sql=None if rec.get("abstained") else _text(rec.get("prediction")),
-                      answerable=rec.get("answerable"),
-                      gold_answer=_text(rec.get("gold_answer")) if rec.get("answerable") else None,
-                      pred_answer=_text(rec.get("pred_answer")) if rec.get("executed") else None)
-        elif task == "icd" and "gold_codes" in rec:
-            gset, pred = set(rec.get("gold_codes") or []), [str(c) for c in rec.get("pred_codes") or []]
-            chips = [{"code": c, "kind": "tp" if c in gset else "fp", "title": _code_title(c)} for c in pred]
-            chips += [{"code": c, "kind": "fn", "title": _code_title(c)} for c in sorted(gset - set(pred))]
-            it.update(kind="icd", chips=chips, note=_text(inp.get("text") or inp.get("note") or inp))
-        elif task == "conversation" and "missed_facts" in rec:
-            facts = {f.get("id"): f for f in gold.get("facts", []) if isinstance(f, dict)}
-            missed = [{"id": str(fid), "type": str((facts.get(fid) or {}).get("type", "")),
-                       "text": str((facts.get(fid) or {}).get("text") or
-                                   ((facts.get(fid) or {}).get("surface_forms") or [fid])[0])}
-                      for fid in rec.get("missed_facts") or []]
-            pred = rec.get("prediction")
-            turns = []
-            if isinstance(pred, dict) and isinstance(pred.get("turns"), list):
-                for t in pred["turns"][:200]:
-                    if isinstance(t, dict):
-                        turns.append({"speaker": str(t.get("speaker") or t.get("role") or ""),
-                                      "text": _text(t.get("text") or t.get("content") or "")})
-            it.update(kind="conversation", turns=turns, missed=missed,
-                      invented=[str(e) for e in rec.get("invented_entities") or []],
-                      problems=[str(p) for p in rec.get("problems") or []])
+        card = family.item_card(rec, _text)
+        if card is not None:
+            it.update(card)
         else:
-            it.update(input=_text(rec.get("input")), gold=_text(rec.get("gold")),
-                      prediction=_text(rec.get("prediction")))
+            it.update(input=_text(getattr(rec, "input", None)), gold=_text(getattr(rec, "gold", None)),
+                      prediction=_text(getattr(rec, "prediction", None)))
         out.append(it)
     return out
 

@@ -28,7 +28,8 @@ Optional parts (defaults below): `item_sums` + `aggregate_sums` (the bootstrap's
 card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baselines` (name →
 `"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
 training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
-`supports_judge`, `shard_mergeable`, `scorer_version`; `paired_task` + `paired_difference` (the
+`supports_judge`, `shard_mergeable`, `scorer_version`; `item_outcome` + `item_card` (the
+leaderboard's per-item drill-down card of a typed record); `paired_task` + `paired_difference` (the
 leaderboard's paired comparison, per model, with another family asking the same questions).
 """
 
@@ -56,6 +57,25 @@ class Record(BaseModel):
     """Base of every published record model (items, gold): extra fields forbidden."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ItemRecord(BaseModel):
+    """Base of a family's `record_model`: the per-item record of a result (what every record
+    holds; the scorer adds `input`, `gold`, `prediction`, `error`, `missing`, `over_limit`).
+    A family's subclass declares the fields its aggregate, bootstrap sums and item card read;
+    the record is checked against it when a result is written (`scoring.results.check_records`)
+    and read through it by the leaderboard's drill-down."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: str
+    subject_id: int | str | None = None
+    correct: bool | None = None
+    score: float | None = None
+    category: str | None = None
+    categories: dict[str, str | list[str] | None] | None = None
+    error: str | None = None
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +123,8 @@ class TaskFamily:
     scorer_version: ClassVar[str] = "1"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics: ClassVar[tuple[str, ...] | list[str]] = ()
-    #: pydantic model of the fields this family adds to a result's per-item record
+    #: pydantic model (an `ItemRecord` subclass) of this family's per-item result records:
+    #: checked when a result is written, read through by the leaderboard's drill-down
     record_model: ClassVar[type[BaseModel] | None] = None
     #: caps on one prediction (docs/METRICS.md "Limits"); enforced by `prediction_over_limit`
     prediction_limits: ClassVar[dict[str, int]] = {}
@@ -128,6 +149,21 @@ class TaskFamily:
         """This family's per-item records against `paired_task`'s of the same model: a dict with
         `n`, `metric`, this family's and the other's value, `difference` and its 95% `interval`
         (or `{"n": 0}`); None when the family pairs with nothing."""
+        return None
+
+    def item_outcome(self, record: Any) -> str:
+        """The drill-down's outcome label of one typed record (`record_model`; a missing item is
+        labelled "missing" before this is asked)."""
+        if record.correct is True:
+            return "correct"
+        if record.correct is False:
+            return "wrong"
+        return "unscored"
+
+    def item_card(self, record: Any, text: Any) -> dict | None:
+        """The drill-down's family card of one typed record: `kind` (the template's card) and
+        its fields, every value a plain string or list (`text(v)` clips a value to show), or
+        None for the generic card (input, gold, prediction)."""
         return None
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
@@ -172,6 +208,9 @@ def validate_family(name: str, family: Any) -> Any:
         m = getattr(family, p, None)
         if hasattr(family, p) and not (isinstance(m, type) and issubclass(m, BaseModel)):
             problems.append(f"{p} is not a pydantic model")
+    rm = getattr(family, "record_model", None)
+    if rm is not None and not (isinstance(rm, type) and issubclass(rm, ItemRecord)):
+        problems.append("record_model is not a contract.ItemRecord model")
     specs = getattr(family, "metric_specs", ())
     if hasattr(family, "metric_specs"):
         if not all(isinstance(s, MetricSpec) for s in specs):

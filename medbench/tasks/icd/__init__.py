@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.icd.cards import CARD, METRIC_SPECS
-from medbench.tasks.icd.records import IcdGold, IcdItem
+from medbench.tasks.icd.records import IcdGold, IcdItem, IcdRecord
 
 
 class IcdFamily(MetricsFromModule, TaskFamily):
@@ -20,6 +20,7 @@ class IcdFamily(MetricsFromModule, TaskFamily):
     name = "icd"
     item_model = IcdItem
     gold_model = IcdGold
+    record_model = IcdRecord
     #: a ranked list of code strings
     prediction_type = list[str] | None
     prompt_templates = ("icd_system.j2", "icd_user.j2")
@@ -85,6 +86,11 @@ class IcdFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.icd.metrics import score_item
 
         return score_item(item, gold, prediction)
+
+    def item_card(self, record: Any, text: Any) -> dict:
+        from medbench.tasks.icd.cards import item_card
+
+        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits

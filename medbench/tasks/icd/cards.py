@@ -58,3 +58,18 @@ CARD = {
     "output": "a ranked list of ICD-10-CM codes",
     "headline": "Micro F1 of the predicted code set against the billed codes.",
 }
+
+
+def _code_title(code: str) -> str:
+    from medbench.tasks.icd.parse import is_valid_code, title
+
+    return title(code) if is_valid_code(code) else "not a valid ICD-10-CM code"
+
+
+def item_card(rec, text) -> dict:
+    """The drill-down's ICD card: predicted codes as hits / false positives, then the missed ones."""
+    gset, pred = set(rec.gold_codes), [str(c) for c in rec.pred_codes]
+    chips = [{"code": c, "kind": "tp" if c in gset else "fp", "title": _code_title(c)} for c in pred]
+    chips += [{"code": c, "kind": "fn", "title": _code_title(c)} for c in sorted(gset - set(pred))]
+    inp = getattr(rec, "input", None) if isinstance(getattr(rec, "input", None), dict) else {}
+    return {"kind": "icd", "chips": chips, "note": text(inp.get("text") or inp.get("note") or inp)}

@@ -20,7 +20,7 @@ from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.qa.answer import MAX_ANSWER_CHARS
 from medbench.tasks.qa.cards import CARD, METRIC_SPECS
-from medbench.tasks.qa.records import QaGold, QaItem
+from medbench.tasks.qa.records import QaGold, QaItem, QaRecord
 
 
 class QaFamily(MetricsFromModule, TaskFamily):
@@ -28,6 +28,7 @@ class QaFamily(MetricsFromModule, TaskFamily):
     name = "qa"
     item_model = QaItem
     gold_model = QaGold
+    record_model = QaRecord
     #: the answer text, or None to abstain
     prediction_type = str | None
     prompt_templates = ("qa_system.j2", "qa_user.j2")
@@ -86,6 +87,11 @@ class QaFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.qa.metrics import score_item
 
         return score_item(item, gold, prediction)
+
+    def item_outcome(self, record: Any) -> str:
+        from medbench.tasks.qa.cards import item_outcome
+
+        return item_outcome(record)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits["chars"]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.sql.cards import CARD, METRIC_SPECS
-from medbench.tasks.sql.records import SqlGold, SqlItem
+from medbench.tasks.sql.records import SqlGold, SqlItem, SqlRecord
 
 
 class SqlFamily(MetricsFromModule, TaskFamily):
@@ -24,6 +24,7 @@ class SqlFamily(MetricsFromModule, TaskFamily):
     name = "sql"
     item_model = SqlItem
     gold_model = SqlGold
+    record_model = SqlRecord
     #: a SQL string, or None to abstain
     prediction_type = str | None
     prompt_templates = ("sql_system.j2", "sql_user.j2")
@@ -85,6 +86,16 @@ class SqlFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.sql.metrics import score_items
 
         return score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
+
+    def item_outcome(self, record: Any) -> str:
+        from medbench.tasks.sql.cards import item_outcome
+
+        return item_outcome(record)
+
+    def item_card(self, record: Any, text: Any) -> dict:
+        from medbench.tasks.sql.cards import item_card
+
+        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits["chars"]

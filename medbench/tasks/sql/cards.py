@@ -84,3 +84,32 @@ CARD = {
     "output": "one SQL query, or null to abstain",
     "headline": "Reliability score with penalty 10: a wrong answer costs ten right ones, so abstaining beats guessing.",
 }
+
+
+_RESOURCE = ("time limit", "memory", "row cap", "too many rows", "killed", "out of memory")
+
+
+def item_outcome(rec) -> str:
+    """The drill-down's label of one typed `SqlRecord`."""
+    if rec.correct is True:
+        return "correct"
+    if rec.abstained:
+        return "abstained"
+    err = str(rec.error or "").lower()
+    if err and any(k in err for k in _RESOURCE):
+        return "resource limit"
+    if err:
+        return "invalid"
+    return "wrong"
+
+
+def item_card(rec, text) -> dict:
+    """The drill-down's SQL card: question, gold and predicted SQL, their answers."""
+    gold = getattr(rec, "gold", None) if isinstance(getattr(rec, "gold", None), dict) else {}
+    inp = getattr(rec, "input", None) if isinstance(getattr(rec, "input", None), dict) else {}
+    return {"kind": "sql", "question": text(inp.get("question") or inp),
+            "gold_sql": text(gold.get("sql") or gold.get("query")),
+            "pred_sql": None if rec.abstained else text(getattr(rec, "prediction", None)),
+            "answerable": rec.answerable,
+            "gold_answer": text(rec.gold_answer) if rec.answerable else None,
+            "pred_answer": text(rec.pred_answer) if rec.executed else None}
