@@ -1,5 +1,7 @@
 """The submission page's drill-down (one readable card per item) and the family's own error
-breakdown (SQL per-family accuracy, ICD per-chapter micro-F1, conversation per-fact-type recall).
+breakdown (SQL per-family accuracy, ICD per-chapter micro-F1, conversation per-fact-type recall):
+what is shown per family is the family's (`item_outcome`, `item_card`, `breakdown`); this module
+lays it out.
 
 Every value here comes from a result file and is untrusted: it is returned as plain strings and
 lists for the autoescaping templates, never as markup.
@@ -67,12 +69,6 @@ def _seen(rec: Any, gold: dict) -> bool | None:
     return None
 
 
-def _chapter(code: str) -> str:
-    from medbench.tasks.icd.parse import chapter
-
-    return chapter(code)
-
-
 def drill_items(r: dict) -> list[dict]:
     """One card per item: the common fields, then the family's own card (`item_card`) or the
     generic one (input, gold, prediction)."""
@@ -112,59 +108,14 @@ def _merge(groups: dict[str, dict], merge_small: bool) -> dict[str, dict]:
 
 
 def family_breakdown(r: dict, merge_small: bool = False) -> dict | None:
-    """The family's own measure per group, or None for a family without one."""
-    task, recs = r["task"], r["records"]
-    if task == "icd" and recs and "gold_codes" in recs[0]:
-        groups: dict[str, dict] = {}
-        for rec in recs:
-            g, p = set(rec.get("gold_codes") or []), set(rec.get("pred_codes") or [])
-            for c in g | p:
-                ch = _chapter(c)
-                d = groups.setdefault(ch, {"n": 0, "patients": set(), "tp": 0, "fp": 0, "fn": 0})
-                d["tp"] += c in g and c in p
-                d["fp"] += c in p and c not in g
-                d["fn"] += c in g and c not in p
-            for ch in {_chapter(c) for c in g | p}:
-                groups[ch]["n"] += 1
-                groups[ch]["patients"].add(rec.get("subject_id"))
-        rows = []
-        for ch, d in _merge(groups, merge_small).items():
-            den = 2 * d["tp"] + d["fp"] + d["fn"]
-            rows.append({"group": ch, "n": d["n"], "patients": len(d["patients"]),
-                         "cols": [d["tp"], d["fp"], d["fn"]], "value": 2 * d["tp"] / den if den else None})
-        return {"title": "Micro F1 per ICD-10 chapter", "group": "chapter", "measure": "micro F1",
-                "cols": ["true positives", "false positives", "missed"],
-                "rows": sorted(rows, key=lambda x: (x["group"] == "other", x["value"] is None, x["value"] or 0, x["group"]))}
-    if task == "conversation" and recs and "facts_total" in recs[0]:
-        groups = {}
-        for rec in recs:
-            for t, n in (rec.get("facts_total") or {}).items():
-                if not n:
-                    continue
-                d = groups.setdefault(str(t), {"n": 0, "patients": set(), "hit": 0, "total": 0})
-                d["n"] += 1
-                d["patients"].add(rec.get("subject_id"))
-                d["hit"] += (rec.get("facts_hit") or {}).get(t, 0)
-                d["total"] += n
-        rows = [{"group": t, "n": d["n"], "patients": len(d["patients"]), "cols": [d["hit"], d["total"]],
-                 "value": d["hit"] / d["total"] if d["total"] else None}
-                for t, d in _merge(groups, merge_small).items()]
-        return {"title": "Recall per fact type", "group": "fact type", "measure": "recall",
-                "cols": ["facts mentioned", "gold facts"],
-                "rows": sorted(rows, key=lambda x: (x["group"] == "other", x["value"] or 0, x["group"]))}
-    if task == "sql" and any(isinstance(rec.get("categories"), dict) and rec["categories"].get("family")
-                             for rec in recs):
-        groups = {}
-        for rec in recs:
-            fam = str((rec.get("categories") or {}).get("family") or "(none)")
-            d = groups.setdefault(fam, {"n": 0, "patients": set(), "correct": 0, "abstained": 0})
-            d["n"] += 1
-            d["patients"].add(rec.get("subject_id"))
-            d["correct"] += rec.get("correct") is True
-            d["abstained"] += bool(rec.get("abstained"))
-        rows = [{"group": f, "n": d["n"], "patients": len(d["patients"]), "cols": [d["correct"], d["abstained"]],
-                 "value": d["correct"] / d["n"] if d["n"] else None} for f, d in _merge(groups, merge_small).items()]
-        return {"title": "Accuracy per SQL template family", "group": "template family", "measure": "accuracy",
-                "cols": ["correct", "abstained"],
-                "rows": sorted(rows, key=lambda x: (x["group"] == "other", x["value"] or 0, x["group"]))}
-    return None
+    """The family's own measure per group (`TaskFamily.breakdown`), or None for a family without one."""
+    b = _family(r["task"]).breakdown(r["records"])
+    if b is None:
+        return None
+    rows = [{"group": name, "n": d["n"], "patients": len(d["patients"]), "cols": [d[c] for c in b.counters],
+             "value": b.value(d)} for name, d in _merge(b.groups, merge_small).items()]
+    if b.none_apart:
+        rows.sort(key=lambda x: (x["group"] == "other", x["value"] is None, x["value"] or 0, x["group"]))
+    else:
+        rows.sort(key=lambda x: (x["group"] == "other", x["value"] or 0, x["group"]))
+    return {"title": b.title, "group": b.group, "measure": b.measure, "cols": b.cols, "rows": rows}

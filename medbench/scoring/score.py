@@ -127,7 +127,7 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     if n_resamples < 1000:
         raise UserError(f"--resamples must be at least 1000 (got {n_resamples})")
     family = get_family(sub.task)
-    if judge and not getattr(family, "supports_judge", sub.task == "conversation"):
+    if judge and not getattr(family, "supports_judge", False):
         raise UserError(f"--judge applies to the conversation task only, not '{sub.task}'")
     judge_use = None
     if judge:

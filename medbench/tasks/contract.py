@@ -29,13 +29,14 @@ card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baseline
 `"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
 training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
 `supports_judge`, `shard_mergeable`, `scorer_version`; `item_outcome` + `item_card` (the
-leaderboard's per-item drill-down card of a typed record); `paired_task` + `paired_difference` (the
+leaderboard's per-item drill-down card of a typed record); `in_default_plan` (`medbench eval`'s
+default tasks); training's `output_rates`, `reward_guard`, `train_item_fields`, `train_template_field`; `paired_task` + `paired_difference` (the
 leaderboard's paired comparison, per model, with another family asking the same questions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -103,6 +104,23 @@ class MetricSpec:
         return {"label": self.label, "scale": self.scale, "formula": self.formula}
 
 
+@dataclass
+class Breakdown:
+    """A family's own error breakdown on the submission page (`TaskFamily.breakdown`): per group,
+    `n` items, the set of `patients`, and the counters named in `counters` (summed when the page
+    merges small groups); `value(group)` is the measure; `cols` titles the counters."""
+
+    title: str
+    group: str
+    measure: str
+    cols: list[str]
+    counters: tuple[str, ...]
+    groups: dict[str, dict]
+    value: Callable[[dict], float | None]
+    #: sort groups without a value after the valued ones of equal rank (ICD)
+    none_apart: bool = False
+
+
 class TaskFamily:
     """Base class of a task family: the optional parts' defaults. The required parts (`REQUIRED`)
     are declared by each family; `validate_family` checks them when the family is registered."""
@@ -166,8 +184,37 @@ class TaskFamily:
         None for the generic card (input, gold, prediction)."""
         return None
 
+    def breakdown(self, records: list[dict]) -> Breakdown | None:
+        """The family's own error breakdown of a result's records, or None."""
+        return None
+
     def prediction_over_limit(self, prediction: Any) -> str | None:
         """Why a well-typed prediction exceeds the family's limits, or None."""
+        return None
+
+    #: in `medbench eval`'s default task list (a plan without `tasks`)
+    in_default_plan: ClassVar[bool] = False
+    #: training: the per-item record fields the dev item rows (`dev_items.jsonl`) carry
+    train_item_fields: ClassVar[tuple[str, ...]] = ()
+    #: training: the gold field `train --sql-templates` restricts train and dev items by (None: the
+    #: flag does not apply to this family)
+    train_template_field: ClassVar[str | None] = None
+
+    def output_rates(self, records: list[dict], parse_errors: dict | None = None) -> dict:
+        """{abstention_rate, valid_output_rate} (fractions) of one checkpoint's dev records (train's
+        checkpoint selection). Default: records marked `abstained` / items, and items parsed
+        without error / items."""
+        n = len(records)
+        if not n:
+            return {"abstention_rate": 0.0, "valid_output_rate": 0.0}
+        errors = parse_errors or {}
+        return {"abstention_rate": sum(1 for r in records if r.get("abstained")) / n,
+                "valid_output_rate": sum(1 for r in records if not errors.get(r["item_id"])) / n}
+
+    def reward_guard(self, train_gold: list[dict], evaluate_train: Any) -> dict | None:
+        """Training: the reward guard calibrated before GRPO (passed to `reward_funcs`), or None.
+        `evaluate_train(n)` scores the SFT policy on the first n train items (the trainer's
+        `evaluate` result: `records`, `n`)."""
         return None
 
     def gold_completion(self, gold: dict) -> str | None:

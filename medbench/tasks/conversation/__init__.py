@@ -88,6 +88,7 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
     #: "2": the pass rate at CORRECT_F1 is named `items_passing` (was `accuracy`)
     #: "3": headline conversation_score = fact-F1 × form score; items pass on that product
     scorer_version = "3"
+    in_default_plan = True
     missing_prediction = None
     supports_judge = True
     #: items depend on one admission (the lexicon on the whole store), so shards concatenate.
@@ -130,6 +131,11 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.conversation.cards import item_outcome
 
         return item_outcome(record)
+
+    def breakdown(self, records: list[dict]) -> Any:
+        from medbench.tasks.conversation.cards import breakdown
+
+        return breakdown(records)
 
     def item_card(self, record: Any, text: Any) -> dict:
         from medbench.tasks.conversation.cards import item_card

@@ -96,3 +96,23 @@ def item_card(rec, text) -> dict:
                               "text": text(t.get("text") or t.get("content") or "")})
     return {"kind": "conversation", "turns": turns, "missed": missed,
             "invented": [str(e) for e in rec.invented_entities], "problems": [str(p) for p in rec.problems]}
+
+
+def breakdown(records: list[dict]):
+    """Recall per fact type."""
+    from medbench.tasks.contract import Breakdown
+
+    if not (records and "facts_total" in records[0]):
+        return None
+    groups: dict[str, dict] = {}
+    for rec in records:
+        for t, n in (rec.get("facts_total") or {}).items():
+            if not n:
+                continue
+            d = groups.setdefault(str(t), {"n": 0, "patients": set(), "hit": 0, "total": 0})
+            d["n"] += 1
+            d["patients"].add(rec.get("subject_id"))
+            d["hit"] += (rec.get("facts_hit") or {}).get(t, 0)
+            d["total"] += n
+    return Breakdown("Recall per fact type", "fact type", "recall", ["facts mentioned", "gold facts"],
+                     ("hit", "total"), groups, lambda d: d["hit"] / d["total"] if d["total"] else None)

@@ -73,3 +73,31 @@ def item_card(rec, text) -> dict:
     chips += [{"code": c, "kind": "fn", "title": _code_title(c)} for c in sorted(gset - set(pred))]
     inp = getattr(rec, "input", None) if isinstance(getattr(rec, "input", None), dict) else {}
     return {"kind": "icd", "chips": chips, "note": text(inp.get("text") or inp.get("note") or inp)}
+
+
+def breakdown(records: list[dict]):
+    """Micro F1 per ICD-10 chapter."""
+    from medbench.tasks.contract import Breakdown
+    from medbench.tasks.icd.parse import chapter
+
+    if not (records and "gold_codes" in records[0]):
+        return None
+    groups: dict[str, dict] = {}
+    for rec in records:
+        g, p = set(rec.get("gold_codes") or []), set(rec.get("pred_codes") or [])
+        for c in g | p:
+            d = groups.setdefault(chapter(c), {"n": 0, "patients": set(), "tp": 0, "fp": 0, "fn": 0})
+            d["tp"] += c in g and c in p
+            d["fp"] += c in p and c not in g
+            d["fn"] += c in g and c not in p
+        for ch in {chapter(c) for c in g | p}:
+            groups[ch]["n"] += 1
+            groups[ch]["patients"].add(rec.get("subject_id"))
+
+    def micro_f1(d: dict) -> float | None:
+        den = 2 * d["tp"] + d["fp"] + d["fn"]
+        return 2 * d["tp"] / den if den else None
+
+    return Breakdown("Micro F1 per ICD-10 chapter", "chapter", "micro F1",
+                     ["true positives", "false positives", "missed"], ("tp", "fp", "fn"), groups, micro_f1,
+                     none_apart=True)
