@@ -215,13 +215,14 @@ def check_records(result: Result | dict, where: str | None = None) -> None:
 def result_text(result: dict | Result) -> str:
     """The one writer's bytes: `result` validated through `Result` (and its family's record
     model), then canonical JSON. Deterministic: the same result gives the same bytes."""
-    from medbench.io import canonical_json
+    from medbench.io import _normalise, canonical_json
 
     if isinstance(result, Result):
         model = result
     else:
-        # validate the JSON form (floats normalised, numpy scalars gone): what is checked is what is written
-        model = parse_result(json.loads(canonical_json(result)), f"result {result.get('result_id')!r}")
+        # validate the JSON form (floats normalised, numpy scalars and tuples gone: io.canonical_json's
+        # own first step), so what is checked is what is written
+        model = parse_result(_normalise(result), f"result {result.get('result_id')!r}")
     check_records(model)
     return canonical_json(model.to_dict(), indent=2) + "\n"
 
