@@ -146,7 +146,10 @@ def test_drill_down_reads_typed_records_and_the_family_labels_the_outcome():
         _qa_record(item_id="qa-2", abstained=False, score=-1, pred_answer="4"),
         _qa_record(item_id="qa-3", answerable=False, correct=True, score=1),
         _qa_record(item_id="qa-4", missing=True, abstained=False, score=-1)]}
-    assert [it["outcome"] for it in drill_items(r)] == ["abstained", "wrong", "correct", "missing"]
+    items = drill_items(r)
+    assert [it["outcome"] for it in items] == ["abstained", "wrong", "correct", "missing"]
+    # read typed, shown as stored: an int score stays an int (the page prints "-1", not "-1.000")
+    assert [(type(it["score"]), it["score"]) for it in items[:2]] == [(int, 0), (int, -1)]
     r["records"][1]["answerable"] = "perhaps"
     with pytest.raises(UserError, match=r"item 'qa-2': qa record answerable"):
         drill_items(r)

@@ -72,7 +72,7 @@ class ItemRecord(BaseModel):
     item_id: str
     subject_id: int | str | None = None
     correct: bool | None = None
-    score: float | None = None
+    score: int | float | None = None  # an int stays an int (the item page prints 1, not 1.000)
     category: str | None = None
     categories: dict[str, str | list[str] | None] | None = None
     error: str | None = None
