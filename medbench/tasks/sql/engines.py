@@ -14,6 +14,7 @@ Engines are small frozen values: picklable into the sandbox's worker processes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from medbench.release import SQL_PROFILES, infer_sql_profile
@@ -101,6 +102,7 @@ class SQLiteEngine(SqlEngine):
 ENGINE_CLASSES: dict[str, type[SqlEngine]] = {"duckdb": DuckDBEngine, "sqlite": SQLiteEngine}
 
 
+@lru_cache(maxsize=16)
 def make_engine(name: str, profile: str) -> SqlEngine:
     try:
         cls = ENGINE_CLASSES[name]

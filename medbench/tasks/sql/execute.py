@@ -40,6 +40,7 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
+from medbench.tasks.sql.engines import SqlEngine, as_engine
 from medbench.tasks.sql.normalize import canonical_answer
 
 ENGINES = ("sqlite", "duckdb")
@@ -111,8 +112,6 @@ def _forbidden_types() -> tuple[type, ...]:
 def prepare_sql(sql: str, engine: Any) -> str:
     """The text that runs: the engine's profile's normalisation (EHRSQL's under "ehrsql-2024",
     as written under "medbench"; `engines.SqlEngine.normalise`)."""
-    from medbench.tasks.sql.engines import as_engine
-
     return as_engine(engine).normalise(sql)
 
 
@@ -479,7 +478,6 @@ def gold_tokens(sql: str, engine: Any) -> dict:
     """The token list the gold side caches (same preparation and tokenizer as predictions)."""
     from sqlglot.dialects import Dialect
 
-    from medbench.tasks.sql.engines import as_engine
     from medbench.tasks.sql.normalize import regex_tokens
 
     eng = as_engine(engine)
@@ -492,7 +490,6 @@ def gold_tokens(sql: str, engine: Any) -> dict:
 
 
 def gold_fingerprint(sql: str, engine: Any) -> str:
-    from medbench.tasks.sql.engines import as_engine
     from medbench.tasks.sql.normalize import sql_fingerprint
 
     eng = as_engine(engine)
@@ -529,8 +526,6 @@ def run_job(con, engine: Any, job: dict, timeout_s: float, row_cap: int) -> dict
     Exact match: equal sqlglot token streams (case-folded; whitespace and comments ignored), else
     equal sqlglot renderings of the two parse trees (normalised identifiers and functions).
     """
-    from medbench.tasks.sql.engines import as_engine
-
     eng = as_engine(engine)
     engine = eng.name
     sql = eng.normalise(job["sql"])
@@ -701,8 +696,6 @@ class SqlPool:
 
     def __init__(self, db_path: str | os.PathLike, engine: Any, workers: int | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP):
-        from medbench.tasks.sql.engines import SqlEngine, as_engine
-
         if not isinstance(engine, SqlEngine) and engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}")
         #: the engine object (dialect + profile) the workers run; `engine` stays its dialect name
