@@ -86,6 +86,13 @@ def _strs(value: Any, where: str) -> list[str]:
     return value
 
 
+def default_tasks() -> list[str]:
+    """A plan without `tasks`: the families that declare `in_default_plan`, in registration order."""
+    from medbench.tasks import FAMILIES, get_family
+
+    return [n for n in FAMILIES.targets if getattr(get_family(n), "in_default_plan", False)]
+
+
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
     if not path.is_file():
@@ -110,7 +117,7 @@ def load_plan(path: str | Path) -> Plan:
             raise UserError(f"{path}: models[{n}]: unknown key {bad[0]!r} (known: {', '.join(sorted(_MODEL_KEYS))})")
         if "tasks" in m:
             _strs(m["tasks"], f"{path}: models[{n}].tasks")
-    tasks = _strs(data.get("tasks", ["sql", "icd", "conversation"]), f"{path}: tasks")
+    tasks = _strs(data.get("tasks", default_tasks()), f"{path}: tasks")
     splits = _strs(data.get("splits", ["dev"]), f"{path}: splits")
     for s in splits:
         if s not in ("train", "dev", "test"):

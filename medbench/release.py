@@ -202,6 +202,32 @@ class Release:
 
 
 
+#: the SQL scoring rules a release declares in `tasks.sql.profile` (medbench.tasks.sql.engines):
+#: "ehrsql-2024" (the EHRSQL 2024 shared task's normalisation, "now" and empty-query rule) or
+#: "medbench" (queries run as written)
+SQL_PROFILES = ("ehrsql-2024", "medbench")
+
+
+def infer_sql_profile(engine: str | None) -> str:
+    """The profile of a manifest written before `profile` existed: its SQLite releases were all
+    EHRSQL 2024 imports, its DuckDB releases medbench's own builds. The one place the engine
+    name stands for the profile."""
+    return "ehrsql-2024" if engine == "sqlite" else "medbench"
+
+
+def _read_manifest(manifest: Any, where: Path) -> dict:
+    """The manifest as read: an old one's sql task gets its inferred `profile` (once, here)."""
+    tasks = manifest.get("tasks") if isinstance(manifest, dict) else None
+    sql = tasks.get("sql") if isinstance(tasks, dict) else None
+    if isinstance(sql, dict):
+        if "profile" not in sql:
+            sql["profile"] = infer_sql_profile(sql.get("engine", "duckdb"))
+        elif sql["profile"] not in SQL_PROFILES:
+            raise UserError(f"{where}: unknown sql profile {sql['profile']!r} (expected one of "
+                            f"{', '.join(SQL_PROFILES)})")
+    return manifest
+
+
 def open_release(path: str | Path) -> Release:
     path = Path(path)
     mpath = path / MANIFEST
@@ -212,4 +238,4 @@ def open_release(path: str | Path) -> Release:
         manifest = json.loads(data)
     except json.JSONDecodeError as e:
         raise UserError(f"{mpath}: invalid JSON at line {e.lineno}") from None
-    return Release(path, manifest, sha256_bytes(data))
+    return Release(path, _read_manifest(manifest, mpath), sha256_bytes(data))

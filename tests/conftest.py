@@ -114,3 +114,19 @@ def import_ehrsql_valid(root: Path, n: int) -> Path:
                    "--split", "valid", "--out", str(out), "--workers", "2", timeout=300)
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def inspect_mock_model(reply):
+    """An inspect_ai `mockllm/model` whose answer to a conversation is `reply(last user message's
+    text)`, with usage counted from the lengths (no tiktoken download). The exports' tests share it."""
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    def answer(messages, tools, tool_choice, config):
+        user = messages[-1].text
+        content = reply(user)
+        out = ModelOutput.from_content("mockllm/model", content)
+        out.usage = ModelUsage(input_tokens=len(user) // 4, output_tokens=len(content) // 4,
+                               total_tokens=(len(user) + len(content)) // 4)
+        return out
+
+    return get_model("mockllm/model", custom_outputs=answer)

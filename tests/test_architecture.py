@@ -119,3 +119,68 @@ def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
                                           ("medbench.pipeline", "apps")])
 def test_layer_names(module, layer):
     assert LAYERS[layer_of(module)][0] == layer
+
+
+# ---------------------------------------------------------------- no per-task branches outside the families
+
+def _family_names() -> tuple[str, ...]:
+    from medbench.tasks import FAMILIES
+
+    return tuple(FAMILIES.targets)
+
+
+#: the registered family names (a comparison with one of these outside `medbench/tasks/` is a
+#: per-task branch that belongs behind the family contract)
+FAMILY_NAMES = _family_names()
+
+
+def task_name_branches(root: Path = PKG) -> list[str]:
+    """`x == "sql"` / `x != "icd"` / `x in ("sql", ...)` where x names a task (an identifier,
+    attribute or subscript key containing "task"), in any module outside `medbench/tasks/`."""
+    def names_a_task(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return "task" in node.id
+        if isinstance(node, ast.Attribute):
+            return "task" in node.attr
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+            return isinstance(key, ast.Constant) and isinstance(key.value, str) and "task" in key.value
+        return False
+
+    def family_literal(node: ast.AST) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in FAMILY_NAMES
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(family_literal(e) for e in node.elts)
+        return False
+
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        if (root / "tasks") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if not isinstance(node, ast.Compare):
+                continue
+            sides = [node.left, *node.comparators]
+            ops_ok = any(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops)
+            if ops_ok and any(names_a_task(s) for s in sides) and any(family_literal(s) for s in sides):
+                bad.append(f"{path.relative_to(root.parent)}:{node.lineno}: {ast.unparse(node)}")
+    return bad
+
+
+def test_no_per_task_branch_outside_the_families():
+    """What differs per family (item cards, outcome labels, breakdowns, output rates, training
+    rows and guards, default plan tasks) is asked of the family, never branched on by name."""
+    bad = task_name_branches()
+    assert not bad, "per-task branches outside medbench/tasks/ (declare it on the family):\n" + "\n".join(bad)
+
+
+def test_the_task_branch_checker_catches_one(tmp_path):
+    pkg = tmp_path / "medbench"
+    (pkg / "publish").mkdir(parents=True)
+    (pkg / "tasks").mkdir()
+    (pkg / "publish" / "x.py").write_text('def f(r, task):\n    return r["task"] == "sql" or task in ("icd",)\n')
+    (pkg / "tasks" / "y.py").write_text('def g(task):\n    return task == "sql"\n')  # inside a family: fine
+    (pkg / "publish" / "z.py").write_text('def h(engine):\n    return engine == "sqlite"\n')
+    bad = task_name_branches(pkg)
+    assert len(bad) == 2 and all("publish/x.py:2" in b for b in bad), bad

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, inspect_mock_model, run_cli
 
 from medbench.export.licence import release_licence
 from medbench.release import open_release
@@ -95,7 +95,6 @@ def _headline(submission: Path, release: Path) -> dict:
 def test_inspect_eval_scores_equal_medbench_score(small_release, tmp_path):
     pytest.importorskip("inspect_ai")
     from inspect_ai import eval as inspect_eval
-    from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
     rel = open_release(small_release)
     out = tmp_path / "inspect"
@@ -107,15 +106,10 @@ def test_inspect_eval_scores_equal_medbench_score(small_release, tmp_path):
     items, gold = rel.items("icd", "dev"), rel.gold("icd", "dev")
     by_text = {it["text"]: gold[it["item_id"]]["codes"] for it in items}
 
-    def answer(messages, tools, tool_choice, config):
-        user = messages[-1].text
+    def answer(user):
         codes = next(c for t, c in by_text.items() if t in user)
         k = len(user) % 3
-        content = json.dumps(codes) if k == 0 else json.dumps(codes[:1] + ["Z00.00"]) if k == 1 else "no idea"
-        out = ModelOutput.from_content("mockllm/model", content)
-        out.usage = ModelUsage(input_tokens=len(user) // 4, output_tokens=len(content) // 4,
-                               total_tokens=(len(user) + len(content)) // 4)  # no tiktoken download
-        return out
+        return json.dumps(codes) if k == 0 else json.dumps(codes[:1] + ["Z00.00"]) if k == 1 else "no idea"
 
     sys.path.insert(0, str(out))
     try:
@@ -123,7 +117,7 @@ def test_inspect_eval_scores_equal_medbench_score(small_release, tmp_path):
     finally:
         sys.path.remove(str(out))
     [log] = inspect_eval(medbench_icd.medbench_icd(split="dev"),
-                         model=get_model("mockllm/model", custom_outputs=answer),
+                         model=inspect_mock_model(answer),
                          log_dir=str(tmp_path / "logs"), display="none")
     assert log.status == "success", log.error
     metrics = {k: m.value for s in log.results.scores for k, m in s.metrics.items()}

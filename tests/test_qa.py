@@ -426,9 +426,8 @@ def test_inspect_export_scores_equal_medbench_score(built, tmp_path):
     pytest.importorskip("inspect_ai")
     import sys
 
-    from conftest import run_cli
+    from conftest import inspect_mock_model, run_cli
     from inspect_ai import eval as inspect_eval
-    from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
     from medbench.pipeline import score_file
 
@@ -440,22 +439,17 @@ def test_inspect_export_scores_equal_medbench_score(built, tmp_path):
     items, gold = rel.items("qa", "test"), rel.gold("qa", "test")
     by_question = {it["question"] + "\n" + it["context"][-200:]: gold[it["item_id"]] for it in items}
 
-    def answer(messages, tools, tool_choice, config):
-        user = messages[-1].text
+    def answer(user):
         g = next(v for k, v in by_question.items() if k.split("\n", 1)[0] in user and k.split("\n", 1)[1] in user)
         k = len(user) % 3
-        content = ("Answer: " + (g["answer_text"] or "null")) if k == 0 else "null" if k == 1 else "Answer: 12345"
-        o = ModelOutput.from_content("mockllm/model", content)
-        o.usage = ModelUsage(input_tokens=len(user) // 4, output_tokens=len(content) // 4,
-                             total_tokens=(len(user) + len(content)) // 4)  # no tiktoken download
-        return o
+        return ("Answer: " + (g["answer_text"] or "null")) if k == 0 else "null" if k == 1 else "Answer: 12345"
 
     sys.path.insert(0, str(out))
     try:
         import medbench_qa
     finally:
         sys.path.remove(str(out))
-    [log] = inspect_eval(medbench_qa.medbench_qa(split="test"), model=get_model("mockllm/model", custom_outputs=answer),
+    [log] = inspect_eval(medbench_qa.medbench_qa(split="test"), model=inspect_mock_model(answer),
                          log_dir=str(tmp_path / "logs"), display="none")
     assert log.status == "success", log.error
     metrics = {k: m.value for s in log.results.scores for k, m in s.metrics.items()}

@@ -84,3 +84,52 @@ def test_headline_ci_brackets_the_value():
     h = headline_ci(family, recs, resamples=300)
     assert h["value"] == pytest.approx(family.aggregate(recs)["rs10"])
     assert h["ci_low"] < h["value"] < h["ci_high"]
+
+
+def test_output_rates_are_the_family_s():
+    """SQL: abstained / items and executed / answered; ICD: empty / items and parsed / items; a
+    family without its own: `abstained` / items and parsed / items (the contract's default)."""
+    recs = _sql_records(list("cwaux"))
+    assert output_rates("sql", recs) == {"abstention_rate": 2 / 5, "valid_output_rate": 1.0}
+    icd = [{"item_id": "a", "pred_codes": []}, {"item_id": "b", "pred_codes": ["I10"]},
+           {"item_id": "c", "pred_codes": ["E11.9"]}]
+    assert output_rates("icd", icd, {"a": None, "b": "not JSON", "c": None}) == \
+        {"abstention_rate": pytest.approx(1 / 3), "valid_output_rate": pytest.approx(2 / 3)}
+    qa = [{"item_id": "a", "abstained": True}, {"item_id": "b", "abstained": False}]
+    assert output_rates("qa", qa, {"b": "unparsed"}) == {"abstention_rate": 0.5, "valid_output_rate": 0.5}
+    assert output_rates("icd", []) == {"abstention_rate": 0.0, "valid_output_rate": 0.0}
+
+
+def test_training_rows_and_template_filter_are_declared_by_the_family():
+    from medbench.train.trainer import _item_rows, _restricted_ids
+
+    recs = _sql_records(list("ca"))
+    rows = _item_rows("sft", "sql", {"records": recs})
+    assert [set(r) - {"checkpoint", "item_id", "subject_id", "score", "correct", "rs10"} for r in rows] == \
+        [{"abstained", "executed", "answerable"}] * 2
+    icd_rows = _item_rows("sft", "icd", {"records": [{"item_id": "a", "n_pred": 1, "tp": 1, "fp": 0, "fn": 2}]})
+    assert icd_rows[0]["fn"] == 2 and "abstained" not in icd_rows[0]
+    assert get_family("sql").train_template_field == "template"
+    assert _restricted_ids(None, "icd", "train", ["t1"]) is None  # the flag does not apply to ICD
+
+
+def test_sql_reward_guard_calibrates_on_the_sft_sample():
+    from medbench.tasks import rewards
+
+    golds = [{"sql": "SELECT 1", "answerable": True}] * 3 + [{"sql": None, "answerable": False}]
+    calls = []
+
+    def evaluate_train():
+        calls.append(1)
+        return {"records": _sql_records(list("cwau")), "n": 4}
+
+    guard = get_family("sql").reward_guard(golds, evaluate_train)
+    assert calls == [1] and guard["unanswerable_share"] == 0.25
+    assert guard["target"] == pytest.approx(0.25 + rewards.GUARD_TOLERANCE) and guard["sft_train_items"] == 4
+    assert get_family("icd").reward_guard(golds, evaluate_train) is None and calls == [1]
+
+
+def test_eval_plan_default_tasks_are_the_families_that_ask_for_it():
+    from medbench.evalplan import default_tasks
+
+    assert default_tasks() == ["sql", "icd", "conversation"]

@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from medbench.datause import PUBLIC_LICENCES
-from medbench.io import atomic_dir, canonical_json
+from medbench.io import atomic_dir
 from medbench.publish.describe import (
     LICENCE_WORDS,
     fmt_metric,
@@ -30,7 +30,14 @@ from medbench.publish.describe import (
     task_card,
     to_display,
 )
-from medbench.scoring.results import RESULTS_DIR, load_result, load_results, result_identity, result_path
+from medbench.scoring.results import (
+    RESULTS_DIR,
+    load_result,
+    load_results,
+    result_identity,
+    result_path,
+    write_result,
+)
 from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, make_clusters, paired_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -657,6 +664,6 @@ def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> d
             if new_keys.get(result_identity(old["header"])) not in (None, old["result_id"]):
                 result_path(tmp, old["result_id"]).unlink()
         for r in new_results:
-            _write(result_path(tmp, r["result_id"]), canonical_json(r, indent=2) + "\n")
+            write_result(tmp, r)
         ranks = render_site(load_results(tmp), tmp, show_progress=show_progress)
     return ranks

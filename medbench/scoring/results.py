@@ -1,8 +1,16 @@
 """The results store: `<leaderboard>/results/<result_id>.json`, the leaderboard's only input.
 
-A result is written with canonical JSON (byte-identical for the same submission and release)
-and validated against `RESULT_SCHEMA` when read back, so a hand-edited or truncated file is
-reported by name rather than rendered wrongly.
+This module is the result file's one owner: `Result` (pydantic) is the format, with a
+`format_version` field; `result_text` is the one writer (validates through the model, then
+canonical JSON: byte-identical for the same submission and release) and `read_result` /
+`load_result` the one reader (older formats are migrated on read, inspect_ai's `log/_log.py`
+pattern; a newer format is refused in one line). Every record is checked against the base
+`ResultRecord` fields and, when written, against its family's `record_model`, so a hand-edited,
+truncated or malformed file is reported by name (and item) rather than rendered wrongly.
+
+Format history (`MIGRATIONS` turns version n into n + 1):
+- 1: the version field was `result_format: 1`.
+- 2: `format_version: 2` replaces `result_format`; nothing else changed.
 """
 
 from __future__ import annotations
@@ -10,85 +18,228 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-import jsonschema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from medbench.errors import UserError
 
 RESULTS_DIR = "results"
-RESULT_FORMAT = 1
+#: the result file format this medbench writes (and the newest it reads)
+RESULT_FORMAT = 2
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
 
-_NUM = {"type": ["number", "null"]}
-_INTERVAL = {"anyOf": [{"type": "null"},
-                       {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}]}
+#: a JSON number as stored (int stays int, float stays float: the written bytes never change), or null
+Num = StrictInt | StrictFloat | None
+Count = Annotated[StrictInt, Field(ge=0)]
+Interval = Annotated[list[StrictInt | StrictFloat], Field(min_length=2, max_length=2)] | None
 
-RESULT_SCHEMA: dict = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "medbench result",
-    "description": "One scored submission: metrics, 95% patient-clustered bootstrap intervals, "
-                   "per-item records. The leaderboard is rendered only from these files.",
-    "type": "object",
-    "required": ["result_format", "result_id", "header", "task", "split", "model", "benchmark",
-                 "metrics", "headline", "intervals", "n_items", "n_missing", "complete", "usage",
-                 "records", "scorer_version", "bootstrap", "submission_sha256"],
-    "properties": {
-        "result_format": {"const": RESULT_FORMAT},
-        "result_id": {"type": "string", "pattern": _ID.pattern},
-        "header": {"type": "object"},
-        "task": {"type": "string"},
-        "split": {"type": "string"},
-        "model": {"type": "string"},
-        "created": {"type": ["string", "null"]},
-        "benchmark": {"type": "object", "required": ["name", "sha256"],
-                      "properties": {"name": {"type": "string"}, "sha256": {"type": "string"}}},
-        "metrics": {"type": "object", "additionalProperties": _NUM},
-        "headline": {
-            "type": "object",
-            "required": ["name", "value", "ci_low", "ci_high", "higher_is_better"],
-            "properties": {"name": {"type": "string"}, "value": _NUM, "ci_low": _NUM, "ci_high": _NUM,
-                           "higher_is_better": {"type": "boolean"}},
-        },
-        "intervals": {"type": "object", "additionalProperties": _INTERVAL},
-        "n_items": {"type": "integer", "minimum": 0},
-        "n_missing": {"type": "integer", "minimum": 0},
-        "complete": {"type": "boolean"},
-        "usage": {"type": "object", "properties": {
-            "prompt_tokens": {"type": ["integer", "null"]},
-            "completion_tokens": {"type": ["integer", "null"]},
-            "cost_usd": _NUM, "latency_s_mean": _NUM}},
-        "bootstrap": {"type": "object", "required": ["resamples", "seed", "level", "unit"],
-                      "properties": {"clusters": {"type": "integer", "minimum": 0,
-                                                  "description": "patients (clusters) resampled"}}},
-        "counts": {"type": "object", "description": "family counters, e.g. SQL items stopped by a "
-                   "resource limit", "additionalProperties": {"type": "integer", "minimum": 0}},
-        "excluded": {"type": "object", "description": "items of the source left out of the release",
-                     "required": ["n_excluded", "reason"],
-                     "properties": {"n_excluded": {"type": "integer", "minimum": 0},
-                                    "reason": {"type": "string"}, "by_reason": {"type": "object"},
-                                    "official_denominator": {"type": "object"}}},
-        "submission_sha256": {"type": "string"},
-        "scorer_version": {"type": "string"},
-        "judge": {"type": ["object", "null"]},
-        "source_licence": {"enum": ["synthetic", "odbl", "credentialed"]},
-        "n_errored": {"type": "integer", "minimum": 0},
-        "leading_error": {"type": ["string", "null"]},
-        "records": {
-            "type": "array",
-            "items": {"type": "object", "required": ["item_id", "subject_id", "correct", "score",
-                                                      "category"],
-                      "properties": {"item_id": {"type": "string"},
-                                     "correct": {"type": ["boolean", "null"]},
-                                     "score": _NUM,
-                                     "category": {"type": ["string", "null"]}}},
-        },
-    },
-}
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Benchmark(_Open):
+    name: StrictStr
+    sha256: StrictStr
+
+
+class Headline(_Strict):
+    name: StrictStr
+    value: Num
+    ci_low: Num
+    ci_high: Num
+    higher_is_better: StrictBool
+
+
+class Usage(_Strict):
+    prompt_tokens: StrictInt | None = None
+    completion_tokens: StrictInt | None = None
+    cost_usd: Num = None
+    latency_s_mean: Num = None
+
+
+class Bootstrap(_Open):
+    resamples: StrictInt
+    seed: StrictInt
+    level: StrictInt | StrictFloat
+    unit: StrictStr
+    clusters: Count | None = Field(None, description="patients (clusters) resampled")
+
+
+class Excluded(_Strict):
+    """Items of the source left out of the release (SQL's `result_extras`)."""
+
+    n_excluded: Count
+    reason: StrictStr
+    by_reason: dict[str, Count] | None = None
+    official_denominator: dict[str, Num] | None = None
+
+
+class ResultRecord(_Open):
+    """What every per-item record holds (the family's own fields are its `record_model`'s;
+    `input`, `gold`, `prediction`, `error`, `missing`, `over_limit` are the scorer's)."""
+
+    item_id: StrictStr
+    subject_id: StrictInt | StrictStr | None
+    correct: StrictBool | None
+    score: Num
+    category: StrictStr | None
+
+
+class Result(_Strict):
+    """One scored submission: metrics, 95% patient-clustered bootstrap intervals, per-item
+    records. The leaderboard is rendered only from these files."""
+
+    model_config = ConfigDict(extra="forbid", title="medbench result")
+
+    format_version: Literal[2] = RESULT_FORMAT
+    result_id: Annotated[StrictStr, Field(pattern=_ID.pattern)]
+    header: dict[str, Any]
+    task: StrictStr
+    split: StrictStr
+    model: StrictStr
+    created: StrictStr | None = None
+    benchmark: Benchmark
+    metrics: dict[str, Num]
+    headline: Headline
+    intervals: dict[str, Interval]
+    n_items: Count
+    n_missing: Count
+    complete: StrictBool
+    usage: Usage
+    bootstrap: Bootstrap
+    submission_sha256: StrictStr
+    scorer_version: StrictStr
+    judge: dict[str, Any] | None = None
+    source_licence: Literal["synthetic", "odbl", "credentialed"] | None = None
+    release_counts: dict[str, Any] | None = None
+    n_errored: Count | None = None
+    leading_error: StrictStr | None = None
+    counts: dict[str, Count] | None = Field(
+        None, description="family counters, e.g. SQL items stopped by a resource limit")
+    excluded: Excluded | None = None
+    records: list[ResultRecord]
+
+    def to_dict(self) -> dict:
+        """The result as stored: exactly the fields that were read or set (a dump of what was
+        validated is the same JSON, so writing it back changes no byte)."""
+        return self.model_dump(exclude_unset=True)
+
+
+def _v1_to_v2(data: dict) -> dict:
+    out = {k: v for k, v in data.items() if k != "result_format"}
+    out["format_version"] = 2
+    return out
+
+
+#: version n -> the function that turns a version-n result into version n + 1
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+
+
+def _version(data: dict) -> Any:
+    if "format_version" in data:
+        return data["format_version"]
+    return data.get("result_format")  # format 1 named its version field so
+
+
+def migrate(data: dict, where: str = "result") -> dict:
+    """A result dict of any known format, as the current format (older ones migrated step by
+    step); a newer or unknown format is one UserError."""
+    version = _version(data)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserError(f"{where}: not a medbench result: no format_version")
+    if version > RESULT_FORMAT:
+        raise UserError(f"{where}: result format {version} is newer than this medbench reads "
+                        f"(up to {RESULT_FORMAT}): upgrade medbench")
+    if version < 1:
+        raise UserError(f"{where}: not a medbench result: unknown format_version {version}")
+    while version < RESULT_FORMAT:
+        data = MIGRATIONS[version](data)
+        version += 1
+    return data
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = "/".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{where}: {err['msg'][:160]}"
+
+
+def parse_result(data: Any, where: str = "result") -> Result:
+    """`data` (a result dict of any known format) migrated and validated as a `Result`."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: not a medbench result: not a JSON object")
+    data = migrate(data, where)
+    try:
+        return Result.model_validate(data)
+    except ValidationError as e:
+        raise UserError(f"{where}: not a medbench result: {_first_error(e)}") from None
+
+
+def check_records(result: Result | dict, where: str | None = None) -> None:
+    """Validate each record against its family's `record_model` (families without one: only the
+    base `ResultRecord` fields); a broken record is one UserError naming the item."""
+    from medbench.tasks import get_family
+
+    task = result.task if isinstance(result, Result) else result["task"]
+    records = result.records if isinstance(result, Result) else result["records"]
+    model = getattr(get_family(task), "record_model", None)
+    if model is None:
+        return
+    rid = result.result_id if isinstance(result, Result) else result.get("result_id")
+    for rec in records:
+        raw = rec.model_dump(exclude_unset=True) if isinstance(rec, BaseModel) else rec
+        try:
+            model.model_validate(raw)
+        except ValidationError as e:
+            raise UserError(f"{where or f'result {rid}'}: item {raw.get('item_id')!r}: "
+                            f"{task} record {_first_error(e)}") from None
+
+
+def result_text(result: dict | Result) -> str:
+    """The one writer's bytes: `result` validated through `Result` (and its family's record
+    model), then canonical JSON. Deterministic: the same result gives the same bytes."""
+    from medbench.io import _normalise, canonical_json
+
+    if isinstance(result, Result):
+        model = result
+    else:
+        # validate the JSON form (floats normalised, numpy scalars and tuples gone: io.canonical_json's
+        # own first step), so what is checked is what is written
+        model = parse_result(_normalise(result), f"result {result.get('result_id')!r}")
+    check_records(model)
+    return canonical_json(model.to_dict(), indent=2) + "\n"
+
+
+def write_result(leaderboard: str | Path, result: dict | Result) -> Path:
+    """Write `result` into `<leaderboard>/results/` (a plain write: publishing swaps the whole
+    folder in atomically)."""
+    text = result_text(result)
+    rid = result.result_id if isinstance(result, Result) else result["result_id"]
+    path = result_path(leaderboard, rid)
+    path.write_bytes(text.encode("utf-8"))
+    return path
 
 
 def result_json_schema() -> dict:
-    return RESULT_SCHEMA
+    """The result file's JSON Schema, generated from `Result` (`medbench schema result`)."""
+    return Result.model_json_schema()
 
 
 def result_identity(header: dict) -> str:
@@ -119,20 +270,22 @@ def result_path(leaderboard: str | Path, result_id: str) -> Path:
     return Path(leaderboard) / RESULTS_DIR / f"{result_id}.json"
 
 
-def load_result(path: str | Path) -> dict:
+def read_result(path: str | Path) -> Result:
+    """A stored result file read through `Result` (older formats migrated on read)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise UserError(f"{path}: unreadable result ({' '.join(str(e).split())[:120]})") from None
-    try:
-        jsonschema.validate(data, RESULT_SCHEMA)
-    except jsonschema.ValidationError as e:
-        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise UserError(f"{path}: not a medbench result: {where}: {e.message[:160]}") from None
-    if path.stem != data["result_id"]:
-        raise UserError(f"{path}: file name does not match its result_id {data['result_id']!r}")
-    return data
+    result = parse_result(data, str(path))
+    if path.stem != result.result_id:
+        raise UserError(f"{path}: file name does not match its result_id {result.result_id!r}")
+    return result
+
+
+def load_result(path: str | Path) -> dict:
+    """`read_result(path)` as the plain dict the leaderboard renders from (current format)."""
+    return read_result(path).to_dict()
 
 
 def load_results(leaderboard: str | Path) -> list[dict]:

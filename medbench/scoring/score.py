@@ -127,7 +127,7 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     if n_resamples < 1000:
         raise UserError(f"--resamples must be at least 1000 (got {n_resamples})")
     family = get_family(sub.task)
-    if judge and not getattr(family, "supports_judge", sub.task == "conversation"):
+    if judge and not getattr(family, "supports_judge", False):
         raise UserError(f"--judge applies to the conversation task only, not '{sub.task}'")
     judge_use = None
     if judge:
@@ -175,7 +175,7 @@ def score(sub: Submission, *, workers: int | None = None, timeout_s: float | Non
     head_iv = intervals.get(headline_name)
     header = sub.header
     result = {
-        "result_format": RESULT_FORMAT,
+        "format_version": RESULT_FORMAT,
         "result_id": make_result_id(header["model"], sub.task, sub.split, result_identity(header)),
         "header": header,
         "task": sub.task,

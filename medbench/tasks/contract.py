@@ -28,13 +28,15 @@ Optional parts (defaults below): `item_sums` + `aggregate_sums` (the bootstrap's
 card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baselines` (name →
 `"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
 training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
-`supports_judge`, `shard_mergeable`, `scorer_version`; `paired_task` + `paired_difference` (the
+`supports_judge`, `shard_mergeable`, `scorer_version`; `item_outcome` + `item_card` (the
+leaderboard's per-item drill-down card of a typed record); `in_default_plan` (`medbench eval`'s
+default tasks); training's `output_rates`, `reward_guard`, `train_item_fields`, `train_template_field`; `paired_task` + `paired_difference` (the
 leaderboard's paired comparison, per model, with another family asking the same questions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -56,6 +58,25 @@ class Record(BaseModel):
     """Base of every published record model (items, gold): extra fields forbidden."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class ItemRecord(BaseModel):
+    """Base of a family's `record_model`: the per-item record of a result (what every record
+    holds; the scorer adds `input`, `gold`, `prediction`, `error`, `missing`, `over_limit`).
+    A family's subclass declares the fields its aggregate, bootstrap sums and item card read;
+    the record is checked against it when a result is written (`scoring.results.check_records`)
+    and read through it by the leaderboard's drill-down."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: str
+    subject_id: int | str | None = None
+    correct: bool | None = None
+    score: int | float | None = None  # an int stays an int (the item page prints 1, not 1.000)
+    category: str | None = None
+    categories: dict[str, str | list[str] | None] | None = None
+    error: str | None = None
+    missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,23 @@ class MetricSpec:
         return {"label": self.label, "scale": self.scale, "formula": self.formula}
 
 
+@dataclass
+class Breakdown:
+    """A family's own error breakdown on the submission page (`TaskFamily.breakdown`): per group,
+    `n` items, the set of `patients`, and the counters named in `counters` (summed when the page
+    merges small groups); `value(group)` is the measure; `cols` titles the counters."""
+
+    title: str
+    group: str
+    measure: str
+    cols: list[str]
+    counters: tuple[str, ...]
+    groups: dict[str, dict]
+    value: Callable[[dict], float | None]
+    #: sort groups without a value after the valued ones of equal rank (ICD)
+    none_apart: bool = False
+
+
 class TaskFamily:
     """Base class of a task family: the optional parts' defaults. The required parts (`REQUIRED`)
     are declared by each family; `validate_family` checks them when the family is registered."""
@@ -103,7 +141,8 @@ class TaskFamily:
     scorer_version: ClassVar[str] = "1"
     #: columns of the leaderboard's index table (the submission page shows every metric)
     leaderboard_metrics: ClassVar[tuple[str, ...] | list[str]] = ()
-    #: pydantic model of the fields this family adds to a result's per-item record
+    #: pydantic model (an `ItemRecord` subclass) of this family's per-item result records:
+    #: checked when a result is written, read through by the leaderboard's drill-down
     record_model: ClassVar[type[BaseModel] | None] = None
     #: caps on one prediction (docs/METRICS.md "Limits"); enforced by `prediction_over_limit`
     prediction_limits: ClassVar[dict[str, int]] = {}
@@ -130,8 +169,52 @@ class TaskFamily:
         (or `{"n": 0}`); None when the family pairs with nothing."""
         return None
 
+    def item_outcome(self, record: Any) -> str:
+        """The drill-down's outcome label of one typed record (`record_model`; a missing item is
+        labelled "missing" before this is asked)."""
+        if record.correct is True:
+            return "correct"
+        if record.correct is False:
+            return "wrong"
+        return "unscored"
+
+    def item_card(self, record: Any, text: Any) -> dict | None:
+        """The drill-down's family card of one typed record: `kind` (the template's card) and
+        its fields, every value a plain string or list (`text(v)` clips a value to show), or
+        None for the generic card (input, gold, prediction)."""
+        return None
+
+    def breakdown(self, records: list[dict]) -> Breakdown | None:
+        """The family's own error breakdown of a result's records, or None."""
+        return None
+
     def prediction_over_limit(self, prediction: Any) -> str | None:
         """Why a well-typed prediction exceeds the family's limits, or None."""
+        return None
+
+    #: in `medbench eval`'s default task list (a plan without `tasks`)
+    in_default_plan: ClassVar[bool] = False
+    #: training: the per-item record fields the dev item rows (`dev_items.jsonl`) carry
+    train_item_fields: ClassVar[tuple[str, ...]] = ()
+    #: training: the gold field `train --sql-templates` restricts train and dev items by (None: the
+    #: flag does not apply to this family)
+    train_template_field: ClassVar[str | None] = None
+
+    def output_rates(self, records: list[dict], parse_errors: dict | None = None) -> dict:
+        """{abstention_rate, valid_output_rate} (fractions) of one checkpoint's dev records (train's
+        checkpoint selection). Default: records marked `abstained` / items, and items parsed
+        without error / items."""
+        n = len(records)
+        if not n:
+            return {"abstention_rate": 0.0, "valid_output_rate": 0.0}
+        errors = parse_errors or {}
+        return {"abstention_rate": sum(1 for r in records if r.get("abstained")) / n,
+                "valid_output_rate": sum(1 for r in records if not errors.get(r["item_id"])) / n}
+
+    def reward_guard(self, train_gold: list[dict], evaluate_train: Any) -> dict | None:
+        """Training: the reward guard calibrated before GRPO (passed to `reward_funcs`), or None.
+        `evaluate_train(n)` scores the SFT policy on the first n train items (the trainer's
+        `evaluate` result: `records`, `n`)."""
         return None
 
     def gold_completion(self, gold: dict) -> str | None:
@@ -172,6 +255,9 @@ def validate_family(name: str, family: Any) -> Any:
         m = getattr(family, p, None)
         if hasattr(family, p) and not (isinstance(m, type) and issubclass(m, BaseModel)):
             problems.append(f"{p} is not a pydantic model")
+    rm = getattr(family, "record_model", None)
+    if rm is not None and not (isinstance(rm, type) and issubclass(rm, ItemRecord)):
+        problems.append("record_model is not a contract.ItemRecord model")
     specs = getattr(family, "metric_specs", ())
     if hasattr(family, "metric_specs"):
         if not all(isinstance(s, MetricSpec) for s in specs):

@@ -1,8 +1,8 @@
 """Checkpoint selection on dev and the statistics of a training run.
 
 - `output_rates`: a checkpoint's abstention rate and valid-output rate on dev, from the scorer's
-  records (SQL: abstained / items and executed / answered; ICD: empty prediction / items and
-  parsed-without-error / items).
+  records, as the family defines them (`TaskFamily.output_rates`; SQL: abstained / items and
+  executed / answered; ICD: empty prediction / items and parsed-without-error / items).
 - `select_checkpoint`: the benchmark's headline decides, but only among checkpoints whose
   abstention rate is at most SFT's + `max_abstention_increase` and whose valid-output rate is at
   least SFT's - `max_valid_drop` (SFT itself is always eligible). A degenerate "always abstain"
@@ -29,19 +29,11 @@ RESAMPLES = 2000
 
 
 def output_rates(task: str, records: Sequence[dict], parse_errors: dict[str, str | None] | None = None) -> dict:
-    """{abstention_rate, valid_output_rate} (fractions) of one checkpoint's dev records."""
-    n = len(records)
-    if not n:
-        return {"abstention_rate": 0.0, "valid_output_rate": 0.0}
-    if task == "sql":
-        abstained = sum(1 for r in records if r.get("abstained"))
-        answered = n - abstained
-        executed = sum(1 for r in records if not r.get("abstained") and r.get("executed"))
-        return {"abstention_rate": abstained / n, "valid_output_rate": executed / answered if answered else 0.0}
-    errors = parse_errors or {}
-    empty = sum(1 for r in records if not r.get("pred_codes"))
-    valid = sum(1 for r in records if not errors.get(r["item_id"]))
-    return {"abstention_rate": empty / n, "valid_output_rate": valid / n}
+    """{abstention_rate, valid_output_rate} (fractions) of one checkpoint's dev records: the
+    family's `output_rates`."""
+    from medbench.tasks import get_family
+
+    return get_family(task).output_rates(list(records), parse_errors)
 
 
 def eligible(candidate: dict, sft: dict, max_abstention_increase: float = MAX_ABSTENTION_INCREASE,

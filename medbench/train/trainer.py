@@ -32,7 +32,6 @@ from medbench.errors import UserError
 from medbench.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from medbench.release import Release, open_release
 from medbench.tasks import get_family
-from medbench.train import rewards
 from medbench.train.data import prompt_rows
 from medbench.train.selection import (
     headline_ci,
@@ -128,12 +127,6 @@ def build_reward_funcs(task: str, release: Release, items: dict[str, dict], gold
     return get_family(task).reward_funcs(release, items, gold, guard)
 
 
-def unanswerable_share(golds) -> float:
-    from medbench.tasks.sql import unanswerable_share as share
-
-    return share(golds)
-
-
 def scoring_context(task: str, release: Release) -> Any:
     """The context the family's scorer needs (SQL: the release database, time limits)."""
     return get_family(task).train_scoring_context(release)
@@ -213,24 +206,22 @@ def _item_rows(name: str, task: str, res: dict) -> list[dict]:
                "score": r.get("score"), "correct": r.get("correct")}
         if head in r:
             row[head] = r[head]
-        if task == "sql":
-            row.update(abstained=r.get("abstained"), executed=r.get("executed"), answerable=r.get("answerable"))
-        else:
-            row.update(n_pred=r.get("n_pred"), tp=r.get("tp"), fp=r.get("fp"), fn=r.get("fn"))
+        row.update({k: r.get(k) for k in get_family(task).train_item_fields})
         rows.append(row)
     return rows
 
 
 def _restricted_ids(release: Release, task: str, split: str, templates: list[str] | None) -> set[str] | None:
-    if task != "sql" or not templates:
+    field = get_family(task).train_template_field
+    if field is None or not templates:
         return None
     gold = release.gold(task, split)
     wanted = set(templates)
-    unknown = wanted - {g.get("template") for g in release.gold(task, "train").values()}
+    unknown = wanted - {g.get(field) for g in release.gold(task, "train").values()}
     if unknown:
         raise UserError(f"--sql-templates: no train item of template(s) {', '.join(sorted(unknown))} "
                         f"in release {release.path}")
-    return {i for i, g in gold.items() if g.get("template") in wanted}
+    return {i for i, g in gold.items() if g.get(field) in wanted}
 
 
 def _dist_state():
@@ -378,20 +369,11 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     items = {it["item_id"]: it for it in release.items(cfg.task, "train")}
     gold = release.gold(cfg.task, "train")
     train_gold = [gold[r["item_id"]] for r in train_rows]
-    guard = None
-    if cfg.task == "sql":
-        share = unanswerable_share(train_gold)
-        target = min(1.0, share + rewards.GUARD_TOLERANCE)
-        sample = {r["item_id"] for r in train_rows[: cfg.guard_sample]}
-        sft_train = evaluate(model, tokenizer, release, cfg.task, "train", None, cfg.max_completion_length,
-                             item_ids=sample)
-        # SFT's outcome reward without its format bonus (a lower bound of its reward) against
-        # always-abstain's outcome + full format bonus + guard: the comparison is conservative.
-        sft_reward = sum(rewards.sql_outcome_reward(r) for r in sft_train["records"]) / max(1, sft_train["n"])
-        lam = rewards.abstention_guard_lambda(share, target, sft_reward)
-        guard = {"target": target, "lambda": lam, "unanswerable_share": share,
-                 "sft_train_outcome_reward": sft_reward, "sft_train_items": sft_train["n"],
-                 "always_abstain_train_reward": rewards.always_abstain_reward(share, target, lam)}
+    # the family's reward guard (SQL: the abstention-rate guard), calibrated on a train sample
+    sample = {r["item_id"] for r in train_rows[: cfg.guard_sample]}
+    guard = get_family(cfg.task).reward_guard(
+        train_gold, lambda: evaluate(model, tokenizer, release, cfg.task, "train", None, cfg.max_completion_length,
+                                     item_ids=sample))
     grpo_log = _LogCollector("grpo")
     tokenizer.padding_side = "left"
     vllm_kw = {}

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.conversation.cards import CARD, METRIC_SPECS
-from medbench.tasks.conversation.records import ConversationGold, ConversationItem
+from medbench.tasks.conversation.records import ConversationGold, ConversationItem, ConversationRecord
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -61,6 +61,7 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
     name = "conversation"
     item_model = ConversationItem
     gold_model = ConversationGold
+    record_model = ConversationRecord
     #: the conversation object, or None on failure
     prediction_type = dict[str, Any] | None
     prompt_templates = ("conversation_system.j2", "conversation_user.j2")
@@ -87,6 +88,7 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
     #: "2": the pass rate at CORRECT_F1 is named `items_passing` (was `accuracy`)
     #: "3": headline conversation_score = fact-F1 × form score; items pass on that product
     scorer_version = "3"
+    in_default_plan = True
     missing_prediction = None
     supports_judge = True
     #: items depend on one admission (the lexicon on the whole store), so shards concatenate.
@@ -124,6 +126,21 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
 
     def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any = None) -> dict:
         return self.score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
+
+    def item_outcome(self, record: Any) -> str:
+        from medbench.tasks.conversation.cards import item_outcome
+
+        return item_outcome(record)
+
+    def breakdown(self, records: list[dict]) -> Any:
+        from medbench.tasks.conversation.cards import breakdown
+
+        return breakdown(records)
+
+    def item_card(self, record: Any, text: Any) -> dict:
+        from medbench.tasks.conversation.cards import item_card
+
+        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 
 from medbench.extract.packet import Packet
+from medbench.tasks.contract import ItemRecord, Split
 from medbench.tasks.contract import Record as _Record
-from medbench.tasks.contract import Split
 from medbench.tasks.conversation.facts import FACT_TYPES
 
 FactType = Literal[FACT_TYPES]  # type: ignore[valid-type]
@@ -50,3 +50,20 @@ class ConversationGold(_Record):
                                              "is an invented entity), per kind, as surface-form lists")
     grounded: EntityForms = Field(description="the packet's own entities, per kind")
     admission_window: AdmissionWindow
+
+
+class ConversationRecord(ItemRecord):
+    """One scored item of a result (`metrics.score_item`)."""
+
+    fact_f1: float
+    form: dict[str, float | None]
+    schema_valid: bool
+    chronology_ok: bool
+    problems: list[str] = Field(default_factory=list)
+    facts_total: dict[str, int]
+    facts_hit: dict[str, int]
+    missed_facts: list[str] = Field(default_factory=list)
+    invented: int = Field(ge=0)
+    invented_entities: list[str] = Field(default_factory=list)
+    grounded: int = Field(ge=0)
+    turns: int = Field(ge=0)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.icd.cards import CARD, METRIC_SPECS
-from medbench.tasks.icd.records import IcdGold, IcdItem
+from medbench.tasks.icd.records import IcdGold, IcdItem, IcdRecord
 
 
 class IcdFamily(MetricsFromModule, TaskFamily):
@@ -20,6 +20,7 @@ class IcdFamily(MetricsFromModule, TaskFamily):
     name = "icd"
     item_model = IcdItem
     gold_model = IcdGold
+    record_model = IcdRecord
     #: a ranked list of code strings
     prediction_type = list[str] | None
     prompt_templates = ("icd_system.j2", "icd_user.j2")
@@ -55,6 +56,17 @@ class IcdFamily(MetricsFromModule, TaskFamily):
     #: items depend on one admission only, so shard releases merge by concatenation.
     shard_mergeable = True
     scorer_version = "2"  # 2: macro_f1 over gold codes (Edin et al. 2023), macro_f1_all
+    in_default_plan = True
+    train_item_fields = ("n_pred", "tp", "fp", "fn")
+
+    def output_rates(self, records: list[dict], parse_errors: dict | None = None) -> dict:
+        """Empty predictions / items ("abstained"), and items parsed without error / items."""
+        n = len(records)
+        if not n:
+            return {"abstention_rate": 0.0, "valid_output_rate": 0.0}
+        errors = parse_errors or {}
+        return {"abstention_rate": sum(1 for r in records if not r.get("pred_codes")) / n,
+                "valid_output_rate": sum(1 for r in records if not errors.get(r["item_id"])) / n}
 
     def build(self, ctx: Any):
         from medbench.tasks.icd.build import build_icd_task
@@ -85,6 +97,16 @@ class IcdFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.icd.metrics import score_item
 
         return score_item(item, gold, prediction)
+
+    def breakdown(self, records: list[dict]) -> Any:
+        from medbench.tasks.icd.cards import breakdown
+
+        return breakdown(records)
+
+    def item_card(self, record: Any, text: Any) -> dict:
+        from medbench.tasks.icd.cards import item_card
+
+        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits

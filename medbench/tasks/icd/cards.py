@@ -58,3 +58,46 @@ CARD = {
     "output": "a ranked list of ICD-10-CM codes",
     "headline": "Micro F1 of the predicted code set against the billed codes.",
 }
+
+
+def _code_title(code: str) -> str:
+    from medbench.tasks.icd.parse import is_valid_code, title
+
+    return title(code) if is_valid_code(code) else "not a valid ICD-10-CM code"
+
+
+def item_card(rec, text) -> dict:
+    """The drill-down's ICD card: predicted codes as hits / false positives, then the missed ones."""
+    gset, pred = set(rec.gold_codes), [str(c) for c in rec.pred_codes]
+    chips = [{"code": c, "kind": "tp" if c in gset else "fp", "title": _code_title(c)} for c in pred]
+    chips += [{"code": c, "kind": "fn", "title": _code_title(c)} for c in sorted(gset - set(pred))]
+    inp = getattr(rec, "input", None) if isinstance(getattr(rec, "input", None), dict) else {}
+    return {"kind": "icd", "chips": chips, "note": text(inp.get("text") or inp.get("note") or inp)}
+
+
+def breakdown(records: list[dict]):
+    """Micro F1 per ICD-10 chapter."""
+    from medbench.tasks.contract import Breakdown
+    from medbench.tasks.icd.parse import chapter
+
+    if not (records and "gold_codes" in records[0]):
+        return None
+    groups: dict[str, dict] = {}
+    for rec in records:
+        g, p = set(rec.get("gold_codes") or []), set(rec.get("pred_codes") or [])
+        for c in g | p:
+            d = groups.setdefault(chapter(c), {"n": 0, "patients": set(), "tp": 0, "fp": 0, "fn": 0})
+            d["tp"] += c in g and c in p
+            d["fp"] += c in p and c not in g
+            d["fn"] += c in g and c not in p
+        for ch in {chapter(c) for c in g | p}:
+            groups[ch]["n"] += 1
+            groups[ch]["patients"].add(rec.get("subject_id"))
+
+    def micro_f1(d: dict) -> float | None:
+        den = 2 * d["tp"] + d["fp"] + d["fn"]
+        return 2 * d["tp"] / den if den else None
+
+    return Breakdown("Micro F1 per ICD-10 chapter", "chapter", "micro F1",
+                     ["true positives", "false positives", "missed"], ("tp", "fp", "fn"), groups, micro_f1,
+                     none_apart=True)

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from medbench.tasks.contract import ItemRecord, Split
 from medbench.tasks.contract import Record as _Record
-from medbench.tasks.contract import Split
 
 
 class IcdItem(_Record):
@@ -32,3 +32,17 @@ class IcdGold(_Record):
     primary_code: str | None
     categories: list[str] = Field(description="3-character categories of the codes, sorted")
     titles: list[str] = Field(description="titles of `codes`, in the same order")
+
+
+class IcdRecord(ItemRecord):
+    """One scored item of a result (`metrics.score_item`)."""
+
+    tp: int = Field(ge=0)
+    fp: int = Field(ge=0)
+    fn: int = Field(ge=0)
+    hits_at_k: list[int]
+    n_pred: int = Field(ge=0)
+    n_invalid: int = Field(ge=0)
+    gold_codes: list[str]
+    pred_codes: list[str]
+    foreign_codes: list[str] = Field(default_factory=list)

@@ -20,14 +20,16 @@ from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
 from medbench.tasks.qa.answer import MAX_ANSWER_CHARS
 from medbench.tasks.qa.cards import CARD, METRIC_SPECS
-from medbench.tasks.qa.records import QaGold, QaItem
+from medbench.tasks.qa.records import QaGold, QaItem, QaRecord
+from medbench.tasks.sql.cards import ABSTENTION_COLUMNS, RS_COLUMNS, ReliabilityScored
 
 
-class QaFamily(MetricsFromModule, TaskFamily):
+class QaFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
     metrics_module = "medbench.tasks.qa.metrics"
     name = "qa"
     item_model = QaItem
     gold_model = QaGold
+    record_model = QaRecord
     #: the answer text, or None to abstain
     prediction_type = str | None
     prompt_templates = ("qa_system.j2", "qa_user.j2")
@@ -35,31 +37,17 @@ class QaFamily(MetricsFromModule, TaskFamily):
     card = CARD
     #: answers are read up to this many characters; a longer one is not an answer (a copied record)
     prediction_limits: ClassVar[dict] = {"chars": MAX_ANSWER_CHARS}
+    over_limit_noun = "an answer"
     breakdown_titles: ClassVar[dict] = {"family": "template family", "answer_type": "expected answer type",
                                         "context_length": "context length (regex tokens)",
                                         "answer_in_context": "gold literally in the record",
                                         "template_seen_in_train": "template seen in train"}
     baselines: ClassVar[dict] = {"qa-lookup": "medbench.tasks.qa.baseline:build_qa_lookup"}
-    headline_metric = "rs10"
     #: columns of the leaderboard's index table (the submission page shows every metric)
-    leaderboard_metrics = (
-        "rs10_seen",
-        "rs10_unseen",
-        "rs0",
-        "rs5",
-        "rsN",
-        "answer_accuracy",
-        "answer_accuracy_in_context",
-        "abstention_precision",
-        "abstention_recall",
-        "rs10_ctx_le2k",
-        "rs10_ctx_2k_8k",
-    )
-    higher_is_better = True
+    leaderboard_metrics = (*RS_COLUMNS, "answer_accuracy", "answer_accuracy_in_context", *ABSTENTION_COLUMNS,
+                           "rs10_ctx_le2k", "rs10_ctx_2k_8k")
     #: the same questions written as SQL: the leaderboard shows the paired qa − sql difference
     paired_task = "sql"
-    #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
-    missing_prediction = ""
     scorer_version = "1"
 
     def build(self, ctx: Any):
@@ -87,11 +75,10 @@ class QaFamily(MetricsFromModule, TaskFamily):
 
         return score_item(item, gold, prediction)
 
-    def prediction_over_limit(self, prediction: Any) -> str | None:
-        lim = self.prediction_limits["chars"]
-        if isinstance(prediction, str) and len(prediction) > lim:
-            return f"prediction over limit: an answer of {len(prediction):,} characters (limit {lim:,})"
-        return None
+    def item_outcome(self, record: Any) -> str:
+        from medbench.tasks.qa.cards import item_outcome
+
+        return item_outcome(record)
 
     def paired_difference(self, records: list[dict], other_records: list[dict]) -> dict:
         from medbench.tasks.qa.metrics import paired_with_sql

@@ -36,3 +36,15 @@ CARD: dict[str, str] = {
     "headline": "Reliability score with penalty 10, the SQL task's formula: the same questions can be compared "
                 "answered by SQL and by reading.",
 }
+
+
+def item_outcome(rec) -> str:
+    """The drill-down's label of one typed `QaRecord`: an answerable question answered with an
+    abstention is "abstained" (it scores 0, not the −1 of a wrong answer)."""
+    if rec.correct is True:
+        return "correct"
+    if rec.abstained:
+        return "abstained"
+    if rec.error:
+        return "invalid"
+    return "wrong"

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from medbench.tasks.contract import ItemRecord, Split
 from medbench.tasks.contract import Record as _Record
-from medbench.tasks.contract import Split
 
 AnswerTypeField = Literal["number", "date", "string", "list", "yesno"]
 
@@ -52,3 +52,18 @@ class QaGold(_Record):
     family: str
     slots: dict[str, Any]
     question: str
+
+
+class QaRecord(ItemRecord):
+    """One scored item of a result (`metrics.score_item`)."""
+
+    question_id: str | None = None
+    template_seen_in_train: bool | None = None
+    answerable: bool
+    abstained: bool
+    answer_type: str
+    context_bucket: str | None = None
+    context_tokens: int | None = None
+    answer_in_context: bool = False
+    pred_answer: str | None = None
+    gold_answer: str | None = None

@@ -15,44 +15,33 @@ from typing import Any, ClassVar
 
 from medbench.tasks.base import MetricsFromModule
 from medbench.tasks.contract import TaskFamily
-from medbench.tasks.sql.cards import CARD, METRIC_SPECS
-from medbench.tasks.sql.records import SqlGold, SqlItem
+from medbench.tasks.sql.cards import ABSTENTION_COLUMNS, CARD, METRIC_SPECS, RS_COLUMNS, ReliabilityScored
+from medbench.tasks.sql.records import SqlGold, SqlItem, SqlRecord
 
 
-class SqlFamily(MetricsFromModule, TaskFamily):
+class SqlFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
     metrics_module = "medbench.tasks.sql.metrics"
     name = "sql"
     item_model = SqlItem
     gold_model = SqlGold
+    record_model = SqlRecord
     #: a SQL string, or None to abstain
     prediction_type = str | None
     prompt_templates = ("sql_system.j2", "sql_user.j2")
     metric_specs = METRIC_SPECS
     card = CARD
     prediction_limits: ClassVar[dict] = {"chars": 20_000}
+    over_limit_noun = "SQL"
     breakdown_titles: ClassVar[dict] = {"family": "template family", "table": "table"}
     baselines: ClassVar[dict] = {"abstain": "medbench.models.baselines.sql:build_abstain",
                  "retrieval": "medbench.models.baselines.sql:build_retrieval"}
     reward_names = ("sql_correctness", "sql_format", "sql_abstention_guard")
-    headline_metric = "rs10"
     #: columns of the leaderboard's index table (the submission page shows every metric)
-    leaderboard_metrics = [
-        "rs10_seen",
-        "rs10_unseen",
-        "rs0",
-        "rs5",
-        "rsN",
-        "ex",
-        "valid_sql_rate",
-        "abstention_precision",
-        "abstention_recall",
-        "em",
-        "token_f1",
-    ]
-    higher_is_better = True
-    #: what the scorer substitutes for an item with no submitted prediction: scored as wrong.
-    missing_prediction = ""
+    leaderboard_metrics = (*RS_COLUMNS, "ex", "valid_sql_rate", *ABSTENTION_COLUMNS, "em", "token_f1")
     scorer_version = "3"
+    in_default_plan = True
+    train_item_fields = ("abstained", "executed", "answerable")
+    train_template_field = "template"
 
     def build(self, ctx: Any):
         from medbench.tasks.sql.build import build_sql_task
@@ -86,13 +75,48 @@ class SqlFamily(MetricsFromModule, TaskFamily):
 
         return score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
 
-    def prediction_over_limit(self, prediction: Any) -> str | None:
-        lim = self.prediction_limits["chars"]
-        if isinstance(prediction, str) and len(prediction) > lim:
-            return f"prediction over limit: SQL of {len(prediction):,} characters (limit {lim:,})"
-        return None
+    def item_outcome(self, record: Any) -> str:
+        from medbench.tasks.sql.cards import item_outcome
+
+        return item_outcome(record)
+
+    def breakdown(self, records: list[dict]) -> Any:
+        from medbench.tasks.sql.cards import breakdown
+
+        return breakdown(records)
+
+    def item_card(self, record: Any, text: Any) -> dict:
+        from medbench.tasks.sql.cards import item_card
+
+        return item_card(record, text)
 
     # ------------------------------------------------------------------ training hooks
+    def output_rates(self, records: list[dict], parse_errors: dict | None = None) -> dict:
+        """Abstained / items, and executed / answered."""
+        n = len(records)
+        if not n:
+            return {"abstention_rate": 0.0, "valid_output_rate": 0.0}
+        abstained = sum(1 for r in records if r.get("abstained"))
+        answered = n - abstained
+        executed = sum(1 for r in records if not r.get("abstained") and r.get("executed"))
+        return {"abstention_rate": abstained / n, "valid_output_rate": executed / answered if answered else 0.0}
+
+    def reward_guard(self, train_gold: list[dict], evaluate_train: Any) -> dict:
+        """The abstention-rate guard: target = the train unanswerable share + tolerance; lambda so
+        that always abstaining earns less than the SFT policy's outcome reward on a train sample."""
+        from medbench.tasks import rewards
+
+        share = unanswerable_share(train_gold)
+        target = min(1.0, share + rewards.GUARD_TOLERANCE)
+        sft_train = evaluate_train()
+        # SFT's outcome reward without its format bonus (a lower bound of its reward) against
+        # always-abstain's outcome + full format bonus + guard: the comparison is conservative.
+        sft_reward = sum(rewards.sql_outcome_reward(r) for r in sft_train["records"]) / max(1, sft_train["n"])
+        lam = rewards.abstention_guard_lambda(share, target, sft_reward)
+        return {"target": target, "lambda": lam, "unanswerable_share": share,
+                "sft_train_outcome_reward": sft_reward, "sft_train_items": sft_train["n"],
+                "always_abstain_train_reward": rewards.always_abstain_reward(share, target, lam)}
+
     def gold_completion(self, gold: dict) -> str:
         return f"```sql\n{gold['sql']}\n```" if gold.get("sql") else "null"
 

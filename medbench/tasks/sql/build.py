@@ -368,6 +368,7 @@ def sql_info(gold: list[dict], dropped_empty: int, tables: list[str], templates:
         "population_unanswerable_items": int((stats or {}).get("population_unanswerable_items", 0)),
         "population_templates_available": sum(1 for t in templates if t.scope == "population"),
         "engine": "duckdb",
+        "profile": "medbench",
         "database": DB_DIR,
         "database_format": "parquet",
         "tables": tables,

@@ -215,6 +215,7 @@ def import_ehrsql(ehrsql_dir: str | Path, db: str | Path | None, split: str, out
         n_excluded_chart = sum(1 for r in rows if not _is_null(labels[r["id"]]) and r["id"] in needs_chart)
         info = {
             "engine": "sqlite",
+            "profile": "ehrsql-2024",
             "database": DB_NAME,
             "source": "ehrsql-2024",
             "source_version": version,
@@ -238,9 +239,10 @@ def import_ehrsql(ehrsql_dir: str | Path, db: str | Path | None, split: str, out
 
 
 def _run_gold(db_path: Path, jobs: list[dict], workers: int | None, timeout_s: float, show: bool) -> list[dict]:
+    from medbench.tasks.sql.engines import SQLiteEngine
     from medbench.tasks.sql.metrics import _progress
 
-    with _progress(show) as progress, SqlPool(db_path, "sqlite", workers=workers or os.cpu_count(),
+    with _progress(show) as progress, SqlPool(db_path, SQLiteEngine("ehrsql-2024"), workers=workers or os.cpu_count(),
                                               timeout_s=timeout_s) as pool:
         task = progress.add_task("EHRSQL gold answers", total=len(jobs))
         return pool.map(jobs, on_result=lambda *_: progress.advance(task))

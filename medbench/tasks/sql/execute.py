@@ -40,7 +40,8 @@ from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
-from medbench.tasks.sql.normalize import canonical_answer, normalize_ehrsql
+from medbench.tasks.sql.engines import SqlEngine, as_engine
+from medbench.tasks.sql.normalize import canonical_answer
 
 ENGINES = ("sqlite", "duckdb")
 DIALECTS = {"sqlite": "sqlite", "duckdb": "duckdb"}
@@ -108,9 +109,10 @@ def _forbidden_types() -> tuple[type, ...]:
     return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
 
 
-def prepare_sql(sql: str, engine: str) -> str:
-    """The text that runs: EHRSQL normalisation on SQLite (EHRSQL) releases, as is on DuckDB."""
-    return normalize_ehrsql(sql) if engine == "sqlite" else sql
+def prepare_sql(sql: str, engine: Any) -> str:
+    """The text that runs: the engine's profile's normalisation (EHRSQL's under "ehrsql-2024",
+    as written under "medbench"; `engines.SqlEngine.normalise`)."""
+    return as_engine(engine).normalise(sql)
 
 
 def _content(raw_tokens) -> list[str]:
@@ -472,25 +474,27 @@ def _check_value_sizes(rows: list) -> None:
 # ---------------------------------------------------------------------------------------------
 # Jobs: what a worker does for one item (execution plus the sqlglot features for EM / token F1)
 
-def gold_tokens(sql: str, engine: str) -> dict:
+def gold_tokens(sql: str, engine: Any) -> dict:
     """The token list the gold side caches (same preparation and tokenizer as predictions)."""
     from sqlglot.dialects import Dialect
 
     from medbench.tasks.sql.normalize import regex_tokens
 
-    sql = prepare_sql(sql, engine)
+    eng = as_engine(engine)
+    sql = eng.normalise(sql)
     try:
-        raw = Dialect.get_or_raise(DIALECTS[engine]).tokenize(sql)
+        raw = Dialect.get_or_raise(eng.dialect).tokenize(sql)
     except Exception:
         return {"tokens": regex_tokens(sql), "content": None}
     return {"tokens": [t.text.lower() for t in raw], "content": _content(raw)}
 
 
-def gold_fingerprint(sql: str, engine: str) -> str:
+def gold_fingerprint(sql: str, engine: Any) -> str:
     from medbench.tasks.sql.normalize import sql_fingerprint
 
-    prepared = prepare_sql(sql, engine)
-    return sql_fingerprint(prepared, DIALECTS[engine], parse_select(prepared, engine)[0])
+    eng = as_engine(engine)
+    prepared = eng.normalise(sql)
+    return sql_fingerprint(prepared, eng.dialect, parse_select(prepared, eng.name)[0])
 
 
 #: An untrusted query's answer longer than this leaves its worker as a prefix plus its sha256 (the
@@ -509,7 +513,7 @@ def compact_answer(answer: str | None) -> str | None:
     return f"{answer[:_ANSWER_PREFIX]}… [{len(answer) - _ANSWER_PREFIX} more characters; sha256 {digest}]"
 
 
-def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict:
+def run_job(con, engine: Any, job: dict, timeout_s: float, row_cap: int) -> dict:
     """Execute one query and, given the gold side, its exact match and token F1.
 
     job: {"sql", "execute": bool = True, "check": bool = True,
@@ -522,7 +526,9 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
     Exact match: equal sqlglot token streams (case-folded; whitespace and comments ignored), else
     equal sqlglot renderings of the two parse trees (normalised identifiers and functions).
     """
-    sql = prepare_sql(job["sql"], engine)
+    eng = as_engine(engine)
+    engine = eng.name
+    sql = eng.normalise(job["sql"])
     timeout_s = float(job.get("timeout_s") or timeout_s)  # a re-run alone gets a longer limit
     # jobs come from the scorer, never from a submission: a larger budget lets the kill tests
     # hold a SQLite worker past its wall limit
@@ -535,7 +541,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
                                  vm_steps=vm_steps))
         return out
     parsed, refusal, tokens, content = parse_select(sql, engine)
-    if refusal == EMPTY_QUERY and engine == "sqlite":
+    if refusal == EMPTY_QUERY and eng.runs_empty_query:
         # EHRSQL parity: the shared task's scorer runs an empty query (or only comments or ';')
         # and gets no rows, the answer `[]`, right when the gold answer is empty; SQLite decides
         refusal = None
@@ -556,7 +562,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
 
     gold = job.get("gold")
     if gold is not None:
-        out.update(compare_with_gold(tokens, content, parsed is not None, fingerprint, gold, engine))
+        out.update(compare_with_gold(tokens, content, parsed is not None, fingerprint, gold, eng))
     golds = job.get("golds")
     if golds is not None:
         results = []
@@ -566,10 +572,10 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
                 continue
             extra = {}
             if g.get("tokens") is None:
-                gt = gold_tokens(g["sql"], engine)
+                gt = gold_tokens(g["sql"], eng)
                 g = {**g, **gt}
                 extra = {"gold_tokens": gt["tokens"], "gold_content": gt["content"]}
-            results.append({**compare_with_gold(tokens, content, parsed is not None, fingerprint, g, engine),
+            results.append({**compare_with_gold(tokens, content, parsed is not None, fingerprint, g, eng),
                             **extra})
         out.update({"golds": results, "tokens": tokens, "content": content, "parsed": parsed is not None,
                     "fingerprint": own_fp[0] if own_fp else None})
@@ -577,7 +583,7 @@ def run_job(con, engine: str, job: dict, timeout_s: float, row_cap: int) -> dict
 
 
 def compare_with_gold(tokens: list[str], content: list[str] | None, parsed: bool, fingerprint: Callable[[], str | None],
-                      gold: dict, engine: str) -> dict:
+                      gold: dict, engine: Any) -> dict:
     """{"em", "token_f1"} of a query (its tokens, content tokens, whether sqlglot parsed it, and
     its fingerprint on demand) against one gold; "gold_fingerprint" when it had to be computed.
     `fingerprint()` may return None (not known here): then "em" is None, to be decided elsewhere."""
@@ -621,10 +627,11 @@ def _isolate_worker() -> None:
         pass  # no /proc or no RLIMIT_AS (not Linux): the engine's memory limit alone
 
 
-def _worker_main(conn, db_path: str, engine: str, timeout_s: float, row_cap: int) -> None:
+def _worker_main(conn, db_path: str, sql_engine: Any, timeout_s: float, row_cap: int) -> None:
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    engine = sql_engine.name
     try:
-        con = open_readonly(db_path, engine)
+        con = sql_engine.connect(db_path)
         if engine == "duckdb":
             duckdb_checker(con)
         _isolate_worker()
@@ -640,7 +647,7 @@ def _worker_main(conn, db_path: str, engine: str, timeout_s: float, row_cap: int
         if job is None:
             return
         try:
-            result = run_job(con, engine, job, timeout_s, row_cap)
+            result = run_job(con, sql_engine, job, timeout_s, row_cap)
         except Exception as e:  # never let one item end the worker
             result = {"answer": None, "error": _first_line(e), "rows": 0, "seconds": 0.0}
         conn.send(result)
@@ -660,7 +667,7 @@ def _context():
 
 
 class _Worker:
-    def __init__(self, ctx, db_path: str, engine: str, timeout_s: float, row_cap: int):
+    def __init__(self, ctx, db_path: str, engine: Any, timeout_s: float, row_cap: int):
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_worker_main, args=(child, db_path, engine, timeout_s, row_cap),
                                    daemon=True)
@@ -687,10 +694,13 @@ class SqlPool:
     `map(jobs)` returns one result dict per job, in order; it never raises for a job's SQL.
     """
 
-    def __init__(self, db_path: str | os.PathLike, engine: str, workers: int | None = None,
+    def __init__(self, db_path: str | os.PathLike, engine: Any, workers: int | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP):
-        if engine not in ENGINES:
+        if not isinstance(engine, SqlEngine) and engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}")
+        #: the engine object (dialect + profile) the workers run; `engine` stays its dialect name
+        self.sql_engine = as_engine(engine)
+        engine = self.sql_engine.name
         self.db_path = str(Path(db_path).resolve())
         if not Path(self.db_path).is_file():
             raise FileNotFoundError(f"database not found: {self.db_path}")
@@ -708,7 +718,7 @@ class SqlPool:
         self.close()
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self.db_path, self.engine, self.timeout_s, self.row_cap)
+        return _Worker(self._ctx, self.db_path, self.sql_engine, self.timeout_s, self.row_cap)
 
     def close(self) -> None:
         for w in self._workers:

@@ -108,7 +108,7 @@ def _clip(answer: str | None) -> str | None:
 _SHARED: dict[tuple, SqlPool] = {}
 
 
-def _shared_pool(db: Path, engine: str, timeout_s: float, row_cap: int) -> SqlPool:
+def _shared_pool(db: Path, engine: Any, timeout_s: float, row_cap: int) -> SqlPool:
     key = (str(db), engine, timeout_s, row_cap)
     if key not in _SHARED:
         _SHARED[key] = SqlPool(db, engine, workers=1, timeout_s=timeout_s, row_cap=row_cap)
@@ -163,7 +163,7 @@ def _gold_spec(gold: dict, cached: dict) -> dict:
             "fingerprint": cached.get("fingerprint")}
 
 
-def _features_from_cache(entry: dict, gold: dict, engine: str) -> dict | None:
+def _features_from_cache(entry: dict, gold: dict, engine: Any) -> dict | None:
     """EM and token F1 of a cached executed query against one gold, or None when that needs a
     fingerprint or gold tokens nobody has computed yet (a worker does it)."""
     if gold.get("tokens") is None:
@@ -273,13 +273,16 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
     release, executed queries and the gold side's sqlglot features are cached per release
     (`medbench.tasks.sql.cache`), so a later submission runs only queries never seen before.
     """
+    from medbench.tasks.sql.engines import as_engine, release_engine
+
     release = _get(ctx, "release")
     if _get(ctx, "db_path") is not None:
-        db, engine = Path(_get(ctx, "db_path")), _get(ctx, "engine", "duckdb")
+        db, sql_engine = Path(_get(ctx, "db_path")), as_engine(_get(ctx, "engine", "duckdb"), _get(ctx, "profile"))
     elif release is not None:
-        db, engine = release_database(release)
+        db, sql_engine = release_database(release)[0], release_engine(release)
     else:
         raise ValueError("SQL scoring needs ctx.release or ctx.db_path + ctx.engine")
+    engine = sql_engine.name  # the dialect: the caches' keys name it
     timeout_s = float(_get(ctx, "timeout_s", DEFAULT_TIMEOUT_S))
     row_cap = int(_get(ctx, "row_cap", DEFAULT_ROW_CAP))
     workers = int(_get(ctx, "workers", os.cpu_count() or 1))
@@ -295,9 +298,9 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
 
     def pool_factory() -> SqlPool:
         if single:
-            return _shared_pool(db, engine, timeout_s, row_cap)
+            return _shared_pool(db, sql_engine, timeout_s, row_cap)
         if not own:
-            own.append(SqlPool(db, engine, workers=workers, timeout_s=timeout_s, row_cap=row_cap))
+            own.append(SqlPool(db, sql_engine, workers=workers, timeout_s=timeout_s, row_cap=row_cap))
         return own[0]
 
     gold_cache = GoldCache(release, engine)
@@ -317,7 +320,7 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                 g, pred_sql = gold_info.get(i), predictions_by_id[i]
                 gold_sql = gold_by_id[i].get("sql") or ""
                 if (i in pending or (g is not None and g["answer"] != ERROR_ANSWER)) and \
-                        (pred_sql == gold_sql or prepare_sql(pred_sql, engine) == prepare_sql(gold_sql, engine)):
+                        (pred_sql == gold_sql or prepare_sql(pred_sql, sql_engine) == prepare_sql(gold_sql, sql_engine)):
                     # the gold query itself: its answer is the release's (run in the sandbox)
                     if i in pending:
                         gold_equal.append(i)
@@ -325,7 +328,7 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                         by_id[i] = {"answer": g["answer"], "error": None, "em": True, "token_f1": 1.0}
                         progress.advance(ptask)
                     continue
-                groups.setdefault(prepare_sql(pred_sql, engine), []).append(i)
+                groups.setdefault(prepare_sql(pred_sql, sql_engine), []).append(i)
             # one batch: the gold queries to run (if any), then every prediction's query
             jobs: list[dict] = [{"sql": gold_by_id[i].get("sql") or "", "check": False} for i in gold_run]
             meta: list[tuple] = [("gold", i, None) for i in gold_run]
@@ -337,7 +340,7 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                     need = []
                     for i in members:
                         feats = {} if not _answerable(gold_by_id[i]) else \
-                            _features_from_cache(entry, _gold_spec(gold_by_id[i], gold_cache.get(i)), engine)
+                            _features_from_cache(entry, _gold_spec(gold_by_id[i], gold_cache.get(i)), sql_engine)
                         if feats is None:
                             need.append(i)
                         else:
@@ -390,11 +393,12 @@ def score_items(items: list[dict], gold_by_id: dict, predictions_by_id: dict, ct
                         by_id.get(it["item_id"]), gold_info.get(it["item_id"])) for it in items]
 
 
-def score_one(pred_sql: str | None, gold: dict, db_path: str | os.PathLike, engine: str,
-              timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP) -> dict:
-    """One prediction against one gold record (for rewards); runs in a long-lived sandbox worker."""
+def score_one(pred_sql: str | None, gold: dict, db_path: str | os.PathLike, engine: Any,
+              timeout_s: float = DEFAULT_TIMEOUT_S, row_cap: int = DEFAULT_ROW_CAP, profile: str | None = None) -> dict:
+    """One prediction against one gold record (for rewards); runs in a long-lived sandbox worker.
+    `engine`: an `engines.SqlEngine`, or a dialect name (with `profile`, else the old-manifest rule)."""
     item = {"item_id": gold.get("item_id", "item"), "subject_id": gold.get("subject_id")}
-    ctx = {"db_path": db_path, "engine": engine, "timeout_s": timeout_s, "row_cap": row_cap}
+    ctx = {"db_path": db_path, "engine": engine, "profile": profile, "timeout_s": timeout_s, "row_cap": row_cap}
     return score_items([item], {item["item_id"]: gold}, {item["item_id"]: pred_sql}, ctx)[0]
 
 

@@ -130,11 +130,13 @@ def _release_schema(release: Any) -> tuple[list[dict], list[str], str, str | Non
     path = Path(release.path) / "sql" / "tables.json"
     key = f"{path}:{getattr(release, 'sha256', '')}"
     if key not in _SCHEMA_CACHE:
+        from medbench.tasks.sql.engines import release_engine
+
         info = release.manifest["tasks"]["sql"]
-        engine = info.get("engine", "duckdb")
+        engine = release_engine(release)
         tables, fks = schema_from_tables_json(json.loads(path.read_text(encoding="utf-8")))
-        now = info.get("now") or ("2100-12-31 23:59:00" if engine == "sqlite" else None)
-        _SCHEMA_CACHE[key] = (tables, fks, DIALECT_NAMES.get(engine, engine), now)
+        now = info.get("now") or engine.now
+        _SCHEMA_CACHE[key] = (tables, fks, DIALECT_NAMES.get(engine.name, engine.name), now)
     return _SCHEMA_CACHE[key]
 
 

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from medbench.tasks.contract import ItemRecord, Split
 from medbench.tasks.contract import Record as _Record
-from medbench.tasks.contract import Split
 
 
 class SqlItem(_Record):
@@ -43,3 +43,19 @@ class SqlGold(_Record):
     slots: dict[str, Any] = Field(description="slot values the question was filled with")
     question: str | None = Field(None, description="copy of the public question (medbench builds only)")
     source_id: str | None = Field(None, description="the EHRSQL question id (EHRSQL imports only)")
+
+
+class SqlRecord(ItemRecord):
+    """One scored item of a result (`metrics.make_record`): what the aggregate, the bootstrap
+    sums and the item card read."""
+
+    cluster: str | None = None
+    template_seen_in_train: bool | None = None
+    answerable: bool
+    abstained: bool
+    executed: bool
+    pred_answer: Any = None
+    gold_answer: Any = None
+    em: bool | None = None
+    token_f1: float | None = None
+    resource_limit: bool = False
