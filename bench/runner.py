@@ -9,6 +9,7 @@ endpoint would. For each concurrency (default 32 and 256) the same N requests go
   medbench - medbench.run.run(): prompts, adapter (retry bookkeeping, attempts, pricing),
              response cache writes, parse, submission lines with fsync (group commit)
   litellm  - a plain litellm.acompletion loop (reference)
+  before   - (--before SRC) medbench.run.run() imported from another source tree
 Each mode lives in its own long-lived worker process (imports and a warm-up outside the timed
 region; peak RSS = that process's own VmHWM). Rounds run the modes interleaved (A B C A B C ...)
 and the ratios compare min and median wall time per mode. CPU per request is the worker's
@@ -36,11 +37,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# --before: the "before" worker imports medbench from another checkout (e.g. `git archive` of an
+# older commit), so the old and new code run side by side against the same server.
+sys.path.insert(0, os.environ.get("MEDBENCH_BENCH_SRC") or str(REPO))
 
 MIN_RATIO = 0.8  # issue 5: medbench run reaches at least 0.8x the bare client's items/s
 TARGETS = {32: 0.95, 256: 0.9}  # issue 12
-MODES = ("bare", "medbench", "litellm")
+MODES = ("bare", "medbench", "litellm", "before")
 
 
 # --------------------------------------------------------------------------- the bench task family
@@ -184,7 +187,7 @@ def worker_main(mode: str, url: str, n: int, concurrency: int, rel: Path, tmp: P
             asyncio.run(bare_loop(url, msgs[:limit], concurrency))
         elif mode == "litellm":
             asyncio.run(litellm_loop(url, msgs[:limit], concurrency))
-        else:
+        else:  # medbench, before
             out = tmp / f"{mode}-c{concurrency}-r{r}.jsonl"
             s = run(rel, "bench", "openai/bench-model", out=out, api_base=url, limit=limit,
                     concurrency=concurrency, use_cache=True)
@@ -192,7 +195,7 @@ def worker_main(mode: str, url: str, n: int, concurrency: int, rel: Path, tmp: P
             out.unlink()
 
     one(-1, limit=min(n, 4 * concurrency))  # warm-up: connections, caches, code paths
-    if mode == "medbench":  # each round writes a fresh cache, as a first run does
+    if mode in ("medbench", "before"):  # each round writes a fresh cache, as a first run does
         shutil.rmtree(tmp / f"home-{mode}", ignore_errors=True)
     print(json.dumps({"ready": True}), flush=True)
     prof = None
@@ -202,7 +205,7 @@ def worker_main(mode: str, url: str, n: int, concurrency: int, rel: Path, tmp: P
         prof = cProfile.Profile()
     for line in sys.stdin:
         r = int(line)
-        if mode == "medbench":
+        if mode in ("medbench", "before"):
             shutil.rmtree(tmp / f"home-{mode}", ignore_errors=True)
         c0, t0 = time.process_time(), time.perf_counter()
         if prof is not None:
@@ -226,7 +229,7 @@ def bench_concurrency(args, c: int, url: str, server_pid: int, rel: Path, tmp: P
             [sys.executable, __file__, "--worker", m, "--url", url, "--n", str(args.n), "--concurrency", str(c),
              "--rel", str(rel), "--tmp", str(tmp), *(["--profile-worker"] if args.profile == m else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPO),
-            env={**os.environ, "PYTHONPATH": str(REPO)})
+            env={**os.environ, "PYTHONPATH": str(REPO), "MEDBENCH_BENCH_SRC": args.before if m == "before" else ""})
     for m, p in procs.items():
         ready = p.stdout.readline()
         if not ready:
@@ -286,6 +289,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="32,256")
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--before", metavar="SRC", help="also run `medbench run` from this source tree (mode 'before')")
     ap.add_argument("--profile", choices=MODES, help="cProfile that mode's rounds (top functions on stderr)")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -298,7 +302,7 @@ def main() -> None:
                     args.profile_worker)
         return
 
-    modes = [m for m in MODES if not (m == "litellm" and args.no_litellm)]
+    modes = [m for m in MODES if not (m == "litellm" and args.no_litellm) and not (m == "before" and not args.before)]
     tmp = Path(tempfile.mkdtemp(prefix="medbench-bench-"))
     os.environ["MEDBENCH_HOME"] = str(tmp / "home")
     server = subprocess.Popen([sys.executable, str(REPO / "tests" / "fake_openai_server.py"),

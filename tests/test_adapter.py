@@ -214,3 +214,15 @@ def test_record_raw_false_keeps_text_and_usage_only():
         r = call("openai/gpt-4.1-mini", srv, record_raw=False)
     assert r.ok and r.text == "fine" and r.prompt_tokens and len(r.attempts) == 1
     assert r.attempts[0].raw_response is None
+
+
+def test_openai_clients_are_sharded_and_taken_in_turn():
+    from medbench.models import adapter
+
+    async def take():
+        return [adapter._client("http://h.invalid/v1", "k") for _ in range(2 * adapter.POOL_SHARDS)]
+
+    got = asyncio.run(take())
+    first = got[:adapter.POOL_SHARDS]
+    assert len({id(c) for c in first}) == adapter.POOL_SHARDS > 1
+    assert got[adapter.POOL_SHARDS:] == first  # the same clients again, in the same turn
