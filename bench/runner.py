@@ -3,9 +3,9 @@
 A loopback OpenAI-compatible server (tests/fake_openai_server.py, in its own process so it does
 not share the GIL with the clients) answers every request after a fixed 50 ms, as a real
 endpoint would. For each concurrency (default 32 and 256) the same N requests go through:
-  bare     - openai.AsyncOpenAI with an httpx.AsyncClient whose pool limits are the ones
-             medbench's own client uses (`adapter.pool_limits(concurrency)`), one client,
-             `concurrency` workers, nothing else: what a user would write by hand
+  bare     - openai.AsyncOpenAI with an httpx.AsyncClient allowing as many connections as
+             medbench's clients do together (`adapter.pool_limits(shards=1)`: 1,000), one
+             client, `concurrency` workers, `create()`, nothing else: what a user writes by hand
   medbench - medbench.run.run(): prompts, adapter (retry bookkeeping, attempts, pricing),
              response cache writes, parse, submission lines with fsync (group commit)
   litellm  - a plain litellm.acompletion loop (reference)
@@ -135,7 +135,7 @@ def bare_client(url: str, concurrency: int):
     from medbench.models.adapter import pool_limits
 
     return openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0,
-                              http_client=httpx.AsyncClient(limits=pool_limits(concurrency), timeout=None))
+                              http_client=httpx.AsyncClient(limits=pool_limits(shards=1), timeout=None))
 
 
 async def bare_loop(url: str, messages: list[list[dict]], concurrency: int) -> None:
