@@ -6,9 +6,9 @@
   `error` are dropped from the file and their items requested again (`retry_errors=False`,
   `--no-retry-errors`, keeps them). Successful items are never requested again.
 - Durability: lines go to a writer thread that appends, flushes and fsyncs; lines that arrive
-  together share one fsync (group commit), so fsync never blocks the event loop. When every
-  item is in the file it is rewritten atomically in item order, so a finished file does not
-  depend on completion order.
+  within `FLUSH_WINDOW_S` of the first unwritten one share one cache commit and one fsync
+  (group commit), so fsync never blocks the event loop. When every item is in the file it is
+  rewritten atomically in item order, so a finished file does not depend on completion order.
 - Cache: for API models, a persistent sqlite cache under $MEDBENCH_HOME/cache/ keyed by the
   sha256 of (model, api_base, params, messages); only successful outputs are stored. A cached
   line keeps the usage/cost/latency of the call that produced it (the submission describes the
@@ -111,6 +111,10 @@ def cache_lookup(path: Path, keys: list[str]) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------- submission file
+#: How long the writer gathers lines after the first one before it writes and fsyncs them.
+FLUSH_WINDOW_S = 0.02
+
+
 class _Writer:
     """Appends submission lines (and cache rows) from one thread: write, flush, fsync per batch."""
 
@@ -140,9 +144,14 @@ class _Writer:
             stop = False
             while not stop:
                 batch = [self.q.get()]
-                while True:  # take everything already queued: one fsync for the lot
+                # Group commit: everything that arrives within FLUSH_WINDOW_S of the first line
+                # shares one cache commit, one write and one fsync. A kill inside the window loses
+                # only lines not yet fsynced, whose items a rerun requests again (as before).
+                deadline = time.monotonic() + FLUSH_WINDOW_S
+                while batch[-1] is not None:
+                    left = deadline - time.monotonic()
                     try:
-                        batch.append(self.q.get_nowait())
+                        batch.append(self.q.get(timeout=left) if left > 0 else self.q.get_nowait())
                     except queue.Empty:
                         break
                 stop = batch[-1] is None

@@ -168,3 +168,61 @@ def test_self_hosted_model_without_api_base_is_a_user_error(model, var, monkeypa
     resolve.cache_clear()
     assert resolve(model).api_base == "http://127.0.0.1:9/v1" and resolve(model).fast == (model[:6] != "ollama")
     resolve.cache_clear()
+
+
+@pytest.mark.parametrize("params", [{"temperature": 0.0},
+                                    {"temperature": 0.7, "seed": 3, "max_tokens": 64,
+                                     "response_format": {"type": "json_schema", "json_schema": {
+                                         "name": "A", "schema": Answer.model_json_schema(), "strict": False}}}])
+def test_fast_path_sends_the_bytes_create_sends(params):
+    """The adapter posts /chat/completions itself (skipping create()'s per-call TypedDict walk,
+    issue 12): same URL, headers (bearer key included) and body bytes as create()."""
+    import httpx
+    import openai
+
+    from medbench.models.adapter import _chat_post_args, chat_body
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                                         "choices": [{"index": 0, "finish_reason": "stop",
+                                                      "message": {"role": "assistant", "content": "ok"}}]})
+
+    async def both():
+        client = openai.AsyncOpenAI(base_url="http://h.invalid/v1", api_key="sk-test", max_retries=0,
+                                    http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+        a = await client.chat.completions.create(model="m", messages=MSGS, timeout=5.0, **params)
+        cast_to, options = _chat_post_args()
+        b = await client.post("/chat/completions", cast_to=cast_to, body=chat_body("m", MSGS, params),
+                              options={**options, "timeout": 5.0})
+        await client.close()
+        return a, b
+
+    a, b = asyncio.run(both())
+    assert a.model_dump() == b.model_dump() and type(a) is type(b)
+    first, second = seen
+    assert first.url == second.url and first.method == second.method == "POST"
+    assert first.content == second.content
+    assert second.headers["authorization"] == "Bearer sk-test"
+    assert dict(first.headers) == dict(second.headers)
+
+
+def test_record_raw_false_keeps_text_and_usage_only():
+    with FakeOpenAIServer(responder=scripted("fine")) as srv:
+        r = call("openai/gpt-4.1-mini", srv, record_raw=False)
+    assert r.ok and r.text == "fine" and r.prompt_tokens and len(r.attempts) == 1
+    assert r.attempts[0].raw_response is None
+
+
+def test_openai_clients_are_sharded_and_taken_in_turn():
+    from medbench.models import adapter
+
+    async def take():
+        return [adapter._client("http://h.invalid/v1", "k") for _ in range(2 * adapter.POOL_SHARDS)]
+
+    got = asyncio.run(take())
+    first = got[:adapter.POOL_SHARDS]
+    assert len({id(c) for c in first}) == adapter.POOL_SHARDS > 1
+    assert got[adapter.POOL_SHARDS:] == first  # the same clients again, in the same turn

@@ -430,3 +430,22 @@ def test_hf_local_model_generates_for_every_item(tmp_path):
     # Greedy decoding is deterministic: a second run gives the same outputs.
     run(rel, "fake", f"hf:{mdir}", out=tmp_path / "hf2.jsonl", concurrency=2, max_tokens=4)
     assert [ln["raw_output"] for ln in read(tmp_path / "hf2.jsonl")[1]] == [ln["raw_output"] for ln in lines]
+
+
+def test_writer_group_commits_lines_arriving_within_the_window(tmp_path, monkeypatch):
+    """Lines put 1 ms apart share fsyncs (one per FLUSH_WINDOW_S), all land, in order (issue 12)."""
+    from medbench import run as run_mod
+
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(run_mod.os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd))[1])
+    out = tmp_path / "s.jsonl"
+    w = run_mod._Writer(out, tmp_path / "cache.sqlite")
+    n = 60
+    for i in range(n):
+        w.put(f'{{"item_id": "x-{i}"}}\n', (f"k{i}", "{}"))
+        time.sleep(0.001)
+    w.close()
+    assert out.read_text().splitlines() == [f'{{"item_id": "x-{i}"}}' for i in range(n)]
+    assert 1 <= len(calls) <= n // 3, len(calls)
+    assert len(run_mod.cache_lookup(tmp_path / "cache.sqlite", [f"k{i}" for i in range(n)])) == n

@@ -90,14 +90,14 @@ class ApiModel(Model):
                        retry_limit=retry_limit, timeout_s=timeout_s)
 
     async def agenerate(self, messages: list[dict], item: dict) -> Generation:
-        return await self.acall(messages, item)
+        return await self.acall(messages, item, record_raw=False)  # the runner keeps no call record
 
     async def acall(self, messages: list[dict], item: dict, *,
-                    response_model: type | None = None) -> Generation:
+                    response_model: type | None = None, record_raw: bool = True) -> Generation:
         from medbench.models.adapter import acomplete
 
         r = await acomplete(self.spec, messages, api_base=self.api_base, api_key=self.api_key,
-                            response_model=response_model, **self.kw)
+                            response_model=response_model, record_raw=record_raw, **self.kw)
         return Generation(text=r.text if r.ok else None, error=None if r.ok else r.error,
                           error_class=None if r.ok else r.error_class,
                           prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,

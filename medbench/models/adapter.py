@@ -172,25 +172,91 @@ def _price_cached(model: str, name: str, provider: str, pt: int, ct: int) -> flo
 _CLIENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: Clients per (event loop, base URL, key); requests take them in turn. httpcore's pool assigns
+#: each request by scanning its queued requests against its connections (O(queued x open) per
+#: request): at concurrency 256 on one client that scan was half the client's CPU (issue 12).
+#: Eight pools of ~concurrency/8 connections each cut it about 8x... 64x per scan.
+POOL_SHARDS = 8
+#: Connections per shard (the total stays at most 1000, as with one pool before issue 12).
+MAX_CONNECTIONS = 1000
+
+
+def pool_limits(shards: int = POOL_SHARDS):
+    """The connection-pool limits of each of medbench's shared clients (bench/runner.py gives its
+    bare baseline client the total: one pool with MAX_CONNECTIONS)."""
+    import httpx
+
+    n = max(1, MAX_CONNECTIONS // max(1, shards))
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+
+
+class _Shards:
+    __slots__ = ("clients", "next")
+
+    def __init__(self, clients: list):
+        self.clients, self.next = clients, 0
+
+    def take(self):
+        c = self.clients[self.next]
+        self.next = (self.next + 1) % len(self.clients)
+        return c
+
+
 def _client(base: str, key: str):
-    """One AsyncOpenAI client (one connection pool) per event loop, base URL and key."""
+    """An AsyncOpenAI client (its own connection pool) for this event loop, base URL and key: the
+    next of POOL_SHARDS such clients, in turn."""
     loop = asyncio.get_running_loop()
     per_loop = _CLIENTS.get(loop)
     if per_loop is None:
         per_loop = _CLIENTS[loop] = {}
-    client = per_loop.get((base, key))
-    if client is None:
+    shards = per_loop.get((base, key))
+    if shards is None:
         import httpx
         import openai
 
-        client = openai.AsyncOpenAI(
-            base_url=base, api_key=key, max_retries=0,  # retries are ours, recorded per attempt
-            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=1000,
-                                                              max_keepalive_connections=1000),
-                                          timeout=None),
-        )
-        per_loop[(base, key)] = client
-    return client
+        shards = per_loop[(base, key)] = _Shards([
+            openai.AsyncOpenAI(
+                base_url=base, api_key=key, max_retries=0,  # retries are ours, recorded per attempt
+                http_client=httpx.AsyncClient(limits=pool_limits(), timeout=None))
+            for _ in range(POOL_SHARDS)])
+    return shards.take()
+
+
+_CHAT_OPTIONS: dict | None = None
+
+
+def _chat_post_args() -> tuple[Any, dict] | None:
+    """(ChatCompletion, request options) for `client.post("/chat/completions", ...)`: what
+    `client.chat.completions.create` sends, without its per-call walk of the request TypedDicts
+    (`async_maybe_transform`, ~a third of the SDK's CPU per call; an identity for the plain
+    messages and numbers sent here). None when this openai version lacks the pieces."""
+    global _CHAT_OPTIONS
+    if _CHAT_OPTIONS is None:
+        try:
+            from openai._base_client import make_request_options
+            from openai.types.chat import ChatCompletion
+
+            _CHAT_OPTIONS = {"cast_to": ChatCompletion,
+                             "options": make_request_options(security={"bearer_auth": True})}
+        except (ImportError, AttributeError, TypeError):  # another SDK version: the public create()
+            _CHAT_OPTIONS = {}
+    return (_CHAT_OPTIONS["cast_to"], _CHAT_OPTIONS["options"]) if _CHAT_OPTIONS else None
+
+
+#: create()'s keyword order, so the request body's JSON is the bytes create() would send
+_BODY_ORDER = ("max_tokens", "response_format", "seed", "temperature")
+
+
+def chat_body(model_name: str, messages: list[dict], params: dict) -> dict:
+    """The /chat/completions request body for `params` (keys a create() call would send)."""
+    body: dict[str, Any] = {"messages": messages, "model": model_name}
+    for k in _BODY_ORDER:
+        if k in params:
+            body[k] = params[k]
+    for k, v in params.items():  # anything else, after (none today)
+        if k not in body:
+            body[k] = v
+    return body
 
 
 # --------------------------------------------------------------------------- errors
@@ -342,13 +408,22 @@ def explain_failure(model: str, api_base: str | None, api_key: str | None, cls: 
 
 
 # --------------------------------------------------------------------------- one request
-async def _send(route: Route, model: str, messages: list[dict], params: dict, timeout_s: float):
-    """One HTTP request. Returns (text, prompt_tokens, completion_tokens, raw_response dict)."""
+async def _send(route: Route, model: str, messages: list[dict], params: dict, timeout_s: float,
+                record_raw: bool = True):
+    """One HTTP request. Returns (text, prompt_tokens, completion_tokens, raw_response dict; None
+    when not `record_raw`)."""
     if route.fast:
         client = _client(route.api_base, route.api_key)
+        post = _chat_post_args()
         async with asyncio.timeout(timeout_s + 1.0):  # hard bound: httpx read timeouts are per chunk
-            resp = await client.chat.completions.create(model=route.model_name, messages=messages,
-                                                        timeout=timeout_s, **params)
+            if post is not None:
+                cast_to, options = post
+                resp = await client.post("/chat/completions", cast_to=cast_to,
+                                         body=chat_body(route.model_name, messages, params),
+                                         options={**options, "timeout": timeout_s})
+            else:
+                resp = await client.chat.completions.create(model=route.model_name, messages=messages,
+                                                            timeout=timeout_s, **params)
     else:
         lm = _lm()
         async with asyncio.timeout(timeout_s + 1.0):
@@ -363,7 +438,7 @@ async def _send(route: Route, model: str, messages: list[dict], params: dict, ti
     usage = getattr(resp, "usage", None)
     pt = getattr(usage, "prompt_tokens", None) if usage is not None else None
     ct = getattr(usage, "completion_tokens", None) if usage is not None else None
-    return text, pt, ct, _dump(resp)
+    return text, pt, ct, (_dump(resp) if record_raw else None)
 
 
 def _dump(resp: Any) -> Any:
@@ -423,8 +498,10 @@ def _with_json_instructions(messages: list[dict], schema: dict) -> list[dict]:
 async def acomplete(model: str, messages: list[dict], *, api_base: str | None = None,
                     api_key: str | None = None, temperature: float = 0.0, seed: int | None = None,
                     max_tokens: int | None = None, response_model: type[BaseModel] | None = None,
-                    retry_limit: int = 3, timeout_s: float = 60.0) -> CallResult:
-    """Call `model` with chat `messages`; never raises for provider/model faults (see CallResult)."""
+                    retry_limit: int = 3, timeout_s: float = 60.0, record_raw: bool = True) -> CallResult:
+    """Call `model` with chat `messages`; never raises for provider/model faults (see CallResult).
+    `record_raw=False` leaves a successful attempt's `raw_response` None (the runner's path: it
+    keeps only the text and usage, and dumping every response object cost CPU per request)."""
     started = time.perf_counter()
     route = resolve(model, api_base, api_key)
     params: dict[str, Any] = {"temperature": temperature}
@@ -442,7 +519,7 @@ async def acomplete(model: str, messages: list[dict], *, api_base: str | None = 
         else:
             msgs = _with_json_instructions(msgs, schema)
 
-    result = CallResult(ok=False)
+    result = CallResult.model_construct(ok=False)  # built here from known types: no validation pass
     retry_limit = max(0, int(retry_limit))
     kind: Literal["request", "repair"] = "request"
     repairs = 0
@@ -453,9 +530,10 @@ async def acomplete(model: str, messages: list[dict], *, api_base: str | None = 
         for retry in range(retry_limit + 1):
             n += 1
             t0 = time.perf_counter()
-            att = Attempt(attempt=n, kind=kind, request={"model": model, "params": params, "messages": msgs})
+            att = Attempt.model_construct(attempt=n, kind=kind,
+                                          request={"model": model, "params": params, "messages": msgs})
             try:
-                text, pt, ct, raw = await _send(route, model, msgs, params, timeout_s)
+                text, pt, ct, raw = await _send(route, model, msgs, params, timeout_s, record_raw)
                 att.raw_response, att.prompt_tokens, att.completion_tokens = raw, pt, ct
                 att.cost_usd = price(model, route, pt, ct)
                 att.latency_s = time.perf_counter() - t0
