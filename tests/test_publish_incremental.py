@@ -54,22 +54,29 @@ class Counter:
     def __init__(self, monkeypatch):
         self.pages: list[str] = []
         self.loads: list[str] = []
-        real_render, real_load = site._render_submission, site.load_result
+        self.validated: list[str] = []
+        real_render, real_validate, real_load = site._render_submission, site.load_result, site._Stored.load
 
         def render(page, r, *a, **kw):
             self.pages.append(r["result_id"])
             return real_render(page, r, *a, **kw)
 
-        def load(path):
-            self.loads.append(os.path.basename(str(path)))
-            return real_load(path)
+        def validate(path):
+            self.validated.append(os.path.basename(str(path)))
+            return real_validate(path)
+
+        def load(store, result_id):
+            self.loads.append(f"{result_id}.json")
+            return real_load(store, result_id)
 
         monkeypatch.setattr(site, "_render_submission", render)
-        monkeypatch.setattr(site, "load_result", load)
+        monkeypatch.setattr(site, "load_result", validate)
+        monkeypatch.setattr(site._Stored, "load", load)
 
     def reset(self):
         self.pages.clear()
         self.loads.clear()
+        self.validated.clear()
 
 
 def test_one_at_a_time_equals_all_at_once_byte_for_byte(rels, tmp_path, monkeypatch):
@@ -94,7 +101,7 @@ def test_one_at_a_time_equals_all_at_once_byte_for_byte(rels, tmp_path, monkeypa
     # publishing nothing new renders no submission page and reads no result
     count.reset()
     publish_results(inc, [])
-    assert count.pages == [] and count.loads == []
+    assert count.pages == [] and count.loads == [] and count.validated == []
     assert _generated(inc) == _generated(full)
 
 
@@ -113,6 +120,7 @@ def test_only_pages_whose_inputs_changed_are_rendered(rels, tmp_path, monkeypatc
     publish_results(lb, [e])
     assert e["result_id"] in count.pages and a not in count.pages and b not in count.pages
     assert not {f"{a}.json", f"{b}.json"} & set(count.loads)
+    assert count.validated == [f"{e['result_id']}.json"]  # only the new file is validated
     for rid in (a, b):  # carried over: the same file (a hard link), not a new copy
         assert (lb / "submissions" / f"{rid}.html").stat().st_ino == ino[f"{rid}.html"]
     # c's rank changed (e beats it), so its page is rendered again
@@ -125,6 +133,7 @@ def test_only_pages_whose_inputs_changed_are_rendered(rels, tmp_path, monkeypatc
     data["usage"]["cost_usd"] = 12.5
     path.write_text(canonical_json(data, indent=2) + "\n")
     publish_results(lb, [])
+    assert count.validated == [f"{a}.json"]
     assert a in count.pages and "12.5000" in (lb / "submissions" / f"{a}.html").read_text()
     render_site(load_results(lb), tmp_path / "fresh")
     assert _generated(tmp_path / "fresh") == _generated(lb)

@@ -138,9 +138,11 @@ def _row_order(r: dict, rank: int | None) -> tuple:
     return (rank is None, rank or 0, signed is None, signed or 0.0, r["model"], r["result_id"])
 
 
-def group_ranks(members: list[dict]) -> list[int | None]:
+def group_ranks(members: list[dict], memo: dict | None = None,
+                memo_keys: list[str] | None = None) -> list[int | None]:
     """Ranks of one (task, release, split) group, members sorted by result_id. The one place
-    ranks come from (`medbench.scoring.stats`); failed and incomplete runs are never ranked."""
+    ranks come from (`medbench.scoring.stats`); failed and incomplete runs are never ranked.
+    `memo`/`memo_keys`: the paired comparisons already made (`paired_ranks`)."""
     entries = [{**r, "complete": rankable(r)} for r in members]
     try:
         from medbench.tasks import get_family
@@ -153,8 +155,11 @@ def group_ranks(members: list[dict]) -> list[int | None]:
         # paired, patient-clustered bootstrap of the headline difference on the shared items
         head = members[0]["headline"]
         boot = members[0].get("bootstrap") or {}
+        n_resamples, seed = int(boot.get("resamples") or 1000), int(boot.get("seed") or 0)
+        setting = _key(head["name"], bool(head["higher_is_better"]), n_resamples, seed)[:16]
+        keys = None if memo_keys is None else [f"{k}/{setting}" for k in memo_keys]
         return paired_ranks(entries, sums[0], sums[1], head["name"], bool(head["higher_is_better"]),
-                            n_resamples=int(boot.get("resamples") or 1000), seed=int(boot.get("seed") or 0))
+                            n_resamples=n_resamples, seed=seed, memo=memo, memo_keys=keys)
     return assign_ranks([{**r["headline"], "complete": rankable(r)} for r in members])
 
 
@@ -277,11 +282,12 @@ def _plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=False, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def group_table(key: tuple, members: list[dict]) -> dict:
+def group_table(key: tuple, members: list[dict], memo: dict | None = None,
+                memo_keys: list[str] | None = None) -> dict:
     """The index view of one (task, release, split) group, members sorted by result_id: ranked
     rows, chart, card. Depends only on the members (what an incremental publish keys it on)."""
     task, name, sha, split = key
-    ranked = sorted(zip(members, group_ranks(members)), key=lambda p: _row_order(*p))
+    ranked = sorted(zip(members, group_ranks(members, memo, memo_keys)), key=lambda p: _row_order(*p))
     metric_names = _index_metrics(task, ranked)
     rows = []
     for r, rank in ranked:
@@ -591,8 +597,17 @@ class _Stored:
         self._scan({m["result_id"]: m for m in self.metas}, dict(self.stat))
 
     def load(self, result_id: str) -> dict:
+        """The whole result. A file read and validated when it was indexed, unchanged since (same
+        size, mtime and inode), is parsed without validating it again."""
         if result_id not in self._loaded:
-            self._loaded[result_id] = load_result(self.dir / f"{result_id}.json")
+            path = self.dir / f"{result_id}.json"
+            try:
+                r = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                r = None
+            if not (isinstance(r, dict) and r.get("result_id") == result_id):
+                r = load_result(path)  # says what is wrong with it
+            self._loaded[result_id] = r
         return self._loaded[result_id]
 
     def unlink(self, result_id: str) -> None:
@@ -640,16 +655,23 @@ def render_site(results: list[dict] | _Stored, out_dir: str | Path, show_progres
     for rid in sorted(metas):
         groups.setdefault(tuple(metas[rid]["group"]), []).append(rid)
     tables = []
+    comparisons: dict[str, Any] = dict(old["comparisons"]) if old and isinstance(old.get("comparisons"), dict) else {}
     for gkey in sorted(groups):
         ids = groups[gkey]
         ck = _key(renderer, "table", list(gkey), [(i, metas[i]["sha256"]) for i in ids])
         table = old["tables"].get(ck) if old else None
         if not isinstance(table, dict):
-            table = group_table(gkey, [store.load(i) for i in ids])
+            # the group changed: its pairs of unchanged members are not compared again
+            memo_keys = [_key(renderer, metas[i]["sha256"]) for i in ids] if store.cacheable else None
+            table = group_table(gkey, [store.load(i) for i in ids], comparisons, memo_keys)
         if store.cacheable:
             new["tables"][ck] = table
         tables.append(table)
     ranks = {row["result_id"]: row["rank"] for t in tables for row in t["rows"]}
+    if store.cacheable:  # only the comparisons between results still stored
+        live = {_key(renderer, m["sha256"]) for m in metas.values()}
+        new["comparisons"] = {k: v for k, v in sorted(comparisons.items())
+                              if all(side.split("/")[0] in live for side in k.split("|"))}
 
     pairs = []
     for family, m, o in pair_plan(list(metas.values())):

@@ -119,6 +119,21 @@ def result_path(leaderboard: str | Path, result_id: str) -> Path:
     return Path(leaderboard) / RESULTS_DIR / f"{result_id}.json"
 
 
+_VALIDATOR: list = []
+
+
+def _validate(data: object) -> None:
+    """`jsonschema.validate` with the schema checked once per process, not once per result (the
+    check cost more than validating a 200-record result)."""
+    if not _VALIDATOR:
+        cls = jsonschema.validators.validator_for(RESULT_SCHEMA)
+        cls.check_schema(RESULT_SCHEMA)
+        _VALIDATOR.append(cls(RESULT_SCHEMA))
+    err = jsonschema.exceptions.best_match(_VALIDATOR[0].iter_errors(data))
+    if err is not None:
+        raise err
+
+
 def load_result(path: str | Path) -> dict:
     path = Path(path)
     try:
@@ -126,7 +141,7 @@ def load_result(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise UserError(f"{path}: unreadable result ({' '.join(str(e).split())[:120]})") from None
     try:
-        jsonschema.validate(data, RESULT_SCHEMA)
+        _validate(data)
     except jsonschema.ValidationError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
         raise UserError(f"{path}: not a medbench result: {where}: {e.message[:160]}") from None
