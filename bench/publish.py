@@ -19,7 +19,7 @@ Then a `--page-items` SQL result (default 16,000) is rendered both ways and open
 interleaved before/after, minus the same command on an empty page (browser start-up).
 
     .venv/bin/python bench/publish.py [--sizes 10,40,120] [--items 200] [--repeat 2]
-        [--page-items 16000] [--shots DIR] [--skip-browser]
+        [--page-items 16000] [--shots DIR] [--skip-browser] [--skip-publish]
 """
 
 from __future__ import annotations
@@ -164,9 +164,9 @@ def bench_publish(sizes: list[int], n_items: int, repeat: int, work: Path) -> li
     return rows
 
 
-def chromium_time(url: str, shot: Path, timeout: float = 600) -> float:
+def chromium_time(url: str, shot: Path, timeout: float = 600, height: int = 2400) -> float:
     cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-           "--window-size=1280,2400", url]
+           f"--window-size=1280,{height}", url]
     t0 = time.perf_counter()
     subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     return time.perf_counter() - t0
@@ -208,6 +208,7 @@ def bench_page(n_items: int, repeat: int, work: Path, shots: Path) -> dict:
     small = work / "shots-site"
     site.publish_results(small, [make_result(f"model-{i}", GROUPS[i % 2], 300, seed=i) for i in range(6)])
     chromium_time((small / "index.html").as_uri(), shots / "index.png")
+    chromium_time(url["after"], shots / "page-after-items.png", height=5200)  # down to the item cards
     print(f"  screenshots: {shots}/page-after-0.png, {shots}/page-before-0.png, {shots}/index.png", flush=True)
     return out
 
@@ -223,11 +224,13 @@ def main() -> None:
     ap.add_argument("--page-items", type=int, default=16000)
     ap.add_argument("--shots", type=Path, default=None, help="where the screenshots go (default: the temp dir, kept)")
     ap.add_argument("--skip-browser", action="store_true")
+    ap.add_argument("--skip-publish", action="store_true")
     args = ap.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="medbench-bench-publish-"))
     try:
-        bench_publish([int(x) for x in args.sizes.split(",")], args.items, args.repeat, work)
+        if not args.skip_publish:
+            bench_publish([int(x) for x in args.sizes.split(",")], args.items, args.repeat, work)
         if not args.skip_browser and shutil.which("chromium"):
             shots = args.shots or Path(tempfile.mkdtemp(prefix="medbench-bench-shots-"))
             shots.mkdir(parents=True, exist_ok=True)

@@ -337,7 +337,7 @@ def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], 
 def result_meta(r: dict, sha256: str | None = None) -> dict:
     """What the index of an incremental publish keeps of one stored result: enough to group,
     replace and pair results without loading them."""
-    return {"result_id": r["result_id"], "sha256": sha256, "identity": result_identity(r["header"]),
+    return {"result_id": r["result_id"], "sha256": sha256, "identity": result_identity(r.get("header") or {}),
             "group": list(group_key(r)), "model": r["model"], "created": r.get("created") or "",
             "pairable": bool(r.get("records")) and not is_failed(r)}
 
@@ -583,7 +583,7 @@ class _Stored:
             st = path.stat()
             sig = [st.st_size, st.st_mtime_ns, st.st_ino]
             meta = old_meta.get(path.stem) if old_stat.get(path.stem) == sig else None
-            if not isinstance(meta, dict) or meta.get("result_id") != path.stem:
+            if not _meta_ok(meta, path.stem):
                 sha = hashlib.sha256(path.read_bytes()).hexdigest()
                 r = self._loaded[path.stem] = load_result(path)
                 meta = result_meta(r, sha)
@@ -615,6 +615,16 @@ class _Stored:
         self._loaded.pop(result_id, None)
         self.metas = [m for m in self.metas if m["result_id"] != result_id]
         self.stat.pop(result_id, None)
+
+
+def _meta_ok(meta: Any, result_id: str) -> bool:
+    """A `result_meta` of the right shape for `result_id` (else the file is read again)."""
+    if not isinstance(meta, dict) or meta.get("result_id") != result_id:
+        return False
+    strings = ("sha256", "identity", "model", "created")
+    group = meta.get("group")
+    return all(isinstance(meta.get(k), str) for k in strings) and isinstance(meta.get("pairable"), bool) and \
+        isinstance(group, list) and len(group) == 4 and all(isinstance(x, str) for x in group)
 
 
 def _read_index(site_dir: Path | None) -> dict:
