@@ -41,9 +41,13 @@ from medbench.scoring.results import (
 from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, make_clusters, paired_ranks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-GENERATED = ("index.html", "submissions", "docs")  # rebuilt on every publish; everything else is kept
+INDEX_FILE = "publish-index.json"  # what the last publish rendered from (see render_site)
+INDEX_FORMAT = 1
+GENERATED = ("index.html", "submissions", "docs", INDEX_FILE)  # rebuilt on every publish; the rest is kept
 PUBLISH_LOCK_TIMEOUT_S = 600.0  # how long a publisher waits for another to finish
 MAX_SHOWN_CHARS = 3000  # per cell on item pages; the result file keeps the full value
+ITEMS_INLINE = 200  # a submission page with more items lists them from submissions/<id>.items.js
+ITEMS_PER_PAGE = 100  # ... ITEMS_PER_PAGE at a time (the filters see every item)
 
 _ENV: Environment | None = None
 
@@ -141,9 +145,11 @@ def _row_order(r: dict, rank: int | None) -> tuple:
     return (rank is None, rank or 0, signed is None, signed or 0.0, r["model"], r["result_id"])
 
 
-def group_ranks(members: list[dict]) -> list[int | None]:
+def group_ranks(members: list[dict], memo: dict | None = None,
+                memo_keys: list[str] | None = None) -> list[int | None]:
     """Ranks of one (task, release, split) group, members sorted by result_id. The one place
-    ranks come from (`medbench.scoring.stats`); failed and incomplete runs are never ranked."""
+    ranks come from (`medbench.scoring.stats`); failed and incomplete runs are never ranked.
+    `memo`/`memo_keys`: the paired comparisons already made (`paired_ranks`)."""
     entries = [{**r, "complete": rankable(r)} for r in members]
     try:
         from medbench.tasks import get_family
@@ -156,8 +162,11 @@ def group_ranks(members: list[dict]) -> list[int | None]:
         # paired, patient-clustered bootstrap of the headline difference on the shared items
         head = members[0]["headline"]
         boot = members[0].get("bootstrap") or {}
+        n_resamples, seed = int(boot.get("resamples") or 1000), int(boot.get("seed") or 0)
+        setting = _key(head["name"], bool(head["higher_is_better"]), n_resamples, seed)[:16]
+        keys = None if memo_keys is None else [f"{k}/{setting}" for k in memo_keys]
         return paired_ranks(entries, sums[0], sums[1], head["name"], bool(head["higher_is_better"]),
-                            n_resamples=int(boot.get("resamples") or 1000), seed=int(boot.get("seed") or 0))
+                            n_resamples=n_resamples, seed=seed, memo=memo, memo_keys=keys)
     return assign_ranks([{**r["headline"], "complete": rankable(r)} for r in members])
 
 
@@ -273,78 +282,117 @@ def _status(r: dict) -> dict:
     return {"kind": "complete", "label": "complete", "detail": ""}
 
 
-def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], dict]:
-    tables, ranks_by_id = [], {}
-    for g in rank_groups(results):
-        task, name, sha, split = g["key"]
-        metric_names = _index_metrics(task, g["rows"])
-        rows = []
-        for r, rank in g["rows"]:
-            ranks_by_id[r["result_id"]] = rank
-            h = r["headline"]
-            rows.append({
-                "result_id": r["result_id"], "rank": rank, "model": r["model"],
-                "value": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
-                "dvalue": to_display(h["name"], h["value"]), "dlow": to_display(h["name"], h["ci_low"]),
-                "dhigh": to_display(h["name"], h["ci_high"]),
-                "metrics": [(m, r["metrics"].get(m)) for m in metric_names],
-                "n_items": r["n_items"], "n_scored": r["n_items"] - r["n_missing"],
-                "n_patients": n_patients(r), "status": _status(r),
-                "complete": r["complete"], "cost": r["usage"].get("cost_usd"),
-                "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:10],
-            })
-        first = g["rows"][0][0]
-        head = first["headline"]
-        card = task_card(task)
-        tables.append({
-            "id": f"t-{task}-{sha[:8]}-{split}", "task": task, "release": name, "sha": sha,
-            "split": split, "headline": metric_info(head["name"]), "higher_is_better": head["higher_is_better"],
-            "key_metrics": [metric_info(m) for m in metric_names[:KEY_METRICS]],
-            "more_metrics": [metric_info(m) for m in metric_names[KEY_METRICS:]],
-            "rows": rows, "chart": _chart(head["name"], rows, head["higher_is_better"]),
-            "card": card, "licence": first.get("source_licence", "credentialed"),
-            "licence_words": LICENCE_WORDS.get(first.get("source_licence", "credentialed"), ""),
-            "counts": first.get("release_counts") or {}, "n_patients": max(x["n_patients"] for x in rows),
-            "n_items": max(x["n_items"] for x in rows),
-            # patients, not clusters: population-level SQL groups do not make a split rankable
-            "n_real_patients": max((n_real_patients(r) or n_patients(r)) for r, _ in g["rows"]),
-            "too_few": max((n_real_patients(r) or n_patients(r)) for r, _ in g["rows"]) < MIN_PATIENTS_TO_RANK,
-            "n_excluded": max(((r.get("excluded") or {}).get("n_excluded") or 0 for r, _ in g["rows"]), default=0),
-            "excluded_reason": next(((r.get("excluded") or {}).get("reason") for r, _ in g["rows"]
-                                     if (r.get("excluded") or {}).get("reason")), None),
+def _plain(obj: Any) -> Any:
+    """A view as JSON would give it back (tuples as lists, numpy numbers as Python ones): the
+    cached views of an incremental publish are read from JSON, so the full render goes through the
+    same round trip and both give the same bytes."""
+    return json.loads(json.dumps(obj, sort_keys=False, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def group_table(key: tuple, members: list[dict], memo: dict | None = None,
+                memo_keys: list[str] | None = None) -> dict:
+    """The index view of one (task, release, split) group, members sorted by result_id: ranked
+    rows, chart, card. Depends only on the members (what an incremental publish keys it on)."""
+    task, name, sha, split = key
+    ranked = sorted(zip(members, group_ranks(members, memo, memo_keys)), key=lambda p: _row_order(*p))
+    metric_names = _index_metrics(task, ranked)
+    rows = []
+    for r, rank in ranked:
+        h = r["headline"]
+        rows.append({
+            "result_id": r["result_id"], "rank": rank, "model": r["model"],
+            "value": h["value"], "ci_low": h["ci_low"], "ci_high": h["ci_high"],
+            "dvalue": to_display(h["name"], h["value"]), "dlow": to_display(h["name"], h["ci_low"]),
+            "dhigh": to_display(h["name"], h["ci_high"]),
+            "metrics": [(m, r["metrics"].get(m)) for m in metric_names],
+            "n_items": r["n_items"], "n_scored": r["n_items"] - r["n_missing"],
+            "n_patients": n_patients(r), "status": _status(r),
+            "complete": r["complete"], "cost": r["usage"].get("cost_usd"),
+            "tokens": _tokens(r["usage"]), "date": (r.get("created") or "")[:10],
         })
+    first = ranked[0][0]
+    head = first["headline"]
+    card = task_card(task)
+    return _plain({
+        "id": f"t-{task}-{sha[:8]}-{split}", "task": task, "release": name, "sha": sha,
+        "split": split, "headline": metric_info(head["name"]), "higher_is_better": head["higher_is_better"],
+        "key_metrics": [metric_info(m) for m in metric_names[:KEY_METRICS]],
+        "more_metrics": [metric_info(m) for m in metric_names[KEY_METRICS:]],
+        "rows": rows, "chart": _chart(head["name"], rows, head["higher_is_better"]),
+        "card": card, "licence": first.get("source_licence", "credentialed"),
+        "licence_words": LICENCE_WORDS.get(first.get("source_licence", "credentialed"), ""),
+        "counts": first.get("release_counts") or {}, "n_patients": max(x["n_patients"] for x in rows),
+        "n_items": max(x["n_items"] for x in rows),
+        # patients, not clusters: population-level SQL groups do not make a split rankable
+        "n_real_patients": max((n_real_patients(r) or n_patients(r)) for r, _ in ranked),
+        "too_few": max((n_real_patients(r) or n_patients(r)) for r, _ in ranked) < MIN_PATIENTS_TO_RANK,
+        "n_excluded": max(((r.get("excluded") or {}).get("n_excluded") or 0 for r, _ in ranked), default=0),
+        "excluded_reason": next(((r.get("excluded") or {}).get("reason") for r, _ in ranked
+                                 if (r.get("excluded") or {}).get("reason")), None),
+    })
+
+
+def index_view(results: list[dict]) -> tuple[list[dict], dict[str, int | None], dict]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault(group_key(r), []).append(r)
+    tables = [group_table(key, sorted(groups[key], key=lambda r: r["result_id"])) for key in sorted(groups)]
+    ranks_by_id = {row["result_id"]: row["rank"] for t in tables for row in t["rows"]}
     return tables, ranks_by_id, summary_view(tables)
+
+
+def result_meta(r: dict, sha256: str | None = None) -> dict:
+    """What the index of an incremental publish keeps of one stored result: enough to group,
+    replace and pair results without loading them."""
+    return {"result_id": r["result_id"], "sha256": sha256, "identity": result_identity(r.get("header") or {}),
+            "group": list(group_key(r)), "model": r["model"], "created": r.get("created") or "",
+            "pairable": bool(r.get("records")) and not is_failed(r)}
+
+
+def pair_plan(metas: list[dict]) -> list[tuple[Any, dict, dict]]:
+    """(family, result, other) per model that did both tasks of a pairing family on one release
+    and split, from result metadata (`result_meta`); of several results of one model in one
+    (task, release, split), the latest (`created`, then result id)."""
+    latest: dict[tuple, dict] = {}
+    for m in metas:
+        if not m["pairable"]:
+            continue
+        key = (*m["group"], m["model"])
+        cur = latest.get(key)
+        if cur is None or (m["created"], m["result_id"]) > (cur["created"], cur["result_id"]):
+            latest[key] = m
+    out = []
+    for (task, name, sha, split, model), m in sorted(latest.items()):
+        family = _family_of(task)
+        other_task = getattr(family, "paired_task", None)
+        other = latest.get((other_task, name, sha, split, model)) if other_task else None
+        if other is not None:
+            out.append((family, m, other))
+    return out
+
+
+def pair_row(family: Any, r: dict, other: dict) -> dict | None:
+    """One row of the paired table: the family's `paired_difference` on the shared question ids."""
+    task, (_, name, _, split), other_task = r["task"], group_key(r), other["task"]
+    pair = family.paired_difference(r["records"], other["records"])
+    if not pair or not pair.get("n"):
+        return None
+    metric = pair.get("metric") or r["headline"]["name"]
+    return _plain({"task": task, "other_task": other_task, "release": name, "split": split, "model": r["model"],
+                   "result_id": r["result_id"], "other_result_id": other["result_id"],
+                   "metric": metric_info(metric), "n": pair["n"], "patients": pair.get("patients"),
+                   "value": pair.get(task), "other_value": pair.get(other_task),
+                   "difference": pair["difference"], "interval": pair.get("interval")})
 
 
 def paired_view(results: list[dict]) -> list[dict]:
     """Per model that did both tasks of a pairing family (`paired_task`, e.g. qa with sql) on one
     release and split: the family's `paired_difference` on the shared question ids. Of several
     results of one model in one (task, release, split), the latest (`created`, then result id)."""
-    latest: dict[tuple, dict] = {}
-    for r in results:
-        if not r.get("records") or is_failed(r):
-            continue
-        key = (*group_key(r), r["model"])
-        cur = latest.get(key)
-        if cur is None or ((r.get("created") or ""), r["result_id"]) > ((cur.get("created") or ""), cur["result_id"]):
-            latest[key] = r
-    out = []
-    for (task, name, sha, split, model), r in sorted(latest.items()):
-        family = _family_of(task)
-        other_task = getattr(family, "paired_task", None)
-        other = latest.get((other_task, name, sha, split, model)) if other_task else None
-        if other is None:
-            continue
-        pair = family.paired_difference(r["records"], other["records"])
-        if not pair or not pair.get("n"):
-            continue
-        metric = pair.get("metric") or r["headline"]["name"]
-        out.append({"task": task, "other_task": other_task, "release": name, "split": split, "model": model,
-                    "result_id": r["result_id"], "other_result_id": other["result_id"],
-                    "metric": metric_info(metric), "n": pair["n"], "patients": pair.get("patients"),
-                    "value": pair.get(task), "other_value": pair.get(other_task),
-                    "difference": pair["difference"], "interval": pair.get("interval")})
-    return out
+    by_id = {r["result_id"]: r for r in results}
+    rows = [pair_row(f, by_id[m["result_id"]], by_id[o["result_id"]])
+            for f, m, o in pair_plan([result_meta(r) for r in results])]
+    return [row for row in rows if row is not None]
 
 
 def summary_view(tables: list[dict]) -> dict:
@@ -473,6 +521,8 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
             "outcomes": sorted({it["outcome"] for it in items}),
             "categories": sorted({it["category"] for it in items}),
             "has_seen": any(it["seen"] is not None for it in items),
+            # a large drill-down is listed by the page's script from <id>.items.js, a page at a time
+            "lazy": with_items and len(items) > ITEMS_INLINE, "per_page": ITEMS_PER_PAGE,
             "tokens": _tokens(r["usage"]),
             "header_json": shown(header)}
 
@@ -482,40 +532,261 @@ def submission_view(r: dict, rank: int | None, public: bool = False) -> dict:
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "METRICS.md"
 
 
-def render_site(results: list[dict], out_dir: str | Path, show_progress: bool = False,
-                public: bool = False) -> dict[str, int | None]:
+def _renderer_key(public: bool) -> str:
+    """Everything besides the results that a page's bytes depend on: the package's code (views,
+    families, stats), the templates, the metrics doc, the page settings and the public flag. Any
+    change to one of them makes an incremental publish render every page again."""
+    import hashlib
+
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(repr((INDEX_FORMAT, public, ITEMS_INLINE, ITEMS_PER_PAGE, MAX_SHOWN_CHARS)).encode())
+    files = sorted(pkg.rglob("*.py")) + sorted(TEMPLATES.glob("*.html")) + ([METRICS_DOC] if METRICS_DOC.is_file() else [])
+    for f in files:
+        data = f.read_bytes()
+        h.update(f"\0{f.name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class _Given:
+    """Results passed in memory (`render_site(list)`): nothing cached, nothing indexed."""
+
+    cacheable = False
+
+    def __init__(self, results: list[dict]):
+        self._by_id = {r["result_id"]: r for r in results}
+        self.metas = [result_meta(r) for r in sorted(self._by_id.values(), key=lambda r: r["result_id"])]
+        self.stat: dict[str, list[int]] = {}
+
+    def load(self, result_id: str) -> dict:
+        return self._by_id[result_id]
+
+
+class _Stored:
+    """The results folder of a site being published. A file whose size, mtime and inode match
+    the previous index keeps its recorded metadata (sha256, identity, group) and is only read when
+    a page that depends on it is rendered; any other file is read, validated and hashed now. The
+    carried-over files are hard links, so an untouched result keeps its stat."""
+
+    cacheable = True
+
+    def __init__(self, folder: Path, previous: dict):
+        self.dir = folder / RESULTS_DIR
+        self._loaded: dict[str, dict] = {}
+        self._scan(previous.get("results", {}), previous.get("stat", {}))
+
+    def _scan(self, old_meta: dict, old_stat: dict) -> None:
+        import hashlib
+
+        loaded, self._loaded = self._loaded, {}
+        self.metas, self.stat = [], {}
+        for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
+            st = path.stat()
+            sig = [st.st_size, st.st_mtime_ns, st.st_ino]
+            meta = old_meta.get(path.stem) if old_stat.get(path.stem) == sig else None
+            if not _meta_ok(meta, path.stem):
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                r = self._loaded[path.stem] = load_result(path)
+                meta = result_meta(r, sha)
+            elif path.stem in loaded:
+                self._loaded[path.stem] = loaded[path.stem]
+            self.metas.append(meta)
+            self.stat[path.stem] = sig
+
+    def rescan(self) -> None:
+        """After files were added, replaced or removed: only those are read again."""
+        self._scan({m["result_id"]: m for m in self.metas}, dict(self.stat))
+
+    def load(self, result_id: str) -> dict:
+        """The whole result. A file read and validated when it was indexed, unchanged since (same
+        size, mtime and inode), is parsed without validating it again."""
+        if result_id not in self._loaded:
+            path = self.dir / f"{result_id}.json"
+            try:
+                r = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError):
+                r = None
+            if not (isinstance(r, dict) and r.get("result_id") == result_id):
+                r = load_result(path)  # says what is wrong with it
+            self._loaded[result_id] = r
+        return self._loaded[result_id]
+
+    def unlink(self, result_id: str) -> None:
+        (self.dir / f"{result_id}.json").unlink()
+        self._loaded.pop(result_id, None)
+        self.metas = [m for m in self.metas if m["result_id"] != result_id]
+        self.stat.pop(result_id, None)
+
+
+def _meta_ok(meta: Any, result_id: str) -> bool:
+    """A `result_meta` of the right shape for `result_id` (else the file is read again)."""
+    if not isinstance(meta, dict) or meta.get("result_id") != result_id:
+        return False
+    strings = ("sha256", "identity", "model", "created")
+    group = meta.get("group")
+    return all(isinstance(meta.get(k), str) for k in strings) and isinstance(meta.get("pairable"), bool) and \
+        isinstance(group, list) and len(group) == 4 and all(isinstance(x, str) for x in group)
+
+
+def _read_index(site_dir: Path | None) -> dict:
+    """The previous publish's index, or {} (none, unreadable, another format: render everything)."""
+    if site_dir is None:
+        return {}
+    try:
+        data = json.loads((site_dir / INDEX_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    sections = ("results", "stat", "tables", "pairs", "pages")
+    if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or \
+            not all(isinstance(data.get(k), dict) for k in sections):
+        return {}
+    return data
+
+
+def render_site(results: list[dict] | _Stored, out_dir: str | Path, show_progress: bool = False,
+                public: bool = False, previous: str | Path | None = None) -> dict[str, int | None]:
     """Write index.html and submissions/*.html for `results` into `out_dir`; returns ranks by id.
-    `public`: the site meant for the web — no item drill-down for a credentialed release."""
+    `public`: the site meant for the web — no item drill-down for a credentialed release.
+
+    `results` is a list of result dicts (everything rendered) or, when publishing, the stored
+    results of the new folder (`_Stored`) with `previous` the site folder it replaces: then a view
+    or page whose inputs (result file sha256s, rank, renderer) match the previous publish's index is
+    reused — group tables and pair rows from the index, pages hard-linked from `previous` — and
+    only the rest is rendered. Either way the bytes are those of a full render; the new index is
+    written to `out_dir/publish-index.json`."""
     out_dir = Path(out_dir)
-    tables, ranks, summary = index_view(results)
+    store = results if isinstance(results, _Stored) else _Given(results)
+    old = _read_index(Path(previous)) if (store.cacheable and previous is not None) else {}
+    renderer = _renderer_key(public)
+    metas = {m["result_id"]: m for m in store.metas}
+    new: dict[str, Any] = {"format": INDEX_FORMAT, "results": metas if store.cacheable else {},
+                           "stat": store.stat, "tables": {}, "pairs": {}, "pages": {}}
+
+    groups: dict[tuple, list[str]] = {}
+    for rid in sorted(metas):
+        groups.setdefault(tuple(metas[rid]["group"]), []).append(rid)
+    tables = []
+    comparisons: dict[str, Any] = dict(old["comparisons"]) if old and isinstance(old.get("comparisons"), dict) else {}
+    for gkey in sorted(groups):
+        ids = groups[gkey]
+        ck = _key(renderer, "table", list(gkey), [(i, metas[i]["sha256"]) for i in ids])
+        table = old["tables"].get(ck) if old else None
+        if not isinstance(table, dict):
+            # the group changed: its pairs of unchanged members are not compared again
+            memo_keys = [_key(renderer, metas[i]["sha256"]) for i in ids] if store.cacheable else None
+            table = group_table(gkey, [store.load(i) for i in ids], comparisons, memo_keys)
+        if store.cacheable:
+            new["tables"][ck] = table
+        tables.append(table)
+    ranks = {row["result_id"]: row["rank"] for t in tables for row in t["rows"]}
+    if store.cacheable:  # only the comparisons between results still stored
+        live = {_key(renderer, m["sha256"]) for m in metas.values()}
+        new["comparisons"] = {k: v for k, v in sorted(comparisons.items())
+                              if all(side.split("/")[0] in live for side in k.split("|"))}
+
+    pairs = []
+    for family, m, o in pair_plan(list(metas.values())):
+        ck = _key(renderer, "pair", m["result_id"], m["sha256"], o["result_id"], o["sha256"])
+        if old and ck in old["pairs"]:
+            row = old["pairs"][ck]
+        else:
+            row = pair_row(family, store.load(m["result_id"]), store.load(o["result_id"]))
+        if store.cacheable:
+            new["pairs"][ck] = row
+        if row is not None:
+            pairs.append(row)
+
     (out_dir / "submissions").mkdir(parents=True, exist_ok=True)
     if METRICS_DOC.is_file():
         (out_dir / "docs").mkdir(exist_ok=True)
         _write(out_dir / "docs" / "METRICS.md", METRICS_DOC.read_text(encoding="utf-8"))
     _write(out_dir / "index.html", env().get_template("index.html").render(
-        tables=tables, summary=summary, pairs=paired_view(results), n_results=len(results), fmt=fmt_num,
+        tables=tables, summary=summary_view(tables), pairs=pairs, n_results=len(metas), fmt=fmt_num,
         fmt_metric=fmt_metric,
         sort_key=sort_key, to_display=to_display, public=public, min_patients=MIN_PATIENTS_TO_RANK))
+
+    todo = []
+    for rid in sorted(metas):
+        pk = _key(renderer, "page", rid, metas[rid]["sha256"], ranks.get(rid))
+        prev = old["pages"].get(rid) if old else None
+        if isinstance(prev, dict) and prev.get("key") == pk and _link_pages(Path(previous), out_dir, prev.get("files")):
+            new["pages"][rid] = prev
+        else:
+            todo.append((rid, pk))
     page = env().get_template("submission.html")
-    ordered = sorted(results, key=lambda r: r["result_id"])
-    if show_progress and len(ordered) > 1:
+
+    def render_one(rid: str, pk: str) -> None:
+        files = _render_submission(page, store.load(rid), ranks.get(rid), out_dir, public)
+        if store.cacheable:
+            new["pages"][rid] = {"key": pk, "files": files or [f"{rid}.html"]}
+
+    if show_progress and len(todo) > 1:
         from medbench.progress import progress_bar
 
         with progress_bar() as bar:
-            t = bar.add_task("rendering submission pages", total=len(ordered))
-            for r in ordered:
-                _render_submission(page, r, ranks.get(r["result_id"]), out_dir, public)
+            t = bar.add_task("rendering submission pages", total=len(todo))
+            for rid, pk in todo:
+                render_one(rid, pk)
                 bar.advance(t)
     else:
-        for r in ordered:
-            _render_submission(page, r, ranks.get(r["result_id"]), out_dir, public)
+        for rid, pk in todo:
+            render_one(rid, pk)
+    if store.cacheable:
+        new["pages"] = dict(sorted(new["pages"].items()))
+        _write(out_dir / INDEX_FILE, json.dumps(new, sort_keys=True, ensure_ascii=False, indent=1) + "\n")
     return ranks
 
 
-def _render_submission(page, r: dict, rank: int | None, out_dir: Path, public: bool = False) -> None:
-    html = page.render(fmt=fmt_num, fmt_metric=fmt_metric, sort_key=sort_key, to_display=to_display,
-                       **submission_view(r, rank, public))
-    _write(out_dir / "submissions" / f"{r['result_id']}.html", html)
+def _link_pages(old_dir: Path, new_dir: Path, files: Any) -> bool:
+    """Hard-link a result's unchanged page files from the previous site; False (nothing linked)
+    when one is missing or the list is not one the index writes."""
+    import re
+
+    if not isinstance(files, list) or not files or \
+            not all(isinstance(f, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,80}(\.items\.js|\.html)", f) for f in files):
+        return False
+    src = [old_dir / "submissions" / f for f in files]
+    if not all(p.is_file() and not p.is_symlink() for p in src):
+        return False
+    for f, p in zip(files, src):
+        try:
+            os.link(p, new_dir / "submissions" / f)
+        except OSError:
+            shutil.copy2(p, new_dir / "submissions" / f)
+    return True
+
+
+def _render_submission(page, r: dict, rank: int | None, out_dir: Path, public: bool = False) -> list[str]:
+    """Write a result's page (and, for a page with more than ITEMS_INLINE items, the item data it
+    loads); returns the file names written under submissions/."""
+    view = submission_view(r, rank, public)
+    html = page.render(fmt=fmt_num, fmt_metric=fmt_metric, sort_key=sort_key, to_display=to_display, **view)
+    names = [f"{r['result_id']}.html"]
+    if view["lazy"]:
+        names.append(f"{r['result_id']}.items.js")
+        _write(out_dir / "submissions" / names[1], items_script(view["items"]))
+    _write(out_dir / "submissions" / names[0], html)
+    return names
+
+
+def items_script(items: list[dict]) -> str:
+    """The item data file of a large submission page: one global, an array with per item
+    [outcome, category, seen, item id, correct, card HTML]. The card HTML is the template's own
+    autoescaped markup; the JSON is ASCII with <, >, & and the line separators escaped, so no
+    string in it can end the script or the string it sits in."""
+    card = env().get_template("item.html").module.item_card
+    rows = [[it["outcome"], it["category"], "" if it["seen"] is None else ("seen" if it["seen"] else "unseen"),
+             it["item_id"], "true" if it["outcome"] == "correct" else "false" if it["outcome"] in WRONG_OUTCOMES else "none",
+             str(card(it, fmt_num, WRONG_OUTCOMES))] for it in items]
+    text = json.dumps(rows, ensure_ascii=True, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"window.MEDBENCH_ITEMS = {text};\n"
 
 
 def publish_public(leaderboard: str | Path, out: str | Path, show_progress: bool = False) -> dict[str, int | None]:
@@ -551,8 +822,9 @@ def remove_result(leaderboard: str | Path, result_id: str, show_progress: bool =
         _sweep_dead_copies(lb)
         with atomic_dir(lb) as tmp:
             _carry_over(lb, tmp)
-            result_path(tmp, result_id).unlink()
-            render_site(load_results(tmp), tmp, show_progress=show_progress)
+            store = _Stored(tmp, _read_index(lb))
+            store.unlink(result_id)
+            render_site(store, tmp, show_progress=show_progress, previous=lb)
     return removed
 
 
@@ -582,7 +854,9 @@ def _carry_over(old: Path, new: Path) -> None:
 
 def publish_results(leaderboard: str | Path, new_results: list[dict],
                     show_progress: bool = False) -> dict[str, int | None]:
-    """Add `new_results` to the store and re-render the whole site, atomically; returns ranks."""
+    """Add `new_results` to the store and re-render the site, atomically; returns ranks. Only what
+    the new results change is rendered (`render_site` with the previous index); the bytes are
+    those of a full re-render."""
     lb = Path(leaderboard)
     if lb.exists() and not lb.is_dir():
         from medbench.errors import UserError
@@ -659,11 +933,16 @@ def _publish_locked(lb: Path, new_results: list[dict], show_progress: bool) -> d
         (tmp / RESULTS_DIR).mkdir(exist_ok=True)
         # one entry per run: a stored result of the same (model, release, task, split, params)
         # is replaced, whatever id it was stored under
+        # (identities from the previous index: unchanged results are not read)
+        previous = _read_index(lb if lb.is_dir() else None)
         new_keys = {result_identity(r["header"]): r["result_id"] for r in new_results}
-        for old in load_results(tmp):
-            if new_keys.get(result_identity(old["header"])) not in (None, old["result_id"]):
+        store = _Stored(tmp, previous)
+        for old in store.metas:
+            if new_keys.get(old["identity"]) not in (None, old["result_id"]):
                 result_path(tmp, old["result_id"]).unlink()
         for r in new_results:
             write_result(tmp, r)
-        ranks = render_site(load_results(tmp), tmp, show_progress=show_progress)
+        store.rescan()
+        # only the pages whose inputs changed are rendered; the rest are linked from `lb`
+        ranks = render_site(store, tmp, show_progress=show_progress, previous=lb if lb.is_dir() else None)
     return ranks

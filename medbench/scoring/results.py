@@ -233,6 +233,7 @@ def write_result(leaderboard: str | Path, result: dict | Result) -> Path:
     text = result_text(result)
     rid = result.result_id if isinstance(result, Result) else result["result_id"]
     path = result_path(leaderboard, rid)
+    path.unlink(missing_ok=True)  # may be a hard link to the live site's file: never write through it
     path.write_bytes(text.encode("utf-8"))
     return path
 

@@ -404,19 +404,30 @@ def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict], item_
 
 def paired_ranks(entries: Sequence[dict], item_sums, aggregate_sums, metric: str, higher_is_better: bool = True,
                  *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                 level: float = DEFAULT_LEVEL) -> list[int | None]:
+                 level: float = DEFAULT_LEVEL, memo: dict | None = None,
+                 memo_keys: Sequence[str] | None = None) -> list[int | None]:
     """Rank = 1 + the number of complete entries significantly better than this one, where "better"
     means the paired bootstrap's 95% interval of the headline difference (`paired_bootstrap`, on
     the shared items) lies entirely on the better side of 0. Entries no test separates share a
     rank; incomplete entries (`complete` false) get None and push nobody down. A pure function of
-    `entries` (each: `records`, `complete`) — the leaderboard calls it per table."""
+    `entries` (each: `records`, `complete`) — the leaderboard calls it per table.
+
+    `memo` (with `memo_keys`, one string per entry naming its content and the comparison's
+    settings): each pair's interval is looked up there by "key_j|key_k" and stored after it is
+    computed, so adding an entry to a table of m costs m - 1 comparisons, not m(m+1)/2."""
     ok = [k for k, e in enumerate(entries) if e.get("complete") and e.get("records")]
     better = {k: 0 for k in ok}
     for x, j in enumerate(ok):
         for k in ok[x + 1:]:
-            res = paired_bootstrap(entries[j]["records"], entries[k]["records"], item_sums, aggregate_sums,
-                                   [metric], n_resamples=n_resamples, seed=seed, level=level)
-            ci = (res["metrics"].get(metric) or {}).get("ci")
+            mk = f"{memo_keys[j]}|{memo_keys[k]}" if memo is not None and memo_keys is not None else None
+            if mk is not None and mk in memo:
+                ci = memo[mk]
+            else:
+                res = paired_bootstrap(entries[j]["records"], entries[k]["records"], item_sums, aggregate_sums,
+                                       [metric], n_resamples=n_resamples, seed=seed, level=level)
+                ci = (res["metrics"].get(metric) or {}).get("ci")
+                if mk is not None:
+                    memo[mk] = None if ci is None else [float(ci[0]), float(ci[1])]
             if ci is None:
                 continue
             lo, hi = ci
