@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# slow; a generous limit: on a quiet 2-core machine the whole test should take a few minutes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL, LARGE = 100, 400
@@ -44,7 +45,7 @@ main()
 def _medbench(env: dict, *args: str, hwm: Path | None = None) -> None:
     report = str(hwm) if hwm else os.devnull
     p = subprocess.run([sys.executable, "-c", _CHILD, report, *args], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=1500, check=False)
     assert p.returncode == 0, p.stderr[-3000:]
     if "--timings" in args:
         print(p.stdout[-1500:])
