@@ -130,10 +130,11 @@ class BuildContext:
         or gold ("gold"): records stream to disk instead of staying in memory."""
         return RecordSpool(self.workdir / f"{kind}.spool.jsonl", task if kind == "items" else None)
 
-    def iter_packet_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
-        """Packets (plain JSON data) of these admissions in ascending hadm_id order."""
+    def iter_packet_dicts(self, hadm_ids: Iterable[int], with_text: bool = False) -> Iterator:
+        """Packets (plain JSON data) of these admissions in ascending hadm_id order; with
+        `with_text`, (canonical JSON text, data) pairs (`RecordSpool.add(raw=...)` takes the text)."""
         spool = self.packets or PacketSpool(self.store, self.workdir / "packets.jsonl")
-        return spool.iter_dicts(hadm_ids)
+        return spool.iter_dicts(hadm_ids, with_text)
 
 
 class PacketSpool:
@@ -147,7 +148,7 @@ class PacketSpool:
         self.requested: set[int] = set()  # includes ids that have no packet
         self.timings = timings
 
-    def iter_dicts(self, hadm_ids: Iterable[int]) -> Iterator[dict]:
+    def iter_dicts(self, hadm_ids: Iterable[int], with_text: bool = False) -> Iterator:
         from medbench.extract.packet import iter_packets, packet_json
 
         ids = sorted({int(h) for h in hadm_ids})
@@ -170,14 +171,15 @@ class PacketSpool:
                     if packet is None:
                         break
                     if len(missing) == len(ids):  # nothing spooled before: stream as we go
-                        yield json.loads(line)
+                        yield (line, json.loads(line)) if with_text else json.loads(line)
             if len(missing) == len(ids):
                 return
         with open(self.path, "rb") as f:
             for h in ids:
                 if h in self.offsets:
                     f.seek(self.offsets[h])
-                    yield json.loads(f.readline())
+                    line = f.readline().decode("utf-8").rstrip("\n")
+                    yield (line, json.loads(line)) if with_text else json.loads(line)
 
 
 # ---------------------------------------------------------------------------------- inputs

@@ -613,12 +613,24 @@ def _packet_sql(store: Store, sections: list[_Section], caps: Caps) -> str:
             f"({' OR '.join(odds) or 'false'}) FROM adm {' '.join(joins)} ORDER BY adm._h")
 
 
+def default_batch_size() -> int:
+    """Admissions per bulk statement: BATCH_SIZE, fewer under a low $MEDBENCH_MEMORY_LIMIT (one
+    per 4 MiB of the budget, at least 50: a 1,000-admission statement needs ~0.5 GB of DuckDB's
+    half). Packet bytes do not depend on it."""
+    from medbench.config import memory_limit_bytes
+
+    return max(1, min(BATCH_SIZE, max(50, memory_limit_bytes() // (4 * 1024**2))))
+
+
 def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAPS,
-                 batch_size: int = BATCH_SIZE) -> Iterator[PacketText]:
+                 batch_size: int | None = None) -> Iterator[PacketText]:
     """Packets (canonical JSON text) for `hadm_ids`, in ascending hadm_id order, built inside
     DuckDB with a fixed number of queries per batch whatever its size (two: the id check and one
-    statement assembling every packet of the batch). Unknown hadm_ids are a UserError."""
+    statement assembling every packet of the batch). Unknown hadm_ids are a UserError.
+    `batch_size`: admissions per statement (default `default_batch_size()`)."""
     check_caps(caps)
+    if batch_size is None:
+        batch_size = default_batch_size()
     ids = sorted({int(h) for h in hadm_ids})
     sections = _sections(store)
     sql = _packet_sql(store, sections, caps)

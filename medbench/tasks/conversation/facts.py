@@ -344,7 +344,7 @@ def build_conversation_task(ctx):
     items, gold = ctx.spool("items", "conversation"), ctx.spool("gold")
     skipped = 0
     fact_counts = {t: 0 for t in FACT_TYPES}
-    for pk in ctx.iter_packet_dicts([a[1] for a in adms]):
+    for text, pk in ctx.iter_packet_dicts([a[1] for a in adms], with_text=True):
         ctx.progress.advance()
         if need_note and not pk.get("discharge_notes"):
             skipped += 1
@@ -356,7 +356,7 @@ def build_conversation_task(ctx):
         invented, grounded = split_lexicon(lexicon, pk)
         items.add({"item_id": item_id, "task": "conversation",
                    "split": split_for_subject(pk["subject_id"]), "subject_id": pk["subject_id"],
-                   "hadm_id": pk["hadm_id"], "packet": pk})
+                   "hadm_id": pk["hadm_id"], "packet": None}, raw={"packet": text})
         gold.add({"item_id": item_id, "task": "conversation", "facts": facts, "lexicon": invented,
                      "grounded": grounded,
                      "admission_window": {"admittime": pk["admission"].get("admittime"),

@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,22 +85,38 @@ def qa_item_id(sql_item_id: str) -> str:
     return f"{TASK}-{sql_item_id[len('sql-'):]}"
 
 
-def _sql_questions(ctx: Any, work: Path) -> tuple[list[dict], list[dict], dict[str, list], dict]:
-    """The sql family's patient-level items and gold of this build (`ctx.output_of("sql")`), with
-    each answerable gold query's raw rows, executed on the sql output's own release database."""
-    from medbench.tasks.sql.schema import DB_DIR, materialise_db
+def _patient_groups(sql: TaskOutput, counts: dict) -> Iterator[list[tuple[dict, dict]]]:
+    """The sql output's patient-scoped (item, gold) pairs, one list per patient (the sql builder
+    adds a patient's records together, patients in subject_id order: checked), read from its
+    spools. Population-level questions (counts/averages over every patient of the release) cannot
+    be answered from one patient's record: not asked, counted in counts["population"]."""
     from medbench.tasks.sql.templates import TEMPLATES
 
-    sql = ctx.output_of("sql")
     scope = {t.name: getattr(t, "scope", "patient") for t in TEMPLATES}
-    pairs, population = [], 0
-    for it, g in zip(sql.items, sql.gold):
-        # population-level questions (counts/averages over every patient of the release) cannot
-        # be answered from one patient's record: not asked (docs/METRICS.md, qa)
+    group: list[tuple[dict, dict]] = []
+    done: set[int] = set()
+    for it, g in zip(sql.items, sql.gold, strict=True):
         if it.get("subject_id") is None or scope.get(g["template"], "patient") != "patient":
-            population += 1
+            counts["population"] += 1
             continue
-        pairs.append((it, g))
+        sid = int(it["subject_id"])
+        if group and int(group[0][0]["subject_id"]) != sid:
+            done.add(int(group[0][0]["subject_id"]))
+            yield group
+            group = []
+        if sid in done:
+            raise ValueError(f"qa: the sql items of patient {sid} are not consecutive")
+        group.append((it, g))
+    if group:
+        yield group
+
+
+def _release_db(ctx: Any, sql: TaskOutput, work: Path) -> duckdb.DuckDBPyConnection:
+    """The sql output's own release database (its Parquet files, materialised in this workdir),
+    threads=1 as the sql builder and the scorer's sandbox run, so aggregates sum in one order."""
+    from medbench.config import duckdb_memory_settings
+    from medbench.tasks.sql.schema import DB_DIR, materialise_db
+
     db_dir = work / DB_DIR
     db_dir.mkdir(parents=True, exist_ok=True)
     for rel, src in sorted((sql.files or {}).items()):
@@ -109,21 +126,34 @@ def _sql_questions(ctx: Any, work: Path) -> tuple[list[dict], list[dict], dict[s
                 dest.write_bytes(src)
             else:
                 shutil.copyfile(src, dest)
-    rows: dict[str, list] = {}
-    if any(g["answerable"] for _, g in pairs):
-        db_path = materialise_db(db_dir, work / "release.duckdb")
-        # threads=1 as the sql builder and the scorer's sandbox run, so aggregates sum in one order
-        con = duckdb.connect(str(db_path), read_only=True, config={"threads": 1})
-        try:
-            for it, g in pairs:
-                if g["answerable"]:
-                    rows[it["item_id"]] = con.execute(g["sql"]).fetchall()
-        finally:
-            con.close()
-    info = {k: sql.info[k] for k in ("templates_available", "unanswerable_templates_available",
-                                     "dropped_empty", "unanswerable_dropped_verified") if k in (sql.info or {})}
-    info["excluded_population_level"] = population
-    return [p[0] for p in pairs], [p[1] for p in pairs], rows, info
+    db_path = materialise_db(db_dir, work / "release.duckdb")
+    return duckdb.connect(str(db_path), read_only=True, config={"threads": 1, **duckdb_memory_settings()})
+
+
+class _Contexts:
+    """Rendered packets (`render_context`) of the wanted admissions, rendered once in one pass
+    over the build's packets and kept in a scratch file indexed by hadm_id (issue 12: not the
+    whole release's text in memory)."""
+
+    def __init__(self, ctx: Any, hadm_ids: set[int], path: Path):
+        self.path, self.offsets = path, {}
+        with open(path, "wb") as f:
+            for pk in ctx.iter_packet_dicts(sorted(hadm_ids)):
+                data = render_context(pk).encode("utf-8")
+                self.offsets[int(pk["hadm_id"])] = (f.tell(), len(data))
+                f.write(data)
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
+
+    def __contains__(self, hadm: int) -> bool:
+        return hadm in self.offsets
+
+    def __getitem__(self, hadm: int) -> str:
+        off, n = self.offsets[hadm]
+        self._f.seek(off)
+        return self._f.read(n).decode("utf-8")
+
+    def close(self) -> None:
+        self._f.close()
 
 
 def sample_per_patient(items: list[dict], cap: int) -> set[str]:
@@ -139,57 +169,90 @@ def sample_per_patient(items: list[dict], cap: int) -> set[str]:
 
 
 def build_qa_task(ctx: Any) -> TaskOutput:
+    """The qa items (module docstring), streamed: one patient's sql questions at a time, records
+    to the build's spools (memory does not grow with the release)."""
     work = Path(ctx.workdir)
     cap = int((getattr(ctx, "params", None) or {}).get("qa_max_per_patient", QA_MAX_PER_PATIENT))
-    sql_items, sql_gold, rows, sql_info = _sql_questions(ctx, work)
-    keep = sample_per_patient(sql_items, cap)
-    over_cap = len(sql_items) - len(keep)
-    pairs = [(it, g) for it, g in zip(sql_items, sql_gold) if it["item_id"] in keep]
-    sql_items, sql_gold = [p[0] for p in pairs], [p[1] for p in pairs]
+    sql = ctx.output_of("sql")
+    sql_info = {k: sql.info[k] for k in ("templates_available", "unanswerable_templates_available",
+                                         "dropped_empty", "unanswerable_dropped_verified") if k in (sql.info or {})}
     admissions: dict[int, list[int]] = {}
     for sid, hadm, *_ in ctx.admissions():
         admissions.setdefault(int(sid), []).append(int(hadm))
-    wanted: set[int] = set()
-    for it in sql_items:
-        wanted.update([int(it["hadm_id"])] if it.get("hadm_id") is not None
-                      else admissions.get(int(it["subject_id"]), []))
-    rendered: dict[int, str] = {int(pk["hadm_id"]): render_context(pk) for pk in ctx.iter_packet_dicts(sorted(wanted))}
 
-    items, gold = [], []
-    no_context = null_answer = 0
+    def kept(group: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+        keep = sample_per_patient([it for it, _ in group], cap)
+        return [(it, g) for it, g in group if it["item_id"] in keep]
+
+    def hadms_of(it: dict) -> list[int]:
+        hadm = it.get("hadm_id")
+        return [int(hadm)] if hadm is not None else sorted(admissions.get(int(it["subject_id"]), []))
+
+    # pass 1: which admissions the kept questions need (a context is rendered once per admission)
+    counts = {"population": 0}
+    wanted: set[int] = set()
+    n_questions = n_kept = 0
+    for group in _patient_groups(sql, counts):
+        n_questions += len(group)
+        chosen = kept(group)
+        n_kept += len(chosen)
+        for it, _ in chosen:
+            wanted.update(hadms_of(it))
+    sql_info["excluded_population_level"] = counts["population"]
+    over_cap = n_questions - n_kept
+    contexts = _Contexts(ctx, wanted, work / "contexts.txt")
+    spool = getattr(ctx, "spool", None)
+    items = spool("items", TASK) if spool else []
+    gold = spool("gold") if spool else []
+    add_item = items.append if isinstance(items, list) else items.add
+    add_gold = gold.append if isinstance(gold, list) else gold.add
+    no_context = null_answer = n_items = n_un = max_tokens = 0
     by_type: dict[str, int] = {}
     by_bucket: dict[str, int] = {name: 0 for _, name in CONTEXT_BUCKETS}
     in_context = 0
-    for it, g in zip(sql_items, sql_gold):
-        hadm = it.get("hadm_id")
-        hadms = [int(hadm)] if hadm is not None else sorted(admissions.get(int(it["subject_id"]), []))
-        hadms = [h for h in hadms if h in rendered]
-        if not hadms:
-            no_context += 1
-            continue
-        context = CONTEXT_SEPARATOR.join(rendered[h].rstrip("\n") for h in hadms) + "\n"
-        tokens = count_tokens(context)
-        typ = answer_type(g["template"])
-        values = gold_values(rows[it["item_id"]], typ) if g["answerable"] else None
-        if g["answerable"] and not values:  # a null first column: nothing a reader could say
-            null_answer += 1
-            continue
-        found = bool(values) and answer_in_context(values, typ, norm_text(context))
-        qid = qa_item_id(it["item_id"])
-        items.append({"item_id": qid, "task": TASK, "split": it["split"], "subject_id": it["subject_id"],
-                      "hadm_id": hadm, "question_id": it["item_id"], "question": it["question"],
-                      "template_seen_in_train": bool(it["template_seen_in_train"]), "answer_type": typ,
-                      "context": context, "context_hadm_ids": hadms, "context_chars": len(context),
-                      "context_tokens": tokens, "context_bucket": context_bucket(tokens)})
-        gold.append({"item_id": qid, "task": TASK, "question_id": it["item_id"], "answerable": g["answerable"],
-                     "answer": values, "answer_text": display(values) if values else None,
-                     "sql_answer": g["answer"], "answer_type": typ, "answer_in_context": found,
-                     "template": g["template"], "family": g["family"], "slots": g["slots"],
-                     "question": it["question"]})
-        by_type[typ] = by_type.get(typ, 0) + 1
-        by_bucket[context_bucket(tokens)] += 1
-        in_context += int(found)
-    n_un = sum(1 for x in gold if not x["answerable"])
+    con = None
+    try:
+        # pass 2: one patient at a time; only the kept answerable questions' gold SQL is run
+        for group in _patient_groups(sql, {"population": 0}):
+            for it, g in kept(group):
+                hadm = it.get("hadm_id")
+                hadms = [h for h in hadms_of(it) if h in contexts]
+                if not hadms:
+                    no_context += 1
+                    continue
+                context = CONTEXT_SEPARATOR.join(contexts[h].rstrip("\n") for h in hadms) + "\n"
+                tokens = count_tokens(context)
+                typ = answer_type(g["template"])
+                values = None
+                if g["answerable"]:
+                    if con is None:
+                        con = _release_db(ctx, sql, work)
+                    values = gold_values(con.execute(g["sql"]).fetchall(), typ)
+                if g["answerable"] and not values:  # a null first column: nothing a reader could say
+                    null_answer += 1
+                    continue
+                found = bool(values) and answer_in_context(values, typ, norm_text(context))
+                qid = qa_item_id(it["item_id"])
+                add_item({"item_id": qid, "task": TASK, "split": it["split"], "subject_id": it["subject_id"],
+                          "hadm_id": hadm, "question_id": it["item_id"], "question": it["question"],
+                          "template_seen_in_train": bool(it["template_seen_in_train"]), "answer_type": typ,
+                          "context": context, "context_hadm_ids": hadms, "context_chars": len(context),
+                          "context_tokens": tokens, "context_bucket": context_bucket(tokens)})
+                add_gold({"item_id": qid, "task": TASK, "question_id": it["item_id"], "answerable": g["answerable"],
+                          "answer": values, "answer_text": display(values) if values else None,
+                          "sql_answer": g["answer"], "answer_type": typ, "answer_in_context": found,
+                          "template": g["template"], "family": g["family"], "slots": g["slots"],
+                          "question": it["question"]})
+                n_items += 1
+                n_un += int(not g["answerable"])
+                max_tokens = max(max_tokens, tokens)
+                by_type[typ] = by_type.get(typ, 0) + 1
+                by_bucket[context_bucket(tokens)] += 1
+                in_context += int(found)
+    finally:
+        contexts.close()
+        if con is not None:
+            con.close()
     info = {
         **sql_info,
         "questions": "the sql task's (same templates, slots, phrasings and hold-out; question_id = sql item_id)",
@@ -198,13 +261,13 @@ def build_qa_task(ctx: Any) -> TaskOutput:
         "context_buckets": {name: bound for bound, name in CONTEXT_BUCKETS},
         "by_context_bucket": by_bucket,
         "by_answer_type": dict(sorted(by_type.items())),
-        "answerable": len(gold) - n_un,
+        "answerable": n_items - n_un,
         "unanswerable": n_un,
         "answer_in_context": in_context,
         "max_per_patient": cap,
         "sql_questions_not_sampled": over_cap,
         "dropped_no_context": no_context,
         "dropped_null_answer": null_answer,
-        "max_context_tokens": max((x["context_tokens"] for x in items), default=0),
+        "max_context_tokens": max_tokens,
     }
     return TaskOutput(items=items, gold=gold, info=info)

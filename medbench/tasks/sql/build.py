@@ -47,6 +47,7 @@ from typing import Any
 
 import duckdb
 
+from medbench.config import duckdb_memory_settings as memory_settings
 from medbench.io import canonical_json
 from medbench.release import TaskOutput
 from medbench.tasks.base import make_item_id, split_for_subject, stable_bucket
@@ -122,8 +123,24 @@ def _rng(seed: int, *parts: Any) -> random.Random:
     return random.Random(int(hashlib.sha256(key.encode()).hexdigest()[:16], 16))
 
 
-#: Patients whose template candidates are held in memory at once ($MEDBENCH_SQL_PATIENT_BATCH).
+#: Patients whose template candidates are held in memory at once ($MEDBENCH_SQL_PATIENT_BATCH
+#: overrides): one per SQL_BATCH_BYTES_PER_PATIENT of the memory budget ($MEDBENCH_MEMORY_LIMIT),
+#: within [SQL_PATIENT_BATCH_MIN, SQL_PATIENT_BATCH]. A patient's candidate slots of every
+#: template take ~0.2-0.5 MB as Python tuples (synthetic data, 175 templates), so the default 4 GB
+#: budget gives 512 patients (~250 MB). The items do not depend on the batch size.
 SQL_PATIENT_BATCH = 2000
+SQL_PATIENT_BATCH_MIN = 50
+SQL_BATCH_BYTES_PER_PATIENT = 8 * 1024**2
+
+
+def patient_batch() -> int:
+    """Patients per candidate batch (see SQL_PATIENT_BATCH)."""
+    env = os.environ.get("MEDBENCH_SQL_PATIENT_BATCH")
+    if env:
+        return max(1, int(env))
+    from medbench.config import memory_limit_bytes
+
+    return max(SQL_PATIENT_BATCH_MIN, min(SQL_PATIENT_BATCH, memory_limit_bytes() // SQL_BATCH_BYTES_PER_PATIENT))
 
 
 def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int]) -> dict[int, list[tuple]]:
@@ -134,9 +151,15 @@ def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int])
     """
     names = slot_names(t)
     # Only this batch's patients (issue 12: candidates are computed per patient batch, so their
-    # memory is bounded by the batch, not the release).
+    # memory is bounded by the batch, not the release). The range filter is pushed down to the
+    # tables' scans, whose rows are sorted by subject_id (schema._copy_sorted), so a batch reads
+    # its own row groups only and the cost of all batches together stays linear in patients.
+    ids = sorted(subjects)
+    if not ids:
+        return {}
     cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates "
-                      "WHERE subject_id IN (SELECT unnest(?::BIGINT[]))", [sorted(subjects)])
+                      "WHERE subject_id BETWEEN ? AND ? AND subject_id IN (SELECT unnest(?::BIGINT[]))",
+                      [ids[0], ids[-1], ids])
     cols = [d[0] for d in cur.description]
     missing = [n for n in names if n not in cols]
     if missing:
@@ -186,11 +209,14 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
                 seed: int, unanswerable_share: float = DEFAULT_UNANSWERABLE_SHARE,
                 max_per_patient: int | None = None, progress: Any = None,
                 stats: dict | None = None,
-                population_per_template: int = DEFAULT_POPULATION_PER_TEMPLATE
-                ) -> tuple[list, list, int]:
+                population_per_template: int = DEFAULT_POPULATION_PER_TEMPLATE,
+                items: Any = None, gold: Any = None) -> tuple[Any, Any, int]:
     """(items, gold, dropped_empty) over a release database connection (module docstring);
     `stats`, when given, receives `unanswerable_dropped_verified` and the population item counts.
-    `population_per_template=0` builds no population-level items (a shard build)."""
+    `population_per_template=0` builds no population-level items (a shard build).
+    `items`/`gold`: where records go (lists by default, or `release.RecordSpool`s that stream
+    them to disk); a patient's records are added together, patients in subject_id order, then
+    the population-level ones."""
     subjects = sorted({int(s) for s in subject_ids})
     held = held_out_templates(templates)
     population = [t for t in templates if t.scope == "population"]
@@ -198,15 +224,20 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
     answerable = [t for t in templates if t.answerable]
     unanswerable = [t for t in templates if not t.answerable]
     ratio = unanswerable_share / (1.0 - unanswerable_share) if unanswerable_share < 1 else 0.0
-    items, gold, dropped, verified_dropped = [], [], 0, 0
+    items = [] if items is None else items
+    gold = [] if gold is None else gold
+    add_item = items.append if isinstance(items, list) else items.add
+    add_gold = gold.append if isinstance(gold, list) else gold.add
+    dropped, verified_dropped = 0, 0
     if progress is not None:
         progress.start(len(subjects))
-    batch = int(os.environ.get("MEDBENCH_SQL_PATIENT_BATCH") or SQL_PATIENT_BATCH)
+    batch = patient_batch()
     batch_starts = {subjects[i]: i for i in range(0, len(subjects), batch)}
     cands: dict[str, dict[int, list[tuple]]] = {}
     for sid in subjects:
         if sid in batch_starts:  # a new patient batch: its candidates only
             chunk = subjects[batch_starts[sid]:batch_starts[sid] + batch]
+            cands = {}  # the previous batch's candidates are freed before the next are fetched
             cands = {t.name: _candidates(con, t, set(chunk)) for t in templates}
         is_test = split_for_subject(sid) == "test"
         order = [t for t in answerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
@@ -223,8 +254,8 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
                 dropped += 1
                 continue
             it, g = _record(t, slots, sql, canonical_answer(rows), t.name not in held)
-            items.append(it)
-            gold.append(g)
+            add_item(it)
+            add_gold(g)
             n_ok += 1
         pool = [t for t in unanswerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         _rng(seed, sid, "unanswerable").shuffle(pool)
@@ -237,8 +268,8 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
                 verified_dropped += 1  # the "unanswerable" question can be answered: not asked
                 continue
             it, g = _record(t, slots, None, None, t.name not in held)
-            items.append(it)
-            gold.append(g)
+            add_item(it)
+            add_gold(g)
             want -= 1
         if progress is not None:
             progress.advance(1)
@@ -246,8 +277,9 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
     if population_per_template > 0 and population:
         pop_items, pop_gold, pop_dropped, pop_verified = build_population_items(
             con, population, held, seed, population_per_template, ratio)
-        items += pop_items
-        gold += pop_gold
+        for it, g in zip(pop_items, pop_gold, strict=True):
+            add_item(it)
+            add_gold(g)
         dropped += pop_dropped
         verified_dropped += pop_verified
         n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
@@ -355,9 +387,19 @@ def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict) -> bo
     return bool(row and row[0])
 
 
-def sql_info(gold: list[dict], dropped_empty: int, tables: list[str], templates: list[Template],
+def sql_info(gold, dropped_empty: int, tables: list[str], templates: list[Template],
              unanswerable_share: float, stats: dict | None = None) -> dict:
-    n_un = sum(1 for g in gold if not g["answerable"])
+    """The manifest's sql entry; `gold`: the gold records (a list or a RecordSpool), read once."""
+    n_all = n_un = 0
+    used: set[str] = set()
+    used_un: set[str] = set()
+    for g in gold:
+        n_all += 1
+        if g["answerable"]:
+            used.add(g["template"])
+        else:
+            n_un += 1
+            used_un.add(g["template"])
     held = held_out_templates(templates)
     return {
         "held_out_templates": sorted(held),
@@ -374,11 +416,11 @@ def sql_info(gold: list[dict], dropped_empty: int, tables: list[str], templates:
         "tables": tables,
         "templates_available": sum(1 for t in templates if t.answerable),
         "unanswerable_templates_available": sum(1 for t in templates if not t.answerable),
-        "templates_used": len({g["template"] for g in gold if g["answerable"]}),
-        "unanswerable_templates_used": len({g["template"] for g in gold if not g["answerable"]}),
-        "answerable": len(gold) - n_un,
+        "templates_used": len(used),
+        "unanswerable_templates_used": len(used_un),
+        "answerable": n_all - n_un,
         "unanswerable": n_un,
-        "unanswerable_share": round(n_un / len(gold), 4) if gold else 0.0,
+        "unanswerable_share": round(n_un / n_all, 4) if n_all else 0.0,
         "unanswerable_target": unanswerable_share,
         "dropped_empty": dropped_empty,
     }
@@ -401,16 +443,20 @@ def build_sql_task(ctx: Any) -> TaskOutput:
     export_release_tables(Path(store.path), tables, subjects, db_dir)
     db_path = materialise_db(db_dir, work / "release.duckdb")
     # threads=1 as the scorer's sandbox runs, so float aggregates sum in the same order
-    con = duckdb.connect(str(db_path), read_only=True, config={"threads": 1})
+    con = duckdb.connect(str(db_path), read_only=True, config={"threads": 1, **memory_settings()})
     try:
         stats: dict = {}
         # population-level items are computed over the whole release: a shard has none (its SQL
         # task is rebuilt over the merged patients by merge-shards, which computes them)
         per_pop = 0 if params.get("shard") else int(params.get("sql_population_per_template",
                                                                 DEFAULT_POPULATION_PER_TEMPLATE))
+        # records stream to disk (issue 12: no whole-release lists in memory)
+        spool = getattr(ctx, "spool", None)
         items, gold, dropped = build_items(con, templates, subjects, seed, share,
                                            int(cap) if cap is not None else None,
-                                           getattr(ctx, "progress", None), stats, per_pop)
+                                           getattr(ctx, "progress", None), stats, per_pop,
+                                           items=spool("items", TASK) if spool else None,
+                                           gold=spool("gold") if spool else None)
         tables_json = tables_json_bytes(con)
     finally:
         con.close()
