@@ -35,8 +35,22 @@ browser:
 	  || echo "warning: could not install chromium; browser tests will be skipped"; \
 	fi
 
+# Two pytest passes, both printing durations: every test not marked `serial` on two workers
+# (pytest-xdist; whole files per worker, so a module's fixtures are built once), then the
+# timing/RSS-sensitive `serial` tests alone (kill-within-limit, hostile RSS and speed, the two
+# accelerate processes), never beside another test. The builds tests share (tests/conftest.py,
+# shared_build: the demo store, small synthetic releases, the tiny training run) are made once
+# for both passes, in one temp folder removed afterwards. Both passes always run; either failing
+# fails the target.
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=25
+
 test: venv browser
-	$(PY) -m pytest -q -p no:cacheprovider --durations=25
+	@shared=$$(mktemp -d) && trap 'rm -rf "$$shared"' EXIT && rc=0 && \
+	echo "$(PYTEST) -n 2 --dist loadfile -m 'not serial'" && \
+	{ MEDBENCH_TEST_SHARED="$$shared" $(PYTEST) -n 2 --dist loadfile -m "not serial" || rc=$$?; } && \
+	echo "$(PYTEST) -m serial" && \
+	{ MEDBENCH_TEST_SHARED="$$shared" $(PYTEST) -m serial || rc=$$?; } && \
+	exit $$rc
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" -p no:cacheprovider

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -42,20 +45,88 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+def _shared_root(tmp_path_factory) -> Path:
+    """Where builds shared by every test process live: $MEDBENCH_TEST_SHARED (`make test` sets one
+    folder for its two pytest passes), else the session's base temp folder — under pytest-xdist
+    its parent, which every worker of the run shares (each worker's own base is a child of it)."""
+    if os.environ.get("MEDBENCH_TEST_SHARED"):
+        return Path(os.environ["MEDBENCH_TEST_SHARED"])
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared_builds"
+
+
 @pytest.fixture(scope="session")
-def shared_home(tmp_path_factory) -> Path:
+def shared_build(tmp_path_factory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """shared_build(name, build) -> folder: `build(folder)` runs once for the whole test run (every
+    xdist worker, both passes of `make test`), under a file lock; later callers wait for it and get
+    the same folder. Build only from fixed inputs (deterministic), and treat the folder as
+    read-only: a test that changes files works on `copy_tree(folder, its_tmp)`."""
+    root = _shared_root(tmp_path_factory)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def get(name: str, build: Callable[[Path], object]) -> Path:
+        dest, done = root / name, root / f"{name}.done"
+        with FileLock(str(root / f"{name}.lock")):
+            if not done.exists():
+                if dest.exists():  # a build that failed part-way: start again
+                    shutil.rmtree(dest)
+                dest.mkdir()
+                with pytest.MonkeyPatch.context() as mp:  # its caches in a temp folder of its own
+                    mp.setenv("MEDBENCH_HOME", str(root / f"{name}.home"))
+                    mp.setenv("MEDBENCH_NO_PROGRESS", "1")
+                    build(dest)
+                done.touch()
+        return dest
+
+    return get
+
+
+def copy_tree(src: Path, dest: Path) -> Path:
+    """A private copy of a shared build (real copies: a test may rewrite files in place)."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def shared_home(shared_build) -> Path:
     """A MEDBENCH_HOME shared by a whole session, for expensive stores built once."""
-    return tmp_path_factory.mktemp("shared_home")
+    return shared_build("shared_home", lambda _d: None)
 
 
 @pytest.fixture(scope="session")
-def demo_store(shared_home):
-    """The demo ingested once per test session (read-only use only)."""
+def demo_store(shared_build):
+    """The demo ingested once per test run, shared by every worker (read-only use only: every
+    connection medbench opens on a store is read-only)."""
     if not DEMO_DIR.is_dir():
         pytest.skip(f"shared data not available: {DEMO_DIR} is absent")
     from medbench.store import ingest
 
-    return ingest(DEMO_DIR, shared_home / "demo.duckdb", show_progress=False)
+    db = shared_build("demo_store", lambda d: ingest(DEMO_DIR, d / "demo.duckdb", show_progress=False))
+    return ingest(DEMO_DIR, db / "demo.duckdb", show_progress=False)  # reopened: up to date, nothing rebuilt
+
+
+@pytest.fixture(scope="session")
+def synth30_store(shared_build):
+    """`generate(patients=30, seed=3)` ingested once per test run (read-only use only): the
+    synthetic store that test_build, test_sql_build and test_qa build their releases from."""
+    from medbench.store import ingest
+    from medbench.store.synth import generate
+
+    def build(d: Path) -> None:
+        generate(d / "mimic", patients=30, seed=3, show_progress=False)
+        ingest(d / "mimic", d / "store.duckdb", show_progress=False)
+
+    root = shared_build("synth30", build)
+    return ingest(root / "mimic", root / "store.duckdb", show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_release_dir(shared_build) -> Path:
+    """`build_tiny_release` with its defaults (12 synthetic patients, seed 0, sql + icd), built once
+    per test run. Read-only: fixtures that hand it to tests copy it (copy_tree)."""
+    from _train_release import build_tiny_release
+
+    return shared_build("tiny_release", build_tiny_release) / "release"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 600,
@@ -84,14 +155,23 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
 
 
 @pytest.fixture(scope="session")
-def tiny_sql_training(tmp_path_factory):
-    """The learnable recipe trained once per session (the proof-of-learning test and the train
-    command's artifact/option tests read the same run). `--use-vllm` on a machine without
-    vllm/GPU: a clear message, then the same plain generation (tests/test_train.py checks it)."""
+def tiny_sql_training(shared_build):
+    """The learnable recipe trained once per test run, whichever worker asks first (the
+    proof-of-learning test and the train command's artifact/option tests read the same run).
+    `--use-vllm` on a machine without vllm/GPU: a clear message, then the same plain generation
+    (tests/test_train.py checks it). Read-only: tests write their own files in their tmp_path."""
     pytest.importorskip("trl")
+    import json
+
     from _train_release import train_tiny_sql_recipe
 
-    return train_tiny_sql_recipe(tmp_path_factory.mktemp("learn"), "--use-vllm")
+    def build(d: Path) -> None:
+        got = train_tiny_sql_recipe(d, "--use-vllm")
+        (d / "training.json").write_text(json.dumps({k: v if isinstance(v, (str, dict)) else str(v)
+                                                     for k, v in got.items()}))
+
+    got = json.loads((shared_build("tiny_sql_training", build) / "training.json").read_text())
+    return {k: v if k in ("env", "output") else Path(v) for k, v in got.items()}
 
 
 def import_ehrsql_valid(root: Path, n: int) -> Path:

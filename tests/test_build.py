@@ -23,13 +23,9 @@ def _tree(path: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def synth_store(tmp_path_factory):
-    from medbench.store import ingest
-    from medbench.store.synth import generate
-
-    root = tmp_path_factory.mktemp("synth30")
-    generate(root / "mimic", patients=30, seed=3, show_progress=False)
-    return ingest(root / "mimic", root / "store.duckdb", show_progress=False)
+def synth_store(synth30_store):
+    """generate(patients=30, seed=3), ingested once per test run (tests/conftest.py)."""
+    return synth30_store
 
 
 @pytest.fixture(scope="module")

@@ -205,6 +205,7 @@ def test_excluded_items_are_reported_with_reason_and_official_denominator(mini, 
     assert f"n={len(items)}</span>" in html  # EHRSQL: each item its own cluster
 
 
+@pytest.mark.serial  # timed: run alone in `make test`'s serial pass
 def test_normaliser_is_linear_in_the_text_size():
     """A 100 KB hostile prediction normalises in well under a second (every rule is one pass)."""
     from medbench.tasks.sql.normalize import normalize_ehrsql

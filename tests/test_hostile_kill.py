@@ -14,6 +14,9 @@ import pytest
 
 from medbench.tasks.sql.execute import KILL_MARGIN_S, RESOURCE_LIMIT, SqlPool, hit_wall_limit
 
+# timed: `make test` runs this module in the serial pass, never beside another test (pyproject: serial)
+pytestmark = pytest.mark.serial
+
 LIMIT_S = 2.0
 WITHIN_S = LIMIT_S + 1.0
 

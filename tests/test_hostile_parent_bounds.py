@@ -23,6 +23,9 @@ import pytest
 
 from medbench.submission_schema import PREDICTION_LIMITS, prediction_over_limit
 
+# timed: `make test` runs this module in the serial pass, never beside another test (pyproject: serial)
+pytestmark = pytest.mark.serial
+
 AT_CAP_S = 0.5
 MAX_RATIO = 8.0
 

@@ -13,6 +13,9 @@ import pytest
 from _train_release import build_tiny_release
 from conftest import EHRSQL_DIR, REPO, import_ehrsql_valid
 
+# timed: `make test` runs this module in the serial pass, never beside another test (pyproject: serial)
+pytestmark = pytest.mark.serial
+
 WALL_S = 30.0
 RSS_MB = 1024.0
 

@@ -15,7 +15,7 @@ import time
 import warnings
 
 import pytest
-from _train_release import build_tiny_release
+from conftest import copy_tree
 
 from medbench.errors import UserError
 from medbench.release import open_release
@@ -26,8 +26,9 @@ SPLIT = "train"
 
 
 @pytest.fixture(scope="module")
-def rel(tmp_path_factory):
-    return open_release(build_tiny_release(tmp_path_factory.mktemp("hostile_release")))
+def rel(tiny_release_dir, tmp_path_factory):
+    # build_tiny_release's defaults, built once per test run (tests/conftest.py); a private copy
+    return open_release(copy_tree(tiny_release_dir, tmp_path_factory.mktemp("tiny") / "release"))
 
 
 def _submission(path, release, task, predictions, **extra):
@@ -56,6 +57,7 @@ def _sql_predictions(release):
     return preds
 
 
+@pytest.mark.serial  # timed: run alone in `make test`'s serial pass
 def test_over_limit_predictions_are_invalid_items_fast(rel, tmp_path):
     icd_ids = sorted(rel.gold("icd", SPLIT))
     junk = [f"Z{n:06d}" for n in range(85_000)]  # ~1 MB line: inside the line limit, over the code cap

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import copy_tree, run_cli
 
 pytestmark = pytest.mark.slow  # builds the whole demo's ICD task and runs TF-IDF (~1-2 min)
 
@@ -31,10 +31,11 @@ from medbench.tasks.icd import FAMILY
 
 
 @pytest.fixture(scope="module")
-def demo_icd(demo_store, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo_icd") / "demo-icd"
-    build_release(store=demo_store, out=out, name="demo-icd", tasks="icd", show_progress=False)
-    return out
+def demo_icd(demo_store, shared_build, tmp_path_factory) -> Path:
+    # built once per test run (both passes of `make test` read it); each module run gets a copy
+    built = shared_build("demo_icd", lambda d: build_release(store=demo_store, out=d / "demo-icd", name="demo-icd",
+                                                             tasks="icd", show_progress=False))
+    return copy_tree(built / "demo-icd", tmp_path_factory.mktemp("demo_icd") / "demo-icd")
 
 
 def _submission(path: Path, rel_dir: Path, model: str, predict) -> Path:
@@ -129,6 +130,7 @@ def test_compare_command_prints_paired_differences(scored, demo_icd):
     assert {"macro_f1", "macro_f1_all", "p_at_5"} <= set(out["metrics"])
 
 
+@pytest.mark.serial  # timed: run alone in `make test`'s serial pass
 def test_85000_junk_codes_score_in_seconds(demo_icd, tmp_path):
     rel = open_release(demo_icd)
     items = rel.items("icd", "dev")

@@ -199,14 +199,11 @@ slow = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A synthetic store; a release of sql + qa over 3 patients per split; and sql alone."""
-    from medbench.store import ingest
-    from medbench.store.synth import generate
-
+def built(synth30_store, tmp_path_factory):
+    """A synthetic store (generate(patients=30, seed=3), shared: tests/conftest.py); a release of
+    sql + qa over 3 patients per split; and sql alone."""
     root = tmp_path_factory.mktemp("qa_release")
-    generate(root / "mimic", patients=30, seed=3, show_progress=False)
-    store = ingest(root / "mimic", root / "store.duckdb", show_progress=False)
+    store = synth30_store
     con = store.connect()
     try:
         subjects = [r[0] for r in con.execute("SELECT subject_id FROM patients ORDER BY subject_id").fetchall()]

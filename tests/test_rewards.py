@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from _train_release import build_tiny_release
+from conftest import copy_tree
 
 from medbench.release import open_release
 from medbench.train import rewards as R
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    return open_release(build_tiny_release(tmp_path_factory.mktemp("rewards_release")))
+def release(tiny_release_dir, tmp_path_factory):
+    # build_tiny_release's defaults, built once per test run (tests/conftest.py); a private copy
+    return open_release(copy_tree(tiny_release_dir, tmp_path_factory.mktemp("tiny") / "release"))
 
 
 def _ctx(release):

@@ -277,13 +277,9 @@ def test_templates_are_well_formed():
 
 
 @pytest.fixture(scope="module")
-def synth_store(tmp_path_factory):
-    from medbench.store.synth import generate
-    from medbench.store import ingest
-
-    tmp = tmp_path_factory.mktemp("synth")
-    generate(tmp / "mimic", patients=30, seed=3, show_progress=False)
-    return ingest(tmp / "mimic", tmp / "store.duckdb", show_progress=False)
+def synth_store(synth30_store):
+    """generate(patients=30, seed=3), ingested once per test run (tests/conftest.py)."""
+    return synth30_store
 
 
 @pytest.fixture(scope="module")

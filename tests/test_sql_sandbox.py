@@ -88,6 +88,7 @@ def _cases(engine: str, tmp: Path) -> list[str]:
     return [q.format(t="patients", c="gender", tmp=tmp) for q in COMMON + extra]
 
 
+@pytest.mark.serial  # timed: run alone in `make test`'s serial pass
 @pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
 def test_hostile_queries_refused_or_stopped(engine, sqlite_db, duckdb_db, tmp_path):
     from medbench.tasks.sql import FAMILY
@@ -165,6 +166,7 @@ def test_engine_refuses_even_without_the_statement_check(engine, sqlite_db, duck
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.serial  # timed: run alone in `make test`'s serial pass
 def test_dead_or_hung_worker_costs_only_its_item(sqlite_db):
     from medbench.tasks.sql.execute import SqlPool
 

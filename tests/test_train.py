@@ -24,8 +24,9 @@ CHECKPOINTS = {"sft", *(f"grpo-{s}" for s in range(EVAL_EVERY, GRPO_STEPS + 1, E
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_sql_training):
-    return tiny_sql_training
+def trained(tiny_sql_training, tmp_path_factory):
+    # the run is shared (read-only): this module's commands keep their caches in a home of its own
+    return {**tiny_sql_training, "env": {"MEDBENCH_HOME": str(tmp_path_factory.mktemp("train_home"))}}
 
 
 def _log(out):
@@ -90,8 +91,8 @@ def test_use_vllm_falls_back_with_message(trained):
     assert "--use-vllm:" in out and "using plain transformers generation instead" in out, out[-2000:]
 
 
-def test_medbench_run_evaluates_trained_model(trained):
-    sub = trained["root"] / "sub.jsonl"
+def test_medbench_run_evaluates_trained_model(trained, tmp_path):
+    sub = tmp_path / "sub.jsonl"
     proc = run_cli("run", "--benchmark", str(trained["release"]), "--task", "sql", "--split", "dev",
                    "--model", f"hf:{trained['out']}", "--limit", "3", "--max-tokens", "8",
                    "--out", str(sub), env=trained["env"], timeout=300)

@@ -12,7 +12,8 @@ from conftest import assert_one_line_error, run_cli
 
 pytest.importorskip("trl")
 pytest.importorskip("accelerate")
-pytestmark = [pytest.mark.slow, pytest.mark.train]
+# two training processes on 2 cores: `make test` runs this module in the serial pass (pyproject: serial)
+pytestmark = [pytest.mark.slow, pytest.mark.train, pytest.mark.serial]
 
 REPO = Path(__file__).resolve().parents[1]
 
