@@ -20,7 +20,9 @@
    same question answered by SQL and by reading the record pairs up) and item id `qa-<same hex>`;
 4. the context is the admission's packet rendered by `prompts/qa_context.j2` for a question that
    names an admission; for a patient-level question, every admission of the patient in the build,
-   rendered and joined in hadm_id order. A question whose patient has no admission in the build
+   rendered and joined in hadm_id order. Each rendered packet is stored once, in the release's
+   `qa/contexts.jsonl` keyed by hadm_id; the stored item names `context_hadm_ids` and the release
+   reader joins them back (CONTEXT_RULE, release.py), so readers see the same `context`. A question whose patient has no admission in the build
    has no context and is not asked (counted as `dropped_no_context`; an answerable question whose
    gold first column is null, `dropped_null_answer`);
 5. gold: the gold values (`answer.gold_values`) of the gold rows, the SQL canonical answer string,
@@ -55,6 +57,9 @@ TASK = "qa"
 QA_MAX_PER_PATIENT = 12
 CONTEXT_TEMPLATE = "qa_context.j2"
 CONTEXT_SEPARATOR = "\n\n"
+#: how a stored item gets its context back (release.py, format 2): the rendered packets of its
+#: `context_hadm_ids` (each without its final newline), joined by CONTEXT_SEPARATOR, plus "\n"
+CONTEXT_RULE = {"field": "context", "key": "context_hadm_ids", "join": CONTEXT_SEPARATOR, "end": "\n"}
 TOKEN_RULE = r"\w+|[^\w\s]"
 _TOKEN = re.compile(TOKEN_RULE)
 #: (upper bound in context_tokens inclusive or None, bucket name), in order
@@ -156,6 +161,7 @@ def build_qa_task(ctx: Any) -> TaskOutput:
     rendered: dict[int, str] = {int(pk["hadm_id"]): render_context(pk) for pk in ctx.iter_packet_dicts(sorted(wanted))}
 
     items, gold = [], []
+    contexts: dict[int, str] = {}  # hadm_id -> rendered packet, stored once (CONTEXT_RULE)
     no_context = null_answer = 0
     by_type: dict[str, int] = {}
     by_bucket: dict[str, int] = {name: 0 for _, name in CONTEXT_BUCKETS}
@@ -167,7 +173,7 @@ def build_qa_task(ctx: Any) -> TaskOutput:
         if not hadms:
             no_context += 1
             continue
-        context = CONTEXT_SEPARATOR.join(rendered[h].rstrip("\n") for h in hadms) + "\n"
+        context = CONTEXT_SEPARATOR.join(rendered[h].rstrip("\n") for h in hadms) + "\n"  # = CONTEXT_RULE's
         tokens = count_tokens(context)
         typ = answer_type(g["template"])
         values = gold_values(rows[it["item_id"]], typ) if g["answerable"] else None
@@ -179,13 +185,15 @@ def build_qa_task(ctx: Any) -> TaskOutput:
         items.append({"item_id": qid, "task": TASK, "split": it["split"], "subject_id": it["subject_id"],
                       "hadm_id": hadm, "question_id": it["item_id"], "question": it["question"],
                       "template_seen_in_train": bool(it["template_seen_in_train"]), "answer_type": typ,
-                      "context": context, "context_hadm_ids": hadms, "context_chars": len(context),
+                      "context_hadm_ids": hadms, "context_chars": len(context),
                       "context_tokens": tokens, "context_bucket": context_bucket(tokens)})
         gold.append({"item_id": qid, "task": TASK, "question_id": it["item_id"], "answerable": g["answerable"],
                      "answer": values, "answer_text": display(values) if values else None,
                      "sql_answer": g["answer"], "answer_type": typ, "answer_in_context": found,
                      "template": g["template"], "family": g["family"], "slots": g["slots"],
                      "question": it["question"]})
+        for h in hadms:
+            contexts[h] = rendered[h].rstrip("\n")
         by_type[typ] = by_type.get(typ, 0) + 1
         by_bucket[context_bucket(tokens)] += 1
         in_context += int(found)
@@ -207,4 +215,4 @@ def build_qa_task(ctx: Any) -> TaskOutput:
         "dropped_null_answer": null_answer,
         "max_context_tokens": max((x["context_tokens"] for x in items), default=0),
     }
-    return TaskOutput(items=items, gold=gold, info=info)
+    return TaskOutput(items=items, gold=gold, info=info, contexts=contexts, context=CONTEXT_RULE)
