@@ -395,7 +395,7 @@ def _merge_info(task: str, infos: list[dict]) -> dict:
             raise UserError(f"shards disagree on manifest field tasks.{task}{path}")
         return vals[0]
 
-    stripped = [{k: v for k, v in i.items() if k not in ("counts", "items", "context")} for i in infos]
+    stripped = [{k: v for k, v in i.items() if k not in ("counts", "items", "context_ref")} for i in infos]
     return merge(stripped, "") if stripped else {}
 
 

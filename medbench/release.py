@@ -13,7 +13,7 @@ take either name.
 Release format 2 (context references): a family whose items embed a large text (conversation:
 the packet; qa: the rendered record) hands `write_release` that text once per key
 (`TaskOutput.contexts`, key -> value) and items without the field; the manifest's
-`tasks.<task>.context` says how an item gets it back — `{"field", "key", "join", "end"}`: the
+`tasks.<task>.context_ref` says how an item gets it back — `{"field", "key", "join", "end"}`: the
 item's `key` field names one key (or a list of keys, whose values are joined by `join` and
 followed by `end`) of `contexts.jsonl`, whose lines are `{"key": ..., "value": ...}` in key order.
 `Release.items` is the one reader that resolves the reference, so everything downstream (runner,
@@ -49,7 +49,7 @@ from medbench.io import (
 from medbench.splits import SPLITS, split_for_subject
 
 MANIFEST = "manifest.json"
-#: 2: per-task `contexts.jsonl` referenced by items (`tasks.<task>.context`), files over the
+#: 2: per-task `contexts.jsonl` referenced by items (`tasks.<task>.context_ref`), files over the
 #: compression threshold as `.jsonl.zst`. Format 1 releases (inline text, plain files) still read.
 RELEASE_FORMAT = 2
 CONTEXTS = "contexts.jsonl"
@@ -250,7 +250,7 @@ def write_release(out_dir: str | Path, name: str, tasks: dict[str, TaskOutput], 
                 else:
                     shutil.copyfile(src, dest)
             task_info[task] = {**out.info, "counts": counts, "items": len(ids[0]),
-                               **({"context": context_rule} if context_rule else {})}
+                               **({"context_ref": context_rule} if context_rule else {})}
         with stage("hash"):
             files = tree_sha256(tmp)
         manifest = {
@@ -307,7 +307,9 @@ class Release:
             raise UserError(f"release {self.path}: cannot read {path.relative_to(self.path)}: {e}") from None
 
     def context_rule(self, task: str) -> dict | None:
-        rule = self.manifest["tasks"][task].get("context")
+        if self.manifest.get("release_format", 1) < 2:  # format 1: text inline, no references
+            return None
+        rule = self.manifest["tasks"][task].get("context_ref")
         return None if rule is None else _check_context_rule(task, rule)
 
     def contexts(self, task: str) -> dict:

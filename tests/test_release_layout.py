@@ -45,7 +45,7 @@ def to_format1(src: Path, dest: Path) -> Path:
         else:
             out.write_bytes((src / rp).read_bytes())
     for info in manifest["tasks"].values():
-        info.pop("context", None)
+        info.pop("context_ref", None)
     manifest["release_format"] = 1
     manifest["files"] = tree_sha256(dest)
     atomic_write_json(dest / "manifest.json", manifest)
@@ -91,8 +91,9 @@ def test_large_text_is_stored_once_and_items_reference_it(built):
     rel = open_release(built["plain"])
     rel.verify()
     assert rel.manifest["release_format"] == RELEASE_FORMAT == 2
+    assert isinstance(rel.manifest["tasks"]["qa"]["context"], str)  # the family's own description stays
     for task, field, key in (("conversation", "packet", "hadm_id"), ("qa", "context", "context_hadm_ids")):
-        rule = rel.manifest["tasks"][task]["context"]
+        rule = rel.manifest["tasks"][task]["context_ref"]
         assert rule["field"] == field and rule["key"] == key and rule["file"] in (CONTEXTS, CONTEXTS + ".zst")
         assert f"{task}/{rule['file']}" in rel.manifest["files"]  # listed and hashed
         stored = rel.records(task, "items")
@@ -172,8 +173,8 @@ def test_compressed_files_read_the_same_and_rebuild_byte_identical(built):
     # the default threshold (8 MiB) leaves these small files plain
     assert not [n for n in plain.manifest["files"] if n.endswith(".zst")]
     # only the file names differ from the plain build's manifest
-    strip = {k: {kk: vv for kk, vv in v.items() if kk != "context"} for k, v in a.manifest["tasks"].items()}
-    assert strip == {k: {kk: vv for kk, vv in v.items() if kk != "context"}
+    strip = {k: {kk: vv for kk, vv in v.items() if kk != "context_ref"} for k, v in a.manifest["tasks"].items()}
+    assert strip == {k: {kk: vv for kk, vv in v.items() if kk != "context_ref"}
                      for k, v in plain.manifest["tasks"].items()}
     assert b.sha256 == a.sha256 != plain.sha256
 
@@ -210,7 +211,7 @@ def _toy(tmp_path: Path, compress_over: int, name: str = "rel") -> Path:
 def test_reader_joins_list_references(tmp_path):
     rel = open_release(_toy(tmp_path, 1 << 20))
     assert [it["text"] for it in rel.items("t")][:2] == ["zero + two.", "one + two."]
-    assert rel.manifest["tasks"]["t"]["context"] == {"field": "text", "key": "ref", "join": " + ", "end": ".",
+    assert rel.manifest["tasks"]["t"]["context_ref"] == {"field": "text", "key": "ref", "join": " + ", "end": ".",
                                                      "file": CONTEXTS}
     z = open_release(_toy(tmp_path, 0, "z"))
     assert z.items("t") == rel.items("t") and z.gold("t") == rel.gold("t")
@@ -223,7 +224,7 @@ def test_bad_references_and_newer_formats_are_one_line_errors(tmp_path):
     (path / "t" / CONTEXTS).write_text('{"key":0,"value":"zero"}\n')  # keys 1 and 2 gone
     with pytest.raises(UserError, match="names no entry of t/contexts.jsonl"):
         open_release(path).items("t")
-    m["tasks"]["t"]["context"] = {"field": 3, "key": "ref"}
+    m["tasks"]["t"]["context_ref"] = {"field": 3, "key": "ref"}
     atomic_write_json(path / "manifest.json", m)
     with pytest.raises(UserError, match="invalid context reference rule"):
         open_release(path).items("t")
