@@ -217,7 +217,8 @@ def test_demo_items(demo_store, tmp_path):
             "diagnosis", "medication", "abnormal_lab", "procedure", "microbiology", "disposition"}
         assert all(f["surface_forms"] for f in g["facts"])
     # The grounded offline baseline: valid, chronological, no invented entities, decent recall.
-    sample = items[:15]
+    by_id = {it["item_id"]: it for it in items}
+    sample = [by_id[it["item_id"]] for it in list(out.items)[:15]]  # the build's order (by hadm_id)
     preds = {it["item_id"]: generate_conversation(it["packet"]) for it in sample}
     m = CONV.aggregate(CONV.score_items(sample, gold, preds, None))
     assert m["schema_validity"] == 1.0 and m["chronology"] == 1.0
