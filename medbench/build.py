@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from medbench.errors import UserError
-from medbench.io import check_out_dir, scratch_dir
-from medbench.release import RecordSpool, TaskOutput, open_release, write_release
+from medbench.io import ZST, check_out_dir, scratch_dir
+from medbench.release import RECORD_FILES, ContextSpool, RecordSpool, TaskOutput, open_release, write_release
 from medbench.splits import SPLITS, split_for_subject, stable_bucket
 from medbench.tasks import FAMILIES, get_family
 
@@ -130,9 +130,14 @@ class BuildContext:
         or gold ("gold"): records stream to disk instead of staying in memory."""
         return RecordSpool(self.workdir / f"{kind}.spool.jsonl", task if kind == "items" else None)
 
+    def context_spool(self) -> ContextSpool:
+        """A ContextSpool in the workdir: a large item field stored once per key (release.py)."""
+        return ContextSpool(self.workdir / "contexts.spool.jsonl")
+
     def iter_packet_dicts(self, hadm_ids: Iterable[int], with_text: bool = False) -> Iterator:
         """Packets (plain JSON data) of these admissions in ascending hadm_id order; with
-        `with_text`, (canonical JSON text, data) pairs (`RecordSpool.add(raw=...)` takes the text)."""
+        `with_text`, (canonical JSON text, data) pairs (`RecordSpool.add(raw=...)` and
+        `ContextSpool.add(raw=...)` take the text)."""
         spool = self.packets or PacketSpool(self.store, self.workdir / "packets.jsonl")
         return spool.iter_dicts(hadm_ids, with_text)
 
@@ -393,7 +398,7 @@ def _merge_info(task: str, infos: list[dict]) -> dict:
             raise UserError(f"shards disagree on manifest field tasks.{task}{path}")
         return vals[0]
 
-    stripped = [{k: v for k, v in i.items() if k not in ("counts", "items")} for i in infos]
+    stripped = [{k: v for k, v in i.items() if k not in ("counts", "items", "context_ref")} for i in infos]
     return merge(stripped, "") if stripped else {}
 
 
@@ -401,8 +406,6 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
                  db: str | Path | None = None, cohort: str | Path | None = None,
                  show_progress: bool = True, store=None) -> BuildResult:
     """Merge the N shard releases of one build into exactly the bytes of the full build."""
-    from medbench.io import read_jsonl
-
     if not shard_dirs:
         raise UserError("merge-shards: name the shard releases to merge")
     check_out_dir(out)
@@ -439,19 +442,32 @@ def merge_shards(shard_dirs: list[str | Path], out: str | Path, mimic_dir: str |
         if not get_family(task).shard_mergeable:
             rebuild.append(task)
             continue
-        items, gold, files = [], [], {}
+        items, gold, files, contexts = [], [], {}, {}
+        def rule_of(r, task=task):
+            rule = r.context_rule(task)
+            return {k: v for k, v in rule.items() if k != "file"} if rule is not None else None
+
+        rule = rule_of(rels[0])
+        records = {f"{task}/{f}{z}" for f in RECORD_FILES for z in ("", ZST)}
         for r in rels:
-            tdir = r.task_dir(task)
-            items += read_jsonl(tdir / "items.jsonl")
-            gold += read_jsonl(tdir / "gold.jsonl")
+            if rule_of(r) != rule:
+                raise UserError(f"shards disagree on how {task} items reference their contexts "
+                                f"({r.path} against {rels[0].path})")
+            items += r.records(task, "items")  # as stored: references stay references
+            gold += r.records(task, "gold")
+            for k, v in r.contexts(task).items():
+                if contexts.setdefault(k, v) != v:
+                    raise UserError(f"shards disagree on the {task} context {k!r}")
             for rel in r.manifest["files"]:
-                if rel.startswith(f"{task}/") and rel not in (f"{task}/items.jsonl", f"{task}/gold.jsonl"):
+                if rel.startswith(f"{task}/") and rel not in records:
                     data = (r.path / rel).read_bytes()
                     sub = rel[len(task) + 1:]
                     if files.setdefault(sub, data) != data:
                         raise UserError(f"shards disagree on task file {rel}")
         info = _merge_info(task, [r.manifest["tasks"][task] for r in rels])
-        outputs[task] = TaskOutput(items=items, gold=gold, info=info, files=files)
+        outputs[task] = TaskOutput(items=items, gold=gold, info=info, files=files,
+                                   contexts=contexts if rule is not None else None,
+                                   context=rule)
     if rebuild:
         from medbench.store import open_store
 

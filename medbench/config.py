@@ -30,14 +30,14 @@ def default_synth_dir() -> Path:
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
-def _parse_bytes(text: str) -> int:
+def _parse_bytes(text: str, what: str = "memory limit") -> int:
     import re
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*", text, re.I)
     if not m:
         from medbench.errors import UserError
 
-        raise UserError(f"memory limit: expected a size such as 4GB or 1500MB, got {text!r}")
+        raise UserError(f"{what}: expected a size such as 4GB or 1500MB, got {text!r}")
     unit = (m.group(2) or "B").upper().replace("I", "").rstrip("B") or "B"
     mult = {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
     return int(float(m.group(1)) * mult)
@@ -46,6 +46,16 @@ def _parse_bytes(text: str) -> int:
 def memory_limit_bytes() -> int:
     """`$MEDBENCH_MEMORY_LIMIT` (e.g. 4GB, 1500MB), default DEFAULT_MEMORY_LIMIT."""
     return _parse_bytes(os.environ.get("MEDBENCH_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT)
+
+
+#: A release's items, gold and context files larger than this are written zstandard-compressed
+#: (`<name>.jsonl.zst`, medbench.io.ZSTD_LEVEL); smaller ones stay plain `.jsonl`.
+DEFAULT_COMPRESS_OVER = "8MiB"
+
+
+def compress_over_bytes() -> int:
+    """`$MEDBENCH_COMPRESS_OVER` (e.g. 8MiB, 0 = compress every file), default DEFAULT_COMPRESS_OVER."""
+    return _parse_bytes(os.environ.get("MEDBENCH_COMPRESS_OVER") or DEFAULT_COMPRESS_OVER, "MEDBENCH_COMPRESS_OVER")
 
 
 def duckdb_threads() -> int | None:

@@ -250,8 +250,48 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Any]:
-    with open(path, encoding="utf-8") as f:
+    """The records of a JSON-lines file, plain or zstandard-compressed (name ending `.zst`)."""
+    with open_text(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+# ---------------------------------------------------------------- zstandard (release files)
+
+ZST = ".zst"
+#: fixed compression level and no threads (zstd frames carry no timestamps or names), so the same
+#: file gives the same compressed bytes on every machine
+ZSTD_LEVEL = 10
+
+
+@contextlib.contextmanager
+def open_text(path: str | os.PathLike) -> Iterator[Any]:
+    """A text (UTF-8) reader of `path`, decompressing a name ending `.zst` as it streams."""
+    import io
+
+    path = Path(path)
+    if not path.name.endswith(ZST):
+        with open(path, encoding="utf-8") as f:
+            yield f
+        return
+    import zstandard
+
+    with open(path, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with io.TextIOWrapper(reader, encoding="utf-8", newline="") as f:
+            try:
+                yield f
+            except zstandard.ZstdError as e:
+                raise ValueError(f"{path}: not a valid zstandard file ({e})") from None
+
+
+def zstd_compress_file(src: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Compress `src` to `dest` (one zstd frame, content size and checksum written; level
+    ZSTD_LEVEL, single-threaded): byte-identical output for the same input."""
+    import zstandard
+
+    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, write_content_size=True, threads=0)
+    with open(src, "rb") as fi, open(dest, "wb") as fo:
+        cctx.copy_stream(fi, fo, size=os.path.getsize(src))
 
 
 # ---------------------------------------------------------------- scratch space, no litter

@@ -42,13 +42,15 @@ def assert_records_match(kind: str, task: str, records: Iterable[dict], where: s
 
 
 def assert_release_matches(release: Path) -> dict[str, int]:
-    """Every line of every task's items.jsonl and gold.jsonl validates; returns lines per file."""
-    manifest = json.loads((release / "manifest.json").read_text())
+    """Every item (as the release reader resolves it: the whole item a model sees) and every gold
+    line of every task validates; returns records per file."""
+    from medbench.release import open_release
+
+    rel = open_release(release)
     counts = {}
-    for task in sorted(manifest["tasks"]):
+    for task in rel.tasks():
         for kind in ("items", "gold"):
-            path = release / task / f"{kind}.jsonl"
-            with path.open(encoding="utf-8") as f:
-                counts[f"{task}/{kind}"] = assert_records_match(
-                    kind, task, (json.loads(line) for line in f), where=f"{path}: ")
+            recs = rel.items(task) if kind == "items" else list(rel.gold(task).values())
+            counts[f"{task}/{kind}"] = assert_records_match(
+                kind, task, recs, where=f"{rel.record_file(task, kind + '.jsonl')}: ")
     return counts

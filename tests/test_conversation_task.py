@@ -198,18 +198,27 @@ def test_demo_items(demo_store, tmp_path):
     assert len(out.items) == 275 and out.info["selection"] == "all_admissions"
     from _release_schemas import assert_records_match
 
-    records = json.loads(canonical_json([list(out.items), list(out.gold)]))  # as the release files hold them
+    from medbench.release import open_release, write_release
+
+    # stored items name their packet by hadm_id (written once, in contexts.jsonl) ...
+    assert all(set(it) == {"item_id", "task", "split", "subject_id", "hadm_id"} for it in out.items)
+    write_release(tmp_path / "rel", "demo", {"conversation": out}, {}, None)
+    rel = open_release(tmp_path / "rel")
+    items = rel.items("conversation")  # ... and the release reader gives the whole item back
+    records = json.loads(canonical_json([items, list(rel.gold("conversation").values())]))
     assert assert_records_match("items", "conversation", records[0]) == 275
     assert assert_records_match("gold", "conversation", records[1]) == 275
     gold = {g["item_id"]: g for g in out.gold}
-    for it in out.items:
+    for it in items:
         assert set(it) == {"item_id", "task", "split", "subject_id", "hadm_id", "packet"}
+        assert it["packet"]["hadm_id"] == it["hadm_id"]
         g = gold[it["item_id"]]
         assert g["facts"] and {f["type"] for f in g["facts"]} <= {
             "diagnosis", "medication", "abnormal_lab", "procedure", "microbiology", "disposition"}
         assert all(f["surface_forms"] for f in g["facts"])
     # The grounded offline baseline: valid, chronological, no invented entities, decent recall.
-    sample = out.items[:15]
+    by_id = {it["item_id"]: it for it in items}
+    sample = [by_id[it["item_id"]] for it in list(out.items)[:15]]  # the build's order (by hadm_id)
     preds = {it["item_id"]: generate_conversation(it["packet"]) for it in sample}
     m = CONV.aggregate(CONV.score_items(sample, gold, preds, None))
     assert m["schema_validity"] == 1.0 and m["chronology"] == 1.0

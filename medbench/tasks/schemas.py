@@ -6,6 +6,9 @@ family's folder, e.g. `medbench/tasks/sql/records.py`). Every model forbids extr
 public items that is the guarantee that no gold field (`answer`, `sql`, `codes`, `facts`, ...) can
 pass the published schema. `medbench schema items-<task>` / `gold-<task>` prints them
 (`json_schema(name)`); tests validate every line of built releases against the printed schemas.
+An item schema describes the whole item as `Release.items` returns it: in a format-2 release a
+stored conversation / qa line leaves out the large field (`packet` / `context`) that the
+manifest's `context_ref` says to take from `<task>/contexts.jsonl` (medbench/release.py).
 """
 
 from __future__ import annotations

@@ -330,6 +330,10 @@ def split_lexicon(lexicon: dict[str, list[list[str]]], pk: dict) -> tuple[dict, 
 TEMPLATE_VERSION = "conversation-v1"
 
 
+#: how a stored item gets its packet back (release.py, format 2)
+CONTEXT_RULE = {"field": "packet", "key": "hadm_id"}
+
+
 def build_conversation_task(ctx):
     """One item per admission with a packet; when the store has discharge notes, only admissions
     that have one (the conversation is meant to be grounded in a full record)."""
@@ -340,8 +344,9 @@ def build_conversation_task(ctx):
     ctx.progress.start(len(adms))
     lexicon = store_lexicon(ctx.store)
     need_note = ctx.store.has("discharge")
-    # Each item holds its whole packet: stream records to disk (flat memory at any scale).
-    items, gold = ctx.spool("items", "conversation"), ctx.spool("gold")
+    # Records stream to disk (flat memory at any scale); each packet is stored once, in the
+    # release's conversation/contexts.jsonl, and the item names it by hadm_id (release.py).
+    items, gold, packets = ctx.spool("items", "conversation"), ctx.spool("gold"), ctx.context_spool()
     skipped = 0
     fact_counts = {t: 0 for t in FACT_TYPES}
     for text, pk in ctx.iter_packet_dicts([a[1] for a in adms], with_text=True):
@@ -356,7 +361,8 @@ def build_conversation_task(ctx):
         invented, grounded = split_lexicon(lexicon, pk)
         items.add({"item_id": item_id, "task": "conversation",
                    "split": split_for_subject(pk["subject_id"]), "subject_id": pk["subject_id"],
-                   "hadm_id": pk["hadm_id"], "packet": None}, raw={"packet": text})
+                   "hadm_id": pk["hadm_id"]})
+        packets.add(pk["hadm_id"], pk, raw=text)
         gold.add({"item_id": item_id, "task": "conversation", "facts": facts, "lexicon": invented,
                      "grounded": grounded,
                      "admission_window": {"admittime": pk["admission"].get("admittime"),
@@ -364,4 +370,4 @@ def build_conversation_task(ctx):
     info = {"selection": "admissions_with_discharge_note" if need_note else "all_admissions",
             "admissions_without_note": skipped, "facts": fact_counts,
             "lexicon": f"top {LEXICON_SIZE} per kind, whole store"}
-    return TaskOutput(items=items, gold=gold, info=info)
+    return TaskOutput(items=items, gold=gold, info=info, contexts=packets, context=CONTEXT_RULE)

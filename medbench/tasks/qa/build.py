@@ -20,7 +20,9 @@
    same question answered by SQL and by reading the record pairs up) and item id `qa-<same hex>`;
 4. the context is the admission's packet rendered by `prompts/qa_context.j2` for a question that
    names an admission; for a patient-level question, every admission of the patient in the build,
-   rendered and joined in hadm_id order. A question whose patient has no admission in the build
+   rendered and joined in hadm_id order. Each rendered packet is stored once, in the release's
+   `qa/contexts.jsonl` keyed by hadm_id; the stored item names `context_hadm_ids` and the release
+   reader joins them back (CONTEXT_RULE, release.py), so readers see the same `context`. A question whose patient has no admission in the build
    has no context and is not asked (counted as `dropped_no_context`; an answerable question whose
    gold first column is null, `dropped_null_answer`);
 5. gold: the gold values (`answer.gold_values`) of the gold rows, the SQL canonical answer string,
@@ -56,6 +58,9 @@ TASK = "qa"
 QA_MAX_PER_PATIENT = 12
 CONTEXT_TEMPLATE = "qa_context.j2"
 CONTEXT_SEPARATOR = "\n\n"
+#: how a stored item gets its context back (release.py, format 2): the rendered packets of its
+#: `context_hadm_ids` (each without its final newline), joined by CONTEXT_SEPARATOR, plus "\n"
+CONTEXT_RULE = {"field": "context", "key": "context_hadm_ids", "join": CONTEXT_SEPARATOR, "end": "\n"}
 TOKEN_RULE = r"\w+|[^\w\s]"
 _TOKEN = re.compile(TOKEN_RULE)
 #: (upper bound in context_tokens inclusive or None, bucket name), in order
@@ -206,6 +211,9 @@ def build_qa_task(ctx: Any) -> TaskOutput:
     gold = spool("gold") if spool else []
     add_item = items.append if isinstance(items, list) else items.add
     add_gold = gold.append if isinstance(gold, list) else gold.add
+    # each admission's rendered record is stored once (the release's qa/contexts.jsonl, CONTEXT_RULE)
+    stored = ctx.context_spool() if hasattr(ctx, "context_spool") else {}
+    add_context = stored.setdefault if isinstance(stored, dict) else stored.add
     no_context = null_answer = n_items = n_un = max_tokens = 0
     by_type: dict[str, int] = {}
     by_bucket: dict[str, int] = {name: 0 for _, name in CONTEXT_BUCKETS}
@@ -236,13 +244,15 @@ def build_qa_task(ctx: Any) -> TaskOutput:
                 add_item({"item_id": qid, "task": TASK, "split": it["split"], "subject_id": it["subject_id"],
                           "hadm_id": hadm, "question_id": it["item_id"], "question": it["question"],
                           "template_seen_in_train": bool(it["template_seen_in_train"]), "answer_type": typ,
-                          "context": context, "context_hadm_ids": hadms, "context_chars": len(context),
+                          "context_hadm_ids": hadms, "context_chars": len(context),
                           "context_tokens": tokens, "context_bucket": context_bucket(tokens)})
                 add_gold({"item_id": qid, "task": TASK, "question_id": it["item_id"], "answerable": g["answerable"],
                           "answer": values, "answer_text": display(values) if values else None,
                           "sql_answer": g["answer"], "answer_type": typ, "answer_in_context": found,
                           "template": g["template"], "family": g["family"], "slots": g["slots"],
                           "question": it["question"]})
+                for h in hadms:
+                    add_context(h, contexts[h].rstrip("\n"))
                 n_items += 1
                 n_un += int(not g["answerable"])
                 max_tokens = max(max_tokens, tokens)
@@ -270,4 +280,4 @@ def build_qa_task(ctx: Any) -> TaskOutput:
         "dropped_null_answer": null_answer,
         "max_context_tokens": max_tokens,
     }
-    return TaskOutput(items=items, gold=gold, info=info)
+    return TaskOutput(items=items, gold=gold, info=info, contexts=stored, context=CONTEXT_RULE)
