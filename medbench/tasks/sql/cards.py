@@ -80,8 +80,8 @@ METRIC_SPECS = (
 )
 
 CARD = {
-    "title": "Text-to-SQL over a patient's record",
-    "asks": "Answer a clinical question about one patient by writing SQL over the release's MIMIC-IV tables, or abstain (null) when the question cannot be answered from the data.",
+    "title": "Text-to-SQL over the EHR",
+    "asks": "Answer a clinical question about one patient, or about all of the release's patients (counts, averages, rankings), by writing SQL over the release's MIMIC-IV tables, or abstain (null) when the question cannot be answered from the data.",
     "input": "question, schema of the release database",
     "output": "one SQL query, or null to abstain",
     "headline": "Reliability score with penalty 10: a wrong answer costs ten right ones, so abstaining beats guessing.",
