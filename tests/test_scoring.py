@@ -81,7 +81,8 @@ def test_result_and_site_are_byte_identical_across_runs(rel, tmp_path):
     score_file(sub, benchmark=rel, leaderboard=tmp_path / "lb1", show_progress=False)
     score_file(sub, benchmark=rel, leaderboard=tmp_path / "lb2", show_progress=False)
     a, b = snapshot(tmp_path / "lb1"), snapshot(tmp_path / "lb2")
-    assert a == b and len(a) == 4  # index, the submission page, its records, docs/METRICS.md
+    # index, the submission page, its records, docs/METRICS.md, publish-index.json
+    assert a == b and len(a) == 5 and "publish-index.json" in a
 
 
 def test_no_publish_writes_nothing(rel, tmp_path):

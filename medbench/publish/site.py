@@ -42,7 +42,7 @@ from medbench.scoring.stats import MIN_PATIENTS_TO_RANK, assign_ranks, make_clus
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 INDEX_FILE = "publish-index.json"  # what the last publish rendered from (see render_site)
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: no stat section (the index is the same bytes in any folder)
 GENERATED = ("index.html", "submissions", "docs", INDEX_FILE)  # rebuilt on every publish; the rest is kept
 PUBLISH_LOCK_TIMEOUT_S = 600.0  # how long a publisher waits for another to finish
 MAX_SHOWN_CHARS = 3000  # per cell on item pages; the result file keeps the full value
@@ -562,50 +562,46 @@ class _Given:
     def __init__(self, results: list[dict]):
         self._by_id = {r["result_id"]: r for r in results}
         self.metas = [result_meta(r) for r in sorted(self._by_id.values(), key=lambda r: r["result_id"])]
-        self.stat: dict[str, list[int]] = {}
 
     def load(self, result_id: str) -> dict:
         return self._by_id[result_id]
 
 
 class _Stored:
-    """The results folder of a site being published. A file whose size, mtime and inode match
-    the previous index keeps its recorded metadata (sha256, identity, group) and is only read when
-    a page that depends on it is rendered; any other file is read, validated and hashed now. The
-    carried-over files are hard links, so an untouched result keeps its stat."""
+    """The results folder of a site being published. Every file is hashed; one whose sha256
+    matches the previous index keeps its recorded metadata (identity, group) and is only parsed
+    when a page that depends on it is rendered; any other file is read and validated now."""
 
     cacheable = True
 
     def __init__(self, folder: Path, previous: dict):
         self.dir = folder / RESULTS_DIR
         self._loaded: dict[str, dict] = {}
-        self._scan(previous.get("results", {}), previous.get("stat", {}))
+        self._scan(previous.get("results", {}))
 
-    def _scan(self, old_meta: dict, old_stat: dict) -> None:
+    def _scan(self, old_meta: dict) -> None:
         import hashlib
 
         loaded, self._loaded = self._loaded, {}
-        self.metas, self.stat = [], {}
+        self.metas = []
         for path in sorted(self.dir.glob("*.json")) if self.dir.is_dir() else []:
-            st = path.stat()
-            sig = [st.st_size, st.st_mtime_ns, st.st_ino]
-            meta = old_meta.get(path.stem) if old_stat.get(path.stem) == sig else None
-            if not _meta_ok(meta, path.stem):
-                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            # the file's sha256, not its stat: the index must be the same bytes in any folder
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            meta = old_meta.get(path.stem)
+            if not (_meta_ok(meta, path.stem) and meta["sha256"] == sha):
                 r = self._loaded[path.stem] = load_result(path)
                 meta = result_meta(r, sha)
             elif path.stem in loaded:
                 self._loaded[path.stem] = loaded[path.stem]
             self.metas.append(meta)
-            self.stat[path.stem] = sig
 
     def rescan(self) -> None:
         """After files were added, replaced or removed: only those are read again."""
-        self._scan({m["result_id"]: m for m in self.metas}, dict(self.stat))
+        self._scan({m["result_id"]: m for m in self.metas})
 
     def load(self, result_id: str) -> dict:
         """The whole result. A file read and validated when it was indexed, unchanged since (same
-        size, mtime and inode), is parsed without validating it again."""
+        sha256), is parsed without validating it again."""
         if result_id not in self._loaded:
             path = self.dir / f"{result_id}.json"
             try:
@@ -621,7 +617,6 @@ class _Stored:
         (self.dir / f"{result_id}.json").unlink()
         self._loaded.pop(result_id, None)
         self.metas = [m for m in self.metas if m["result_id"] != result_id]
-        self.stat.pop(result_id, None)
 
 
 def _meta_ok(meta: Any, result_id: str) -> bool:
@@ -642,7 +637,7 @@ def _read_index(site_dir: Path | None) -> dict:
         data = json.loads((site_dir / INDEX_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return {}
-    sections = ("results", "stat", "tables", "pairs", "pages")
+    sections = ("results", "tables", "pairs", "pages")
     if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT or \
             not all(isinstance(data.get(k), dict) for k in sections):
         return {}
@@ -666,7 +661,7 @@ def render_site(results: list[dict] | _Stored, out_dir: str | Path, show_progres
     renderer = _renderer_key(public)
     metas = {m["result_id"]: m for m in store.metas}
     new: dict[str, Any] = {"format": INDEX_FORMAT, "results": metas if store.cacheable else {},
-                           "stat": store.stat, "tables": {}, "pairs": {}, "pages": {}}
+                           "tables": {}, "pairs": {}, "pages": {}}
 
     groups: dict[tuple, list[str]] = {}
     for rid in sorted(metas):
