@@ -136,8 +136,7 @@ class BuildContext:
 
     def iter_packet_dicts(self, hadm_ids: Iterable[int], with_text: bool = False) -> Iterator:
         """Packets (plain JSON data) of these admissions in ascending hadm_id order; with
-        `with_text`, (canonical JSON text, data) pairs (`RecordSpool.add(raw=...)` and
-        `ContextSpool.add(raw=...)` take the text)."""
+        `with_text`, (canonical JSON text, data) pairs (`ContextSpool.add(raw=...)` takes the text)."""
         spool = self.packets or PacketSpool(self.store, self.workdir / "packets.jsonl")
         return spool.iter_dicts(hadm_ids, with_text)
 

@@ -77,15 +77,11 @@ def duckdb_settings() -> dict[str, str]:
 def duckdb_memory_settings() -> dict[str, str]:
     """The memory part of `duckdb_settings` (memory_limit, temp_directory), for connections whose
     thread count is fixed for determinism (the SQL builder's threads=1): a `duckdb.connect`
-    config, or `apply_duckdb_memory`."""
+    config, or `apply_duckdb_settings(con, threads=False)`."""
     return {k: v for k, v in duckdb_settings().items() if k != "threads"}
 
 
-def apply_duckdb_memory(con) -> None:
-    for k, v in duckdb_memory_settings().items():
-        con.execute(f"SET {k} = '{v}'")
-
-
-def apply_duckdb_settings(con) -> None:
-    for k, v in duckdb_settings().items():
+def apply_duckdb_settings(con, threads: bool = True) -> None:
+    """SET every `duckdb_settings` on `con`; `threads=False`: the memory ones only."""
+    for k, v in (duckdb_settings() if threads else duckdb_memory_settings()).items():
         con.execute(f"SET {k} = '{v}'" if k != "threads" else f"SET threads = {int(v)}")

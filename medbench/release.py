@@ -68,27 +68,14 @@ class RecordSpool:
         self._index: list[tuple[str, int, int]] = []
         self.counts = {s: 0 for s in SPLITS}
 
-    def add(self, record: dict, raw: dict[str, str] | None = None) -> None:
-        """Spool one record. `raw`: top-level fields given as their canonical JSON text already
-        (a packet from the build's PacketSpool), spliced in verbatim instead of re-serialised:
-        the same bytes as `canonical_json` of the record holding the parsed value, without
-        walking it again (issue 12: that walk was most of the conversation family's time)."""
+    def add(self, record: dict) -> None:
         from medbench.io import canonical_json
         sid = record.get("subject_id")
         if self.task is not None and "split" in record and (
                 record.get("task") != self.task
                 or (record["split"] not in SPLITS if sid is None else record["split"] != split_for_subject(sid))):
             raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")
-        if raw:
-            marks = {k: f"\x00medbench-raw|{k}\x00" for k in raw}
-            text = canonical_json({**record, **marks})
-            for k, mark in marks.items():
-                quoted = json.dumps(mark)
-                if text.count(quoted) != 1:
-                    raise ValueError(f"record {record.get('item_id')}: cannot splice field {k!r}")
-                text = text.replace(quoted, raw[k], 1)
-        else:
-            text = canonical_json(record)
+        text = canonical_json(record)
         line = (text + "\n").encode("utf-8")
         self._index.append((record["item_id"], self._f.tell(), len(line)))
         self._f.write(line)
@@ -135,8 +122,9 @@ class ContextSpool:
         self._index: dict[Any, tuple[int, int]] = {}
 
     def add(self, key: int | str, value: Any, raw: str | None = None) -> None:
-        """`raw`: `value` given as its canonical JSON text already (a packet's text: not
-        serialised twice)."""
+        """`raw`: `value` given as its canonical JSON text already (a packet from the build's
+        PacketSpool), spliced in verbatim: the same bytes without walking the value again (issue
+        12: that walk was most of the conversation family's time)."""
         if key in self._index:
             return
         if raw is None:

@@ -81,11 +81,19 @@ def test_written_bytes_are_deterministic_and_carry_the_version(tmp_path, monkeyp
     text = R.result_text(a)
     assert text == R.result_text(b) == canonical_json(a, indent=2) + "\n"
     assert json.loads(text)["format_version"] == R.RESULT_FORMAT
-    # today's file is the format-1 fixture's content with the new version field, byte for byte
-    assert text == _as_v2(V1.read_text())
+    # today's file is the format-1 fixture's content with the new version field, byte for byte,
+    # but for what names the release (the fixture's was written in release format 1): its
+    # sha256, the submission's sha256 (its header names the release) and the result id
+    fixture = json.loads(V1.read_text())
+    expected = _as_v2(V1.read_text())
+    for key in ("result_id", "submission_sha256"):
+        expected = expected.replace(fixture[key], a[key])
+    expected = expected.replace(fixture["benchmark"]["sha256"], a["benchmark"]["sha256"])
+    assert fixture["benchmark"]["sha256"] != a["benchmark"]["sha256"]
+    assert text == expected
     lb = tmp_path / "lb"
     score_file(sub, benchmark=rel, leaderboard=lb, show_progress=False)
-    stored = lb / "results" / V1.name
+    stored = lb / "results" / f"{a['result_id']}.json"
     assert stored.read_text() == text and R.read_result(stored).to_dict() == json.loads(text)
 
 

@@ -28,8 +28,8 @@ Optional parts (defaults below): `item_sums` + `aggregate_sums` (the bootstrap's
 card), `leaderboard_metrics`, `breakdown_titles`, `hidden_breakdowns`, `baselines` (name →
 `"module:attr"` of a builder `(TrainView, seed) -> (predict(item) -> raw text, info)`),
 training hooks (`gold_completion`, `reward_names`, `reward_funcs`, `train_scoring_context`),
-`supports_judge`, `shard_mergeable`, `scorer_version`; `item_outcome` + `item_card` (the
-leaderboard's per-item drill-down card of a typed record); `in_default_plan` (`medbench eval`'s
+`supports_judge`, `shard_mergeable`, `scorer_version`; `cards_module`, whose `item_outcome`,
+`item_card` and `breakdown` are the leaderboard's per-item drill-down of a typed record; `in_default_plan` (`medbench eval`'s
 default tasks); training's `output_rates`, `reward_guard`, `train_item_fields`, `train_template_field`; `paired_task` + `paired_difference` (the
 leaderboard's paired comparison, per model, with another family asking the same questions).
 """
@@ -169,9 +169,24 @@ class TaskFamily:
         (or `{"n": 0}`); None when the family pairs with nothing."""
         return None
 
+    #: the family's cards module (`medbench.tasks.<family>.cards`): its `item_outcome`,
+    #: `item_card` and `breakdown` functions, where it defines them, are the three drill-down
+    #: hooks below (one lookup here, not a forwarding method per family)
+    cards_module: ClassVar[str | None] = None
+
+    def _card_hook(self, name: str) -> Any:
+        if self.cards_module is None:
+            return None
+        import importlib
+
+        return getattr(importlib.import_module(self.cards_module), name, None)
+
     def item_outcome(self, record: Any) -> str:
         """The drill-down's outcome label of one typed record (`record_model`; a missing item is
         labelled "missing" before this is asked)."""
+        hook = self._card_hook("item_outcome")
+        if hook is not None:
+            return hook(record)
         if record.correct is True:
             return "correct"
         if record.correct is False:
@@ -182,11 +197,13 @@ class TaskFamily:
         """The drill-down's family card of one typed record: `kind` (the template's card) and
         its fields, every value a plain string or list (`text(v)` clips a value to show), or
         None for the generic card (input, gold, prediction)."""
-        return None
+        hook = self._card_hook("item_card")
+        return hook(record, text) if hook is not None else None
 
     def breakdown(self, records: list[dict]) -> Breakdown | None:
         """The family's own error breakdown of a result's records, or None."""
-        return None
+        hook = self._card_hook("breakdown")
+        return hook(records) if hook is not None else None
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         """Why a well-typed prediction exceeds the family's limits, or None."""

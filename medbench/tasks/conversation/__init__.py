@@ -58,6 +58,7 @@ def parse_output(raw: str | None) -> tuple[dict | None, str | None]:
 
 class ConversationFamily(MetricsFromModule, TaskFamily):
     metrics_module = "medbench.tasks.conversation.metrics"
+    cards_module = "medbench.tasks.conversation.cards"
     name = "conversation"
     item_model = ConversationItem
     gold_model = ConversationGold
@@ -126,21 +127,6 @@ class ConversationFamily(MetricsFromModule, TaskFamily):
 
     def score_item(self, item: dict, gold: dict, prediction: Any, ctx: Any = None) -> dict:
         return self.score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
-
-    def item_outcome(self, record: Any) -> str:
-        from medbench.tasks.conversation.cards import item_outcome
-
-        return item_outcome(record)
-
-    def breakdown(self, records: list[dict]) -> Any:
-        from medbench.tasks.conversation.cards import breakdown
-
-        return breakdown(records)
-
-    def item_card(self, record: Any, text: Any) -> dict:
-        from medbench.tasks.conversation.cards import item_card
-
-        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits

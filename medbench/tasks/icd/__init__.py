@@ -17,6 +17,7 @@ from medbench.tasks.icd.records import IcdGold, IcdItem, IcdRecord
 
 class IcdFamily(MetricsFromModule, TaskFamily):
     metrics_module = "medbench.tasks.icd.metrics"
+    cards_module = "medbench.tasks.icd.cards"
     name = "icd"
     item_model = IcdItem
     gold_model = IcdGold
@@ -97,16 +98,6 @@ class IcdFamily(MetricsFromModule, TaskFamily):
         from medbench.tasks.icd.metrics import score_item
 
         return score_item(item, gold, prediction)
-
-    def breakdown(self, records: list[dict]) -> Any:
-        from medbench.tasks.icd.cards import breakdown
-
-        return breakdown(records)
-
-    def item_card(self, record: Any, text: Any) -> dict:
-        from medbench.tasks.icd.cards import item_card
-
-        return item_card(record, text)
 
     def prediction_over_limit(self, prediction: Any) -> str | None:
         lim = self.prediction_limits

@@ -26,6 +26,7 @@ from medbench.tasks.sql.cards import ABSTENTION_COLUMNS, RS_COLUMNS, Reliability
 
 class QaFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
     metrics_module = "medbench.tasks.qa.metrics"
+    cards_module = "medbench.tasks.qa.cards"
     name = "qa"
     item_model = QaItem
     gold_model = QaGold
@@ -74,11 +75,6 @@ class QaFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
         from medbench.tasks.qa.metrics import score_item
 
         return score_item(item, gold, prediction)
-
-    def item_outcome(self, record: Any) -> str:
-        from medbench.tasks.qa.cards import item_outcome
-
-        return item_outcome(record)
 
     def paired_difference(self, records: list[dict], other_records: list[dict]) -> dict:
         from medbench.tasks.qa.metrics import paired_with_sql

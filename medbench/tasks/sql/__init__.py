@@ -21,6 +21,7 @@ from medbench.tasks.sql.records import SqlGold, SqlItem, SqlRecord
 
 class SqlFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
     metrics_module = "medbench.tasks.sql.metrics"
+    cards_module = "medbench.tasks.sql.cards"
     name = "sql"
     item_model = SqlItem
     gold_model = SqlGold
@@ -74,21 +75,6 @@ class SqlFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
         from medbench.tasks.sql.metrics import score_items
 
         return score_items([item], {item["item_id"]: gold}, {item["item_id"]: prediction}, ctx)[0]
-
-    def item_outcome(self, record: Any) -> str:
-        from medbench.tasks.sql.cards import item_outcome
-
-        return item_outcome(record)
-
-    def breakdown(self, records: list[dict]) -> Any:
-        from medbench.tasks.sql.cards import breakdown
-
-        return breakdown(records)
-
-    def item_card(self, record: Any, text: Any) -> dict:
-        from medbench.tasks.sql.cards import item_card
-
-        return item_card(record, text)
 
     # ------------------------------------------------------------------ training hooks
     def output_rates(self, records: list[dict], parse_errors: dict | None = None) -> dict:

@@ -77,12 +77,12 @@ def _lit(path: Path) -> str:
 
 def _private_instance() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB of our own: single-threaded so Parquet bytes never depend on timing."""
-    from medbench.config import apply_duckdb_memory
+    from medbench.config import apply_duckdb_settings
 
     con = duckdb.connect(":memory:")
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
-    apply_duckdb_memory(con)  # bounded memory: the sorts spill to disk (issue 12)
+    apply_duckdb_settings(con, threads=False)  # bounded memory: the sorts spill to disk (issue 12)
     return con
 
 
@@ -133,12 +133,12 @@ def materialise_db(db_dir: Path, dest: Path) -> Path:
     sweep_stale(dest.parent, rf"^\.{re.escape(dest.name)}\.(\d+)\.tmp(?:\.wal)?$")
     _remove(tmp)
     try:
-        from medbench.config import apply_duckdb_memory
+        from medbench.config import apply_duckdb_settings
 
         con = duckdb.connect(str(tmp))
         try:
             con.execute("SET preserve_insertion_order = true")
-            apply_duckdb_memory(con)
+            apply_duckdb_settings(con, threads=False)
             for p in sorted(Path(db_dir).glob("*.parquet")):
                 con.execute(f"CREATE TABLE {_q(p.stem)} AS SELECT * FROM read_parquet({_lit(p)})")
             con.execute("CHECKPOINT")
