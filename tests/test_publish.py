@@ -107,11 +107,12 @@ def test_public_site_of_a_credentialed_release_has_no_items(rel, tmp_path):
     assert out.result["source_licence"] == "credentialed"  # no licence recorded: the safe default
     publish_public(lb, pub)
     assert sorted(p.relative_to(pub).as_posix() for p in pub.rglob("*") if p.is_file() and "docs" not in p.parts) \
-        == ["index.html", f"submissions/{out.result['result_id']}.html"]
+        == ["index.html", "publish-index.json", f"submissions/{out.result['result_id']}.html"]
     page = (pub / "submissions" / f"{out.result['result_id']}.html").read_text()
     private = (lb / "submissions" / f"{out.result['result_id']}.html").read_text()
+    index = (pub / "publish-index.json").read_text()  # what the next public publish reuses
     for needle in ("question 3?", "A5", "WRONG", "sql-0007"):
-        assert needle in private and needle not in page
+        assert needle in private and needle not in page and needle not in index
     assert "not published" in page
     with pytest.raises(UserError, match="outside the private leaderboard"):
         publish_public(lb, lb / "public")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 
 import pytest
 from _scoring_fixtures import (
@@ -163,6 +164,40 @@ def test_a_bad_or_stale_index_means_a_full_render(rels, tmp_path, monkeypatch):
     monkeypatch.setattr(site, "MAX_SHOWN_CHARS", 2999)
     publish_results(lb, [])
     assert len(count.pages) == 2
+
+
+def test_public_publish_is_incremental_and_never_reuses_private_pages(rels, tmp_path, monkeypatch):
+    rel, other = rels
+    lb, pub = tmp_path / "lb", tmp_path / "pub"
+    a, b = _result(tmp_path, rel, "model-a", 10), _result(tmp_path, other, "model-b", 12)
+    publish_results(lb, [a, b])
+    count = Counter(monkeypatch)
+    publish_public(lb, pub)
+    assert sorted(count.pages) == sorted([a["result_id"], b["result_id"]])
+    ino = {p.name: p.stat().st_ino for p in (pub / "submissions").iterdir()}
+    # nothing changed: no page rendered, no result read, the same files (hard links)
+    count.reset()
+    publish_public(lb, pub)
+    assert count.pages == [] and count.loads == [] and count.validated == []
+    assert {p.name: p.stat().st_ino for p in (pub / "submissions").iterdir()} == ino
+    # a new result of the other release: only that group's pages are rendered
+    c = _result(tmp_path, other, "model-c", 17)
+    publish_results(lb, [c])
+    count.reset()
+    publish_public(lb, pub)
+    assert a["result_id"] not in count.pages and c["result_id"] in count.pages
+    # the bytes are a full public render's, and differ from the private site's pages
+    render_site(load_results(lb), tmp_path / "fresh", public=True)
+    assert _generated(tmp_path / "fresh") == _generated(pub)
+    publish_public(lb, tmp_path / "pub-from-nothing")
+    assert _index(tmp_path / "pub-from-nothing") == _index(pub)
+    # a private site handed over as the "previous" public one: nothing of it is reused
+    count.reset()
+    shutil.copytree(lb, tmp_path / "was-private", symlinks=True)
+    shutil.rmtree(tmp_path / "was-private" / "results")
+    publish_public(lb, tmp_path / "was-private")
+    assert len(count.pages) == 3
+    assert _generated(tmp_path / "was-private") == _generated(pub)
 
 
 def _hostile_submission(tmp_path, rel, model=HOSTILE):

@@ -33,7 +33,6 @@ from medbench.publish.describe import (
 from medbench.scoring.results import (
     RESULTS_DIR,
     load_result,
-    load_results,
     result_identity,
     result_path,
     write_result,
@@ -786,7 +785,10 @@ def items_script(items: list[dict]) -> str:
 
 def publish_public(leaderboard: str | Path, out: str | Path, show_progress: bool = False) -> dict[str, int | None]:
     """Render the public site of `leaderboard`'s results into `out` (replaced atomically): the
-    pages only — no result files, and for a credentialed release no gold, inputs or predictions."""
+    pages (and the site's publish index) only — no result files, and for a credentialed release no
+    gold, inputs or predictions. Incremental like `publish_results`: pages whose inputs match the
+    index of the public site being replaced are hard-linked from it (the index keys carry the
+    public renderer, so a private site's pages are never reused); the bytes are a full render's."""
     from medbench.errors import UserError
 
     lb, out = Path(leaderboard), Path(out)
@@ -795,10 +797,11 @@ def publish_public(leaderboard: str | Path, out: str | Path, show_progress: bool
     if out.resolve() == lb.resolve() or lb.resolve() in out.resolve().parents:
         raise UserError(f"--public: {out} must be outside the private leaderboard {lb}")
     with publish_lock(lb):
-        results = load_results(lb)
         _sweep_dead_copies(out)
+        previous = out if out.is_dir() else None
+        store = _Stored(lb, _read_index(previous))
         with atomic_dir(out) as tmp:
-            ranks = render_site(results, tmp, show_progress=show_progress, public=True)
+            ranks = render_site(store, tmp, show_progress=show_progress, public=True, previous=previous)
     return ranks
 
 
