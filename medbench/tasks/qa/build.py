@@ -42,6 +42,7 @@ merge, not concatenated (no `shard_mergeable`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import shutil
 from collections.abc import Iterator
@@ -70,7 +71,7 @@ CONTEXT_BUCKETS: tuple[tuple[int | None, str], ...] = (
 
 def count_tokens(text: str) -> int:
     """Approximate tokens of a context (module docstring)."""
-    return sum(1 for _ in _TOKEN.finditer(text))
+    return len(_TOKEN.findall(text))
 
 
 def context_bucket(tokens: int) -> str:
@@ -80,9 +81,15 @@ def context_bucket(tokens: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _text_or_blank(x: Any) -> str:
+    """The template's `v(x)`: what `{{ x }}` writes, "" for a null (str() is Jinja's own
+    conversion with autoescape off, so `v(x) or "..."` tests the text, as the macro did)."""
+    return "" if x is None else str(x)
+
+
 def render_context(packet: dict) -> str:
     """One admission's packet as text (prompts/qa_context.j2)."""
-    return render_template(CONTEXT_TEMPLATE, p=packet).strip() + "\n"
+    return render_template(CONTEXT_TEMPLATE, p=packet, v=_text_or_blank).strip() + "\n"
 
 
 def qa_item_id(sql_item_id: str) -> str:
@@ -90,17 +97,22 @@ def qa_item_id(sql_item_id: str) -> str:
     return f"{TASK}-{sql_item_id[len('sql-'):]}"
 
 
-def _patient_groups(sql: TaskOutput, counts: dict) -> Iterator[list[tuple[dict, dict]]]:
-    """The sql output's patient-scoped (item, gold) pairs, one list per patient (the sql builder
-    adds a patient's records together, patients in subject_id order: checked), read from its
-    spools. Population-level questions (counts/averages over every patient of the release) cannot
-    be answered from one patient's record: not asked, counted in counts["population"]."""
+def _patient_groups(sql: TaskOutput, counts: dict, with_rows: bool = True) -> Iterator[list[tuple[dict, dict, Any]]]:
+    """The sql output's patient-scoped (item, gold, raw gold rows) triples, one list per patient
+    (the sql builder adds a patient's records together, patients in subject_id order: checked),
+    read from its spools. The raw rows are the sql builder's (`internal["gold_rows"]`), or None
+    where it kept none (an output not built in this process). Population-level questions
+    (counts/averages over every patient of the release) cannot be answered from one patient's
+    record: not asked, counted in counts["population"]."""
     from medbench.tasks.sql.templates import TEMPLATES
 
     scope = {t.name: getattr(t, "scope", "patient") for t in TEMPLATES}
-    group: list[tuple[dict, dict]] = []
+    group: list[tuple[dict, dict, Any]] = []
     done: set[int] = set()
+    raw = (getattr(sql, "internal", None) or {}).get("gold_rows") if with_rows else None
+    rows_of = iter(raw) if raw is not None else itertools.repeat(None)
     for it, g in zip(sql.items, sql.gold, strict=True):
+        rows = next(rows_of)
         if it.get("subject_id") is None or scope.get(g["template"], "patient") != "patient":
             counts["population"] += 1
             continue
@@ -111,7 +123,7 @@ def _patient_groups(sql: TaskOutput, counts: dict) -> Iterator[list[tuple[dict, 
             group = []
         if sid in done:
             raise ValueError(f"qa: the sql items of patient {sid} are not consecutive")
-        group.append((it, g))
+        group.append((it, g, rows))
     if group:
         yield group
 
@@ -185,9 +197,9 @@ def build_qa_task(ctx: Any) -> TaskOutput:
     for sid, hadm, *_ in ctx.admissions():
         admissions.setdefault(int(sid), []).append(int(hadm))
 
-    def kept(group: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
-        keep = sample_per_patient([it for it, _ in group], cap)
-        return [(it, g) for it, g in group if it["item_id"] in keep]
+    def kept(group: list[tuple[dict, dict, Any]]) -> list[tuple[dict, dict, Any]]:
+        keep = sample_per_patient([it for it, _, _ in group], cap)
+        return [x for x in group if x[0]["item_id"] in keep]
 
     def hadms_of(it: dict) -> list[int]:
         hadm = it.get("hadm_id")
@@ -197,11 +209,11 @@ def build_qa_task(ctx: Any) -> TaskOutput:
     counts = {"population": 0}
     wanted: set[int] = set()
     n_questions = n_kept = 0
-    for group in _patient_groups(sql, counts):
+    for group in _patient_groups(sql, counts, with_rows=False):
         n_questions += len(group)
         chosen = kept(group)
         n_kept += len(chosen)
-        for it, _ in chosen:
+        for it, _, _ in chosen:
             wanted.update(hadms_of(it))
     sql_info["excluded_population_level"] = counts["population"]
     over_cap = n_questions - n_kept
@@ -222,24 +234,35 @@ def build_qa_task(ctx: Any) -> TaskOutput:
     try:
         # pass 2: one patient at a time; only the kept answerable questions' gold SQL is run
         for group in _patient_groups(sql, {"population": 0}):
-            for it, g in kept(group):
+            joined: dict[tuple, tuple] = {}  # hadm_ids -> (context, tokens, normalised or None)
+            for it, g, rows in kept(group):
                 hadm = it.get("hadm_id")
                 hadms = [h for h in hadms_of(it) if h in contexts]
                 if not hadms:
                     no_context += 1
                     continue
-                context = CONTEXT_SEPARATOR.join(contexts[h].rstrip("\n") for h in hadms) + "\n"
-                tokens = count_tokens(context)
+                # a patient's questions share contexts (every patient-level one has all of the
+                # patient's admissions): joined, counted and normalised once per patient and set
+                key = tuple(hadms)
+                if key not in joined:
+                    text = CONTEXT_SEPARATOR.join(contexts[h].rstrip("\n") for h in hadms) + "\n"
+                    joined[key] = (text, count_tokens(text), None)
+                context, tokens, normed = joined[key]
                 typ = answer_type(g["template"])
                 values = None
                 if g["answerable"]:
-                    if con is None:
-                        con = _release_db(ctx, sql, work)
-                    values = gold_values(con.execute(g["sql"]).fetchall(), typ)
+                    if rows is None:  # no raw rows from the sql builder: run its gold SQL again
+                        if con is None:
+                            con = _release_db(ctx, sql, work)
+                        rows = con.execute(g["sql"]).fetchall()
+                    values = gold_values(rows, typ)
                 if g["answerable"] and not values:  # a null first column: nothing a reader could say
                     null_answer += 1
                     continue
-                found = bool(values) and answer_in_context(values, typ, norm_text(context))
+                if values and normed is None:
+                    normed = norm_text(context)
+                    joined[key] = (context, tokens, normed)
+                found = bool(values) and answer_in_context(values, typ, normed)
                 qid = qa_item_id(it["item_id"])
                 add_item({"item_id": qid, "task": TASK, "split": it["split"], "subject_id": it["subject_id"],
                           "hadm_id": hadm, "question_id": it["item_id"], "question": it["question"],

@@ -39,7 +39,10 @@ import datetime as dt
 import decimal
 import functools
 import hashlib
+import itertools
+import operator
 import os
+import pickle
 import random
 import string
 from pathlib import Path
@@ -157,21 +160,26 @@ def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int])
     ids = sorted(subjects)
     if not ids:
         return {}
-    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates "
-                      "WHERE subject_id BETWEEN ? AND ? AND subject_id IN (SELECT unnest(?::BIGINT[]))",
-                      [ids[0], ids[-1], ids])
-    cols = [d[0] for d in cur.description]
-    missing = [n for n in names if n not in cols]
-    if missing:
-        raise ValueError(f"template {t.name}: candidates lack slot column(s) {missing}")
-    idx = [cols.index(n) for n in names]
+    # DISTINCT, the null filter and the sort run inside DuckDB (issue 12: a Python set and sort of
+    # every raw row cost ~60% of this function). DuckDB orders integers, timestamps, dates and
+    # floats as Python does and VARCHAR by UTF-8 bytes, i.e. by code point as Python compares
+    # str, so each patient's list is the one `sorted(set(...))` gave (tests/test_sql_build.py
+    # checks it against that reference on every template).
+    cols = ", ".join(_quote(n) for n in names)
+    not_null = " AND ".join(f"{_quote(n)} IS NOT NULL" for n in names)
+    try:
+        cur = con.execute(f"SELECT DISTINCT {cols} FROM ({t.candidates}) AS candidates "
+                          f"WHERE subject_id BETWEEN ? AND ? AND subject_id IN (SELECT unnest(?::BIGINT[])) "
+                          f"AND {not_null} ORDER BY {_quote('subject_id')}, {cols}",
+                          [ids[0], ids[-1], ids])
+    except duckdb.BinderException as e:
+        raise ValueError(f"template {t.name}: candidates lack a slot column of {names}: {e}") from e
     sid_at = names.index("subject_id")
-    out: dict[int, set[tuple]] = {}
-    for row in cur.fetchall():
-        values = tuple(row[i] for i in idx)
-        if values[sid_at] in subjects and None not in values:
-            out.setdefault(values[sid_at], set()).add(values)
-    return {sid: sorted(v) for sid, v in out.items()}
+    return {sid: list(rows) for sid, rows in itertools.groupby(cur.fetchall(), key=operator.itemgetter(sid_at))}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _slots(t: Template, values: tuple) -> dict:
@@ -210,13 +218,14 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
                 max_per_patient: int | None = None, progress: Any = None,
                 stats: dict | None = None,
                 population_per_template: int = DEFAULT_POPULATION_PER_TEMPLATE,
-                items: Any = None, gold: Any = None) -> tuple[Any, Any, int]:
+                items: Any = None, gold: Any = None, raw: Any = None) -> tuple[Any, Any, int]:
     """(items, gold, dropped_empty) over a release database connection (module docstring);
     `stats`, when given, receives `unanswerable_dropped_verified` and the population item counts.
     `population_per_template=0` builds no population-level items (a shard build).
     `items`/`gold`: where records go (lists by default, or `release.RecordSpool`s that stream
     them to disk); a patient's records are added together, patients in subject_id order, then
-    the population-level ones."""
+    the population-level ones. `raw` (a `GoldRows`), when given, receives one entry per gold
+    record in the same order: the gold query's raw rows of an answerable item, else None."""
     subjects = sorted({int(s) for s in subject_ids})
     held = held_out_templates(templates)
     population = [t for t in templates if t.scope == "population"]
@@ -228,6 +237,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
     gold = [] if gold is None else gold
     add_item = items.append if isinstance(items, list) else items.add
     add_gold = gold.append if isinstance(gold, list) else gold.add
+    add_raw = raw.add if raw is not None else (lambda rows: None)
     dropped, verified_dropped = 0, 0
     if progress is not None:
         progress.start(len(subjects))
@@ -256,6 +266,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             it, g = _record(t, slots, sql, canonical_answer(rows), t.name not in held)
             add_item(it)
             add_gold(g)
+            add_raw(rows)
             n_ok += 1
         pool = [t for t in unanswerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         _rng(seed, sid, "unanswerable").shuffle(pool)
@@ -270,6 +281,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             it, g = _record(t, slots, None, None, t.name not in held)
             add_item(it)
             add_gold(g)
+            add_raw(None)
             want -= 1
         if progress is not None:
             progress.advance(1)
@@ -280,6 +292,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         for it, g in zip(pop_items, pop_gold, strict=True):
             add_item(it)
             add_gold(g)
+            add_raw(None)  # qa does not ask population-level questions
         dropped += pop_dropped
         verified_dropped += pop_verified
         n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
@@ -289,6 +302,30 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         stats["population_items"] = n_pop
         stats["population_unanswerable_items"] = n_pop_un
     return items, gold, dropped
+
+
+class GoldRows:
+    """The raw rows of each gold query, one entry per gold record in the records' order (None for
+    an unanswerable or population item), pickled to a scratch file of the build: qa reads them
+    instead of running the gold SQL a second time on a second copy of the release database
+    (issue 12). Read back with `iter(...)`, as often as needed, after `close()`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._f = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        self.n = 0
+
+    def add(self, rows: list[tuple] | None) -> None:
+        pickle.dump(rows, self._f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.n += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __iter__(self):
+        with open(self.path, "rb") as f:
+            for _ in range(self.n):
+                yield pickle.load(f)
 
 
 def _population_candidates(con: duckdb.DuckDBPyConnection, t: Template) -> list[tuple]:
@@ -452,15 +489,17 @@ def build_sql_task(ctx: Any) -> TaskOutput:
                                                                 DEFAULT_POPULATION_PER_TEMPLATE))
         # records stream to disk (issue 12: no whole-release lists in memory)
         spool = getattr(ctx, "spool", None)
+        raw = GoldRows(work / "gold_rows.pickle")
         items, gold, dropped = build_items(con, templates, subjects, seed, share,
                                            int(cap) if cap is not None else None,
                                            getattr(ctx, "progress", None), stats, per_pop,
                                            items=spool("items", TASK) if spool else None,
-                                           gold=spool("gold") if spool else None)
+                                           gold=spool("gold") if spool else None, raw=raw)
+        raw.close()
         tables_json = tables_json_bytes(con)
     finally:
         con.close()
     files: dict[str, Path | bytes] = {f"{DB_DIR}/{t}.parquet": db_dir / f"{t}.parquet" for t in tables}
     files[TABLES_JSON] = tables_json
     info = sql_info(gold, dropped, tables, templates, share, stats)
-    return TaskOutput(items=items, gold=gold, info=info, files=files)
+    return TaskOutput(items=items, gold=gold, info=info, files=files, internal={"gold_rows": raw})
