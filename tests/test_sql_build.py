@@ -412,6 +412,51 @@ def test_every_gold_sql_executes_on_a_synthetic_release(synth_build):
     assert _every_gold_executes(rel, ids) >= 140
 
 
+def _reference_candidates(con, t, subjects):
+    """The candidate lists as they were computed in Python before issue 12 (every raw row
+    fetched, filtered, deduplicated by a set and sorted): DuckDB's DISTINCT ... ORDER BY must give
+    exactly these, or slot choices (rng.choice over the list) would change."""
+    from medbench.tasks.sql.build import slot_names
+
+    names = slot_names(t)
+    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates")
+    cols = [d[0] for d in cur.description]
+    idx = [cols.index(n) for n in names]
+    sid_at = names.index("subject_id")
+    out: dict = {}
+    for row in cur.fetchall():
+        values = tuple(row[i] for i in idx)
+        if values[sid_at] in subjects and None not in values:
+            out.setdefault(values[sid_at], set()).add(values)
+    return {sid: sorted(v) for sid, v in out.items()}
+
+
+@pytest.mark.parametrize("which", ["demo", "synthetic"])
+def test_candidates_match_the_python_reference(which, demo_build, synth_build):
+    from medbench.tasks.sql.build import _candidates, applicable_templates
+
+    rel, ids = (demo_build[3], demo_build[1]) if which == "demo" else (synth_build[2], synth_build[0])
+    con = duckdb.connect(str(open_release_db(rel)), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        checked = 0
+        some = set(ids[1::2])  # a subset too: the IN filter keeps exactly the asked patients
+        for t in applicable_templates(tables):
+            if t.scope != "patient":
+                continue
+            for subjects in (set(ids), some):
+                got = _candidates(con, t, subjects)
+                want = _reference_candidates(con, t, subjects)
+                assert got == want, t.name
+                # same values and the same Python types (a slot's text depends on its type)
+                assert [[type(v) for v in r] for s in sorted(got) for r in got[s]] == \
+                    [[type(v) for v in r] for s in sorted(want) for r in want[s]], t.name
+            checked += bool(want)
+        assert checked >= 100
+    finally:
+        con.close()
+
+
 def test_population_items_are_about_the_whole_release(demo_build, tmp_path):
     """A population item's answer is the gold SQL over the release database of all the build's
     patients; a shard build (params.shard) has none — merge-shards rebuilds SQL and adds them."""

@@ -41,6 +41,7 @@ merge, not concatenated (no `shard_mergeable`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -50,9 +51,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from jinja2 import Environment
 
 from medbench.release import TaskOutput
-from medbench.tasks.base import render_template
 from medbench.tasks.qa.answer import answer_in_context, answer_type, display, gold_values, norm_text
 
 TASK = "qa"
@@ -82,14 +83,38 @@ def context_bucket(tokens: int) -> str:
 
 
 def _text_or_blank(x: Any) -> str:
-    """The template's `v(x)`: what `{{ x }}` writes, "" for a null (str() is Jinja's own
-    conversion with autoescape off, so `v(x) or "..."` tests the text, as the macro did)."""
+    """The template's `x|v`: what `{{ x }}` writes, "" for a null (str() is Jinja's own
+    conversion with autoescape off, so `x|v or "..."` tests the text, as the macro did)."""
     return "" if x is None else str(x)
+
+
+class _RecordEnvironment(Environment):
+    """prompt_env's settings; `p.field` looks a dict's key up first. Jinja's default tries the
+    attribute first, and for a packet dict that is an AttributeError raised and caught per field
+    (~1.8 M for 750 admissions): a dict method name would win over a key of that name there,
+    here the key does — qa_context.j2 names no field after a dict method."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+@functools.cache
+def _context_template():
+    from medbench.tasks.base import prompt_env
+
+    base = prompt_env()
+    env = _RecordEnvironment(loader=base.loader, undefined=base.undefined,
+                             keep_trailing_newline=base.keep_trailing_newline, trim_blocks=base.trim_blocks,
+                             lstrip_blocks=base.lstrip_blocks, autoescape=base.autoescape)
+    env.filters["v"] = _text_or_blank
+    return env.get_template(CONTEXT_TEMPLATE)
 
 
 def render_context(packet: dict) -> str:
     """One admission's packet as text (prompts/qa_context.j2)."""
-    return render_template(CONTEXT_TEMPLATE, p=packet, v=_text_or_blank).strip() + "\n"
+    return _context_template().render(p=packet).strip() + "\n"
 
 
 def qa_item_id(sql_item_id: str) -> str:
@@ -153,11 +178,15 @@ class _Contexts:
     whole release's text in memory)."""
 
     def __init__(self, ctx: Any, hadm_ids: set[int], path: Path):
-        self.path, self.offsets = path, {}
+        self.path, self.offsets, self.tokens = path, {}, {}
         with open(path, "wb") as f:
             for pk in ctx.iter_packet_dicts(sorted(hadm_ids)):
-                data = render_context(pk).encode("utf-8")
+                text = render_context(pk)
+                data = text.encode("utf-8")
                 self.offsets[int(pk["hadm_id"])] = (f.tell(), len(data))
+                # no token spans the whitespace that joins admissions (CONTEXT_SEPARATOR, "\n"):
+                # a joined context's count is the sum of its admissions' counts
+                self.tokens[int(pk["hadm_id"])] = count_tokens(text)
                 f.write(data)
         self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
 
@@ -246,7 +275,7 @@ def build_qa_task(ctx: Any) -> TaskOutput:
                 key = tuple(hadms)
                 if key not in joined:
                     text = CONTEXT_SEPARATOR.join(contexts[h].rstrip("\n") for h in hadms) + "\n"
-                    joined[key] = (text, count_tokens(text), None)
+                    joined[key] = (text, sum(contexts.tokens[h] for h in hadms), None)
                 context, tokens, normed = joined[key]
                 typ = answer_type(g["template"])
                 values = None
