@@ -4,12 +4,13 @@
 1. takes the sql family's output over the same build (`ctx.output_of("sql")`: the one this build
    made, or built for qa when qa is asked alone — the same items either way: same release
    database, templates, hold-out, slot filling, phrasing, unanswerable share and verification,
-   params `seed`, `sql_unanswerable_share`, `sql_max_per_patient`); keeps its patient-scoped
+   params `seed`, `sql_unanswerable_share`, `sql_max_per_patient`, `sql_max_per_template`); keeps its patient-scoped
    questions only (a population-level template — `scope="population"`, or an item without a
    patient — asks about every patient of the release and cannot be answered from one patient's
-   record: counted as `excluded_population_level`); and executes each kept answerable question's
-   gold SQL once more on the sql output's own release database (threads=1, as the sql builder)
-   for the raw rows;
+   record: counted as `excluded_population_level`); and takes each kept answerable question's
+   raw gold rows from the sql builder (`TaskOutput.internal["gold_rows"]`: what its gold query
+   returned when the sql item was made), or, for an sql output without them, executes the gold
+   SQL once more on the sql output's own release database (threads=1, as the sql builder);
 2. keeps at most `QA_MAX_PER_PATIENT` (12; param `qa_max_per_patient`) of each patient's SQL
    questions, answerable and unanswerable alike: those first by sha256("medbench-qa|<sql item
    id>") — a deterministic sample that depends on the patient only, so the unanswerable share
