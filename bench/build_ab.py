@@ -24,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-STAGE = re.compile(r"^[│|]\s*(\w+)\s*[│|]\s*([\d.]+)\s*[│|]\s*([\d.]+)\s*[│|]")
+#: a row of the `--timings` table: stage, wall s, CPU s (exactly three cells: not the item counts)
+STAGE = re.compile(r"^[│|]\s*(\w+)\s*[│|]\s*([\d.]+)\s*[│|]\s*([\d.]+)\s*[│|]$")
 
 
 def load() -> str:
@@ -44,7 +45,8 @@ def run(tree: Path, out: Path, args: argparse.Namespace, extra: list[str]) -> di
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise SystemExit(f"{tree}: build failed\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    stages = {m.group(1): float(m.group(3)) for line in proc.stdout.splitlines() if (m := STAGE.match(line))}
+    stages = {m.group(1): float(m.group(3)) for line in (proc.stdout + proc.stderr).splitlines()
+              if (m := STAGE.match(line.strip()))}
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"load": la, "wall": wall, "process_cpu": cpu, **{f"cpu_{k}": v for k, v in stages.items()}}
 
