@@ -330,7 +330,7 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
                   tasks: str | Iterable[str] | None = None, cohort: str | Path | None = None,
                   shard: str | tuple[int, int] | None = None, seed: int = 0,
                   show_progress: bool = True, store=None,
-                  sql_max_per_patient: int | None = None,
+                  sql_max_per_patient: int | None = None, sql_max_per_template: int | None = None,
                   source_licence: str | None = None, timings: Timings | None = None) -> BuildResult:
     """Build a release (or one shard of it). Returns where it went and its manifest.
     `source_licence` overrides the licence detected from the store (`medbench.datause`).
@@ -346,6 +346,8 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
     task_names = parse_tasks(tasks)
     if sql_max_per_patient is not None and sql_max_per_patient < 1:
         raise UserError(f"--sql-per-patient must be at least 1 (got {sql_max_per_patient})")
+    if sql_max_per_template is not None and sql_max_per_template < 0:
+        raise UserError(f"--sql-per-template must be 0 (no cap) or more (got {sql_max_per_template})")
     shard_kn = parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
     if name is not None:
         _check_name(name)
@@ -364,6 +366,8 @@ def build_release(mimic_dir: str | Path | None = None, db: str | Path | None = N
     params: dict[str, Any] = {"seed": int(seed), "tasks": task_names, "patients": selection}
     if sql_max_per_patient is not None:  # absent by default, so default releases keep their bytes
         params["sql_max_per_patient"] = int(sql_max_per_patient)
+    if sql_max_per_template is not None:  # likewise (the default cap is the sql family's)
+        params["sql_max_per_template"] = int(sql_max_per_template)
     name = name or default_name(store.fingerprint)
     _check_name(name)
     if shard_kn is not None:

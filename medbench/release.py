@@ -167,6 +167,9 @@ class TaskOutput:
     files: dict[str, Path | bytes] = field(default_factory=dict)  # relpath (in task dir) -> source
     contexts: dict | ContextSpool | None = None
     context: dict | None = None
+    #: what another family of the same build may reuse and the release does not hold (e.g. the
+    #: sql family's raw gold rows for qa, `ctx.output_of`); never written
+    internal: dict[str, Any] = field(default_factory=dict)
 
 
 def _write_lines(tdir: Path, fname: str, lines, compress_over: int) -> str:

@@ -505,3 +505,28 @@ def test_leaderboard_pairs_qa_with_sql_per_model():
     newer = _result("sql", "m", [rec(f"sql-{k}", None, 1, k % 3) for k in range(20)], "r5", "2026-02-01")
     [p2] = paired_view([*results, newer])
     assert p2["other_result_id"] == "r5" and p2["other_value"] == pytest.approx(100.0)
+
+
+def test_norm_text_matches_the_regex_definition():
+    """norm_text (str methods, issue 12) against its regex definition on every code point as
+    whitespace, edge and inner character (Py_UNICODE_ISSPACE behind both \\s and str.split)."""
+    import re
+    import sys
+
+    from medbench.tasks.qa.answer import norm_text
+
+    ws = re.compile(r"\s+")
+    edge = re.compile(r"^[\s\"'`*.,;:!?()\[\]{}]+|[\s\"'`*.,;:!?()\[\]{}]+$")
+
+    def reference(s):
+        text = ws.sub(" ", str(s)).strip()
+        return (edge.sub("", text) or text).casefold()
+
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    spaces = [c for c in chars if re.fullmatch(r"\s", c)]
+    assert spaces == [c for c in chars if c.isspace()] and len(spaces) > 20
+    cases = ["", " ", "?", " ?? ", '"Na 140"', "a.\n\n b", "(x) . ", "ß straße ", "\x1c a\x1f", "\u00a0\u2003x\u3000"]
+    cases += [f"{c}a{c}b {c}" for c in chars[:0x3100]] + [f".{c}." for c in spaces]
+    cases += [f"{c}" for c in chars[::97]]
+    for s in cases:
+        assert norm_text(s) == reference(s), repr(s)

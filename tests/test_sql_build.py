@@ -412,6 +412,109 @@ def test_every_gold_sql_executes_on_a_synthetic_release(synth_build):
     assert _every_gold_executes(rel, ids) >= 140
 
 
+def _reference_candidates(con, t, subjects):
+    """The candidate lists as they were computed in Python before issue 12 (every raw row
+    fetched, filtered, deduplicated by a set and sorted): DuckDB's DISTINCT ... ORDER BY must give
+    exactly these, or slot choices (rng.choice over the list) would change."""
+    from medbench.tasks.sql.build import slot_names
+
+    names = slot_names(t)
+    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates")
+    cols = [d[0] for d in cur.description]
+    idx = [cols.index(n) for n in names]
+    sid_at = names.index("subject_id")
+    out: dict = {}
+    for row in cur.fetchall():
+        values = tuple(row[i] for i in idx)
+        if values[sid_at] in subjects and None not in values:
+            out.setdefault(values[sid_at], set()).add(values)
+    return {sid: sorted(v) for sid, v in out.items()}
+
+
+@pytest.mark.parametrize("which", ["demo", "synthetic"])
+def test_candidates_match_the_python_reference(which, demo_build, synth_build):
+    from medbench.tasks.sql.build import _candidates, applicable_templates
+
+    rel, ids = (demo_build[3], demo_build[1]) if which == "demo" else (synth_build[2], synth_build[0])
+    con = duckdb.connect(str(open_release_db(rel)), read_only=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        checked = 0
+        some = set(ids[1::2])  # a subset too: the IN filter keeps exactly the asked patients
+        for t in applicable_templates(tables):
+            if t.scope != "patient":
+                continue
+            for subjects in (set(ids), some):
+                got = _candidates(con, t, subjects)
+                want = _reference_candidates(con, t, subjects)
+                assert got == want, t.name
+                # same values and the same Python types (a slot's text depends on its type)
+                assert [[type(v) for v in r] for s in sorted(got) for r in got[s]] == \
+                    [[type(v) for v in r] for s in sorted(want) for r in want[s]], t.name
+            checked += bool(want)
+        assert checked >= 100
+    finally:
+        con.close()
+
+
+def test_template_cap_binds_with_a_small_setting_and_is_deterministic(demo_build, tmp_path):
+    """The size policy (param sql_max_per_template): at 2 per template per split on 20 demo
+    patients it binds; the kept patients of a template are its eligible ones with the smallest
+    stable hashes, so a rebuild (and a rebuild with other batch sizes) gives the same bytes; it is
+    chosen before gold runs and recorded in the manifest entry. The default never binds here."""
+    import hashlib
+
+    from medbench.tasks.sql.build import DEFAULT_MAX_PER_TEMPLATE
+
+    store, ids, full, _ = demo_build
+    assert "template_cap" not in full.info and DEFAULT_MAX_PER_TEMPLATE >= 500
+
+    def build(work, **env):
+        work.mkdir()
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            return build_sql_task(BuildContext(store=store, subject_ids=ids, workdir=work,
+                                               params={"seed": 0, "sql_max_per_template": 2}))
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+    out = build(tmp_path / "a")
+    again = build(tmp_path / "b", MEDBENCH_SQL_PATIENT_BATCH="3")
+    assert list(out.items) == list(again.items) and list(out.gold) == list(again.gold)
+    assert out.info["template_cap"]["max_per_template"] == 2 and out.info["template_cap"]["capped_template_splits"] > 0
+    per: dict = {}
+    for it, g in zip(out.items, out.gold, strict=True):
+        if g["answerable"] and it["subject_id"] is not None:
+            per.setdefault((g["template"], it["split"]), []).append(it["subject_id"])
+    assert max(len(v) for v in per.values()) == 2  # binds (and never exceeds)
+    full_per: dict = {}
+    for it, g in zip(full.items, full.gold, strict=True):
+        if g["answerable"] and it["subject_id"] is not None:
+            full_per.setdefault((g["template"], it["split"]), []).append(it["subject_id"])
+    assert sum(len(v) for v in per.values()) < sum(len(v) for v in full_per.values())
+    # exactly: of a template's eligible patients in the split (a candidate filling, by the Python
+    # reference), the two with the smallest hashes, less those whose gold answer is empty (the
+    # uncapped build has an item for every eligible patient whose answer is not)
+    from medbench.tasks.sql.templates import TEMPLATES
+
+    by_name = {t.name: t for t in TEMPLATES}
+    con = duckdb.connect(str(open_release_db(demo_build[3])), read_only=True)
+    try:
+        for (name, split), sids in sorted(per.items()):
+            eligible = [x for x in _reference_candidates(con, by_name[name], set(ids)) if split_for_subject(x) == split]
+            ranked = sorted(eligible, key=lambda x, n=name: (
+                hashlib.sha256(f"medbench-sql-template-cap|0|{n}|{x}".encode()).digest(), x))
+            assert sorted(sids) == sorted(set(ranked[:2]) & set(full_per[(name, split)])), (name, split)
+    finally:
+        con.close()
+    # items kept are the uncapped build's own (same slots, phrasing, answer)
+    full_gold = {g["item_id"]: g for g in full.gold}
+    assert all(full_gold.get(g["item_id"]) == g for g in out.gold if g["answerable"] and g["slots"].get("subject_id"))
+    assert any(not g["answerable"] for g in out.gold)
+
+
 def test_population_items_are_about_the_whole_release(demo_build, tmp_path):
     """A population item's answer is the gold SQL over the release database of all the build's
     patients; a shard build (params.shard) has none — merge-shards rebuilds SQL and adds them."""

@@ -43,14 +43,18 @@ def _summary(result, title: str) -> None:
 @click.option("--sql-per-patient", type=int, default=None,
               help="Cap answerable SQL questions per patient (deterministic sample; default: one per "
                    "applicable template, ~80).")
+@click.option("--sql-per-template", type=int, default=None,
+              help="Size policy: cap answerable SQL items per template per split (a deterministic "
+                   "sample of patients; default 500, which only binds above 500 patients in a split; "
+                   "0: no cap).")
 @click.option("--source-licence", type=click.Choice(["synthetic", "odbl", "credentialed"]), default=None,
               help="Record this source licence in the manifest instead of the one detected from the "
                    "store (synthetic data, the open ODbL demo, or credentialed MIMIC-IV).")
 @click.option("--timings", "show_timings", is_flag=True,
               help="Print per-stage wall and CPU seconds (ingest, cohort, packets, each task, write, "
                    "hash) and the peak RSS.")
-def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient, source_licence,
-          show_timings) -> None:
+def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient, sql_per_template,
+          source_licence, show_timings) -> None:
     """Build a versioned, reproducible benchmark release (public items, private gold).
 
     Memory: bounded by $MEDBENCH_MEMORY_LIMIT (default 4GB; DuckDB gets half and spills to
@@ -60,7 +64,7 @@ def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient,
     timings = Timings()
     result = build_release(mimic_dir=mimic_dir, db=db, out=out, name=name, tasks=tasks, cohort=cohort,
                            shard=shard, seed=seed, sql_max_per_patient=sql_per_patient,
-                           source_licence=source_licence, timings=timings)
+                           sql_max_per_template=sql_per_template, source_licence=source_licence, timings=timings)
     _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
     if show_timings:
         import resource

@@ -31,6 +31,12 @@ the unanswerable applicable templates, chosen by a stable hash of their names, a
 test patients; of every template, 2 phrasings are used only by test items and the others only by
 train and dev items. Every item records `template_seen_in_train`.
 Optional param `sql_max_per_patient` caps a patient's answerable items (deterministic sample).
+Size policy (`template_cap`): param `sql_max_per_template` (default DEFAULT_MAX_PER_TEMPLATE = 500,
+0 = none) caps each answerable patient-level template's items per split, by a deterministic sample
+of its eligible patients chosen before any gold query runs; while it binds, a patient's
+unanswerable count ratio * n_ok is rounded stochastically (a stable hash of the patient) instead
+of to the nearest integer, and the manifest's sql entry records `template_cap`. It never binds
+below 500 patients per split, so smaller releases are byte-identical to those built without it.
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ import datetime as dt
 import decimal
 import functools
 import hashlib
+import itertools
+import math
+import operator
 import os
+import pickle
 import random
 import string
 from pathlib import Path
@@ -75,6 +85,11 @@ TASK = "sql"
 DEFAULT_UNANSWERABLE_SHARE = 0.19
 #: slot fillings per answerable population-level template (param `sql_population_per_template`)
 DEFAULT_POPULATION_PER_TEMPLATE = 10
+#: size policy (issue 12): items per answerable patient-level template per split (param
+#: `sql_max_per_template`, `--sql-per-template`; 0 = no cap). A template has at most one item
+#: per patient, so below 500 patients in every split (the demo's 100, every test release) it
+#: never binds; on full MIMIC-IV it bounds the answerable patient items to ~119 k (docs/BENCHMARKS.md)
+DEFAULT_MAX_PER_TEMPLATE = 500
 
 #: what the scorer's `release_database` looks for: the DuckDB file of a release folder.
 release_db_path = open_release_db
@@ -157,21 +172,79 @@ def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int])
     ids = sorted(subjects)
     if not ids:
         return {}
-    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates "
-                      "WHERE subject_id BETWEEN ? AND ? AND subject_id IN (SELECT unnest(?::BIGINT[]))",
-                      [ids[0], ids[-1], ids])
-    cols = [d[0] for d in cur.description]
-    missing = [n for n in names if n not in cols]
-    if missing:
-        raise ValueError(f"template {t.name}: candidates lack slot column(s) {missing}")
-    idx = [cols.index(n) for n in names]
+    # DISTINCT, the null filter and the sort run inside DuckDB (issue 12: a Python set and sort of
+    # every raw row cost ~60% of this function). DuckDB orders integers, timestamps, dates and
+    # floats as Python does and VARCHAR by UTF-8 bytes, i.e. by code point as Python compares
+    # str, so each patient's list is the one `sorted(set(...))` gave (tests/test_sql_build.py
+    # checks it against that reference on every template).
+    cols = ", ".join(_quote(n) for n in names)
+    not_null = " AND ".join(f"{_quote(n)} IS NOT NULL" for n in names)
+    try:
+        # a batch is a contiguous run of the release database's patients, so the range alone
+        # selects it (an IN list cost ~15% more); other subjects in the range are dropped below
+        cur = con.execute(f"SELECT DISTINCT {cols} FROM ({t.candidates}) AS candidates "
+                          f"WHERE subject_id BETWEEN ? AND ? AND {not_null} ORDER BY {_quote('subject_id')}, {cols}",
+                          [ids[0], ids[-1]])
+    except duckdb.BinderException as e:
+        raise ValueError(f"template {t.name}: candidates lack a slot column of {names}: {e}") from e
     sid_at = names.index("subject_id")
-    out: dict[int, set[tuple]] = {}
-    for row in cur.fetchall():
-        values = tuple(row[i] for i in idx)
-        if values[sid_at] in subjects and None not in values:
-            out.setdefault(values[sid_at], set()).add(values)
-    return {sid: sorted(v) for sid, v in out.items()}
+    return {sid: list(rows) for sid, rows in itertools.groupby(cur.fetchall(), key=operator.itemgetter(sid_at))
+            if sid in subjects}
+
+
+def _batch_candidates(con: duckdb.DuckDBPyConnection, templates: list[Template],
+                      subjects: set[int]) -> dict[str, dict[int, list[tuple]]]:
+    """template name -> `_candidates` of these patients. Templates that share a candidate query
+    and slot names share one result (123 patient-level templates have 89 distinct queries; the
+    nine that ask about a patient's lab test by itemid share the costliest one)."""
+    memo: dict[tuple, dict[int, list[tuple]]] = {}
+    out = {}
+    for t in templates:
+        key = (t.candidates, tuple(slot_names(t)))
+        if key not in memo:
+            memo[key] = _candidates(con, t, subjects)
+        out[t.name] = memo[key]
+    return out
+
+
+def template_cap(con: duckdb.DuckDBPyConnection, answerable: list[Template], subjects: list[int],
+                 held: frozenset[str], seed: int, cap: int) -> dict[tuple[str, str], frozenset[int]]:
+    """The size policy: (template name, split) -> the patients it keeps, for each answerable
+    patient-level template whose eligible patients in that split (a candidate filling in the
+    release database; held-out templates: test patients only) exceed `cap`: the `cap` of them
+    with the smallest sha256("medbench-sql-template-cap|<seed>|<template>|<subject_id>"), a
+    deterministic sample independent of the build's batches. Pairs under the cap are absent (no
+    restriction). No query runs when no split has more than `cap` patients."""
+    split_of = {sid: split_for_subject(sid) for sid in subjects}
+    per_split: dict[str, int] = {}
+    for s in split_of.values():
+        per_split[s] = per_split.get(s, 0) + 1
+    if max(per_split.values(), default=0) <= cap:
+        return {}
+    eligible: dict[tuple, list[int]] = {}
+    out: dict[tuple[str, str], frozenset[int]] = {}
+    for t in answerable:
+        key = (t.candidates, tuple(slot_names(t)))
+        if key not in eligible:  # templates sharing a candidate query share its patients
+            not_null = " AND ".join(f"{_quote(n)} IS NOT NULL" for n in slot_names(t))
+            eligible[key] = [r[0] for r in con.execute(
+                f"SELECT DISTINCT subject_id FROM ({t.candidates}) AS candidates WHERE {not_null} "
+                "ORDER BY subject_id").fetchall()]
+        by_split: dict[str, list[int]] = {}
+        for sid in eligible[key]:
+            s = split_of.get(sid)
+            if s is not None and (s == "test" or t.name not in held):
+                by_split.setdefault(s, []).append(sid)
+        for s, sids in sorted(by_split.items()):
+            if len(sids) > cap:
+                sids.sort(key=lambda x, n=t.name: (
+                    hashlib.sha256(f"medbench-sql-template-cap|{seed}|{n}|{x}".encode()).digest(), x))
+                out[(t.name, s)] = frozenset(sids[:cap])
+    return out
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _slots(t: Template, values: tuple) -> dict:
@@ -210,13 +283,18 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
                 max_per_patient: int | None = None, progress: Any = None,
                 stats: dict | None = None,
                 population_per_template: int = DEFAULT_POPULATION_PER_TEMPLATE,
-                items: Any = None, gold: Any = None) -> tuple[Any, Any, int]:
+                items: Any = None, gold: Any = None, raw: Any = None,
+                max_per_template: int | None = None) -> tuple[Any, Any, int]:
     """(items, gold, dropped_empty) over a release database connection (module docstring);
     `stats`, when given, receives `unanswerable_dropped_verified` and the population item counts.
     `population_per_template=0` builds no population-level items (a shard build).
     `items`/`gold`: where records go (lists by default, or `release.RecordSpool`s that stream
     them to disk); a patient's records are added together, patients in subject_id order, then
-    the population-level ones."""
+    the population-level ones. `raw` (a `GoldRows`), when given, receives one entry per gold
+    record in the same order: the gold query's raw rows of an answerable item, else None.
+    `max_per_template` (None or 0: none): the size policy's per-template, per-split cap
+    (`template_cap`), applied before any gold query runs; `stats["template_cap"]` then says
+    how many (template, split) pairs it bound."""
     subjects = sorted({int(s) for s in subject_ids})
     held = held_out_templates(templates)
     population = [t for t in templates if t.scope == "population"]
@@ -228,9 +306,12 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
     gold = [] if gold is None else gold
     add_item = items.append if isinstance(items, list) else items.add
     add_gold = gold.append if isinstance(gold, list) else gold.add
+    add_raw = raw.add if raw is not None else (lambda rows: None)
     dropped, verified_dropped = 0, 0
     if progress is not None:
         progress.start(len(subjects))
+    # size policy: which patients a capped (template, split) keeps, decided before any gold query
+    selected = template_cap(con, answerable, subjects, held, seed, max_per_template) if max_per_template else {}
     batch = patient_batch()
     batch_starts = {subjects[i]: i for i in range(0, len(subjects), batch)}
     cands: dict[str, dict[int, list[tuple]]] = {}
@@ -238,9 +319,11 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         if sid in batch_starts:  # a new patient batch: its candidates only
             chunk = subjects[batch_starts[sid]:batch_starts[sid] + batch]
             cands = {}  # the previous batch's candidates are freed before the next are fetched
-            cands = {t.name: _candidates(con, t, set(chunk)) for t in templates}
-        is_test = split_for_subject(sid) == "test"
-        order = [t for t in answerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
+            cands = _batch_candidates(con, templates, set(chunk))
+        split = split_for_subject(sid)
+        is_test = split == "test"
+        order = [t for t in answerable if cands[t.name].get(sid) and (is_test or t.name not in held)
+                 and sid in selected.get((t.name, split), (sid,))]
         if max_per_patient is not None:
             _rng(seed, sid, "order").shuffle(order)
         n_ok = 0
@@ -256,10 +339,18 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             it, g = _record(t, slots, sql, canonical_answer(rows), t.name not in held)
             add_item(it)
             add_gold(g)
+            add_raw(rows)
             n_ok += 1
         pool = [t for t in unanswerable if cands[t.name].get(sid) and (is_test or t.name not in held)]
         _rng(seed, sid, "unanswerable").shuffle(pool)
-        want = round(ratio * n_ok)
+        if selected:
+            # a capped release leaves most patients 0-2 answerable items, and round(0.23 * n_ok)
+            # is then 0: rounded up with a probability of the fraction instead (a stable hash of
+            # the patient), so the release's unanswerable share stays the target in expectation
+            u = int(hashlib.sha256(f"medbench-sql-unanswerable|{seed}|{sid}".encode()).hexdigest()[:8], 16) / 2**32
+            want = math.floor(ratio * n_ok + u)
+        else:
+            want = round(ratio * n_ok)
         for t in pool:
             if want <= 0:
                 break
@@ -270,6 +361,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             it, g = _record(t, slots, None, None, t.name not in held)
             add_item(it)
             add_gold(g)
+            add_raw(None)
             want -= 1
         if progress is not None:
             progress.advance(1)
@@ -280,15 +372,43 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         for it, g in zip(pop_items, pop_gold, strict=True):
             add_item(it)
             add_gold(g)
+            add_raw(None)  # qa does not ask population-level questions
         dropped += pop_dropped
         verified_dropped += pop_verified
         n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
         n_pop = len(pop_gold) - n_pop_un
     if stats is not None:
+        if selected:  # recorded only when the cap binds: releases it does not touch keep their bytes
+            stats["template_cap"] = {"max_per_template": int(max_per_template),
+                                     "capped_template_splits": len(selected)}
         stats["unanswerable_dropped_verified"] = verified_dropped
         stats["population_items"] = n_pop
         stats["population_unanswerable_items"] = n_pop_un
     return items, gold, dropped
+
+
+class GoldRows:
+    """The raw rows of each gold query, one entry per gold record in the records' order (None for
+    an unanswerable or population item), pickled to a scratch file of the build: qa reads them
+    instead of running the gold SQL a second time on a second copy of the release database
+    (issue 12). Read back with `iter(...)`, as often as needed, after `close()`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._f = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        self.n = 0
+
+    def add(self, rows: list[tuple] | None) -> None:
+        pickle.dump(rows, self._f, protocol=pickle.HIGHEST_PROTOCOL)
+        self.n += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __iter__(self):
+        with open(self.path, "rb") as f:
+            for _ in range(self.n):
+                yield pickle.load(f)
 
 
 def _population_candidates(con: duckdb.DuckDBPyConnection, t: Template) -> list[tuple]:
@@ -423,6 +543,7 @@ def sql_info(gold, dropped_empty: int, tables: list[str], templates: list[Templa
         "unanswerable_share": round(n_un / n_all, 4) if n_all else 0.0,
         "unanswerable_target": unanswerable_share,
         "dropped_empty": dropped_empty,
+        **({"template_cap": (stats or {})["template_cap"]} if "template_cap" in (stats or {}) else {}),
     }
 
 
@@ -432,6 +553,7 @@ def build_sql_task(ctx: Any) -> TaskOutput:
     seed = int(params.get("seed", getattr(ctx, "seed", 0)))
     share = float(params.get("sql_unanswerable_share", DEFAULT_UNANSWERABLE_SHARE))
     cap = params.get("sql_max_per_patient")
+    per_template = int(params.get("sql_max_per_template", DEFAULT_MAX_PER_TEMPLATE))
     store = ctx.store
     subjects = sorted({int(s) for s in ctx.subject_ids})
     work = Path(ctx.workdir)
@@ -452,15 +574,18 @@ def build_sql_task(ctx: Any) -> TaskOutput:
                                                                 DEFAULT_POPULATION_PER_TEMPLATE))
         # records stream to disk (issue 12: no whole-release lists in memory)
         spool = getattr(ctx, "spool", None)
+        raw = GoldRows(work / "gold_rows.pickle")
         items, gold, dropped = build_items(con, templates, subjects, seed, share,
                                            int(cap) if cap is not None else None,
                                            getattr(ctx, "progress", None), stats, per_pop,
                                            items=spool("items", TASK) if spool else None,
-                                           gold=spool("gold") if spool else None)
+                                           gold=spool("gold") if spool else None, raw=raw,
+                                           max_per_template=per_template or None)
+        raw.close()
         tables_json = tables_json_bytes(con)
     finally:
         con.close()
     files: dict[str, Path | bytes] = {f"{DB_DIR}/{t}.parquet": db_dir / f"{t}.parquet" for t in tables}
     files[TABLES_JSON] = tables_json
     info = sql_info(gold, dropped, tables, templates, share, stats)
-    return TaskOutput(items=items, gold=gold, info=info, files=files)
+    return TaskOutput(items=items, gold=gold, info=info, files=files, internal={"gold_rows": raw})
