@@ -134,3 +134,39 @@ def test_bad_input_is_one_line_error(trained, tmp_path):
                    "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), env=trained["env"])
     assert_one_line_error(proc, "missing")
     assert not (tmp_path / "o").exists()
+
+
+def test_patient_split_and_sft_pass_at_k(trained, tmp_path):
+    """--rl-patient-fraction: SFT and GRPO items come from disjoint train patients, recorded in
+    train_summary.json; --sft-pass-k: the SFT model's sampled pass@1 / pass@k on the GRPO prompts."""
+    out = tmp_path / "split"
+    proc = run_cli("train", "--benchmark", str(trained["release"]), "--model", str(trained["tiny"]),
+                   "--out", str(out), "--task", "sql", "--sft-epochs", "0.25", "--train-limit", "24",
+                   "--grpo-steps", "1", "--num-generations", "2", "--batch-size", "2",
+                   "--max-completion-length", "4", "--dev-limit", "2", "--rl-patient-fraction", "0.5",
+                   "--sft-pass-k", "2", env=trained["env"], timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (out,) = out.iterdir()
+    summary = json.loads((out / "train_summary.json").read_text())
+    cfg = json.loads((out / "medbench_train_config.json").read_text())
+    split = summary["patient_split"]
+    assert split["rl_patient_fraction"] == 0.5 and split["sft_patients"] >= 1 and split["rl_patients"] >= 1
+    assert split["sft_items"] + split["rl_items"] == cfg["train_items"] == 24
+    assert (cfg["sft_items"], cfg["grpo_prompt_items"]) == (split["sft_items"], split["rl_items"])
+    from medbench.release import open_release
+
+    rel = open_release(trained["release"])
+    first = [it for it in rel.items("sql", "train")][:24]
+    in_rl = [str(it["subject_id"]) in set(split["rl_subject_ids"]) for it in first]
+    assert sum(in_rl) == split["rl_items"]
+    pk = summary["sft_pass_at_k"]
+    assert pk["k"] == 2 and pk["n"] == split["rl_items"]
+    assert 0 <= pk["pass@1"] <= pk["pass@2"] <= 1 and 0 <= pk["mixed_groups"] <= 1
+
+
+def test_rl_patient_fraction_out_of_range_is_one_line_error(trained, tmp_path):
+    proc = run_cli("train", "--benchmark", str(trained["release"]), "--task", "sql", "--model",
+                   str(trained["tiny"]), "--out", str(tmp_path / "o"), "--rl-patient-fraction", "1",
+                   env=trained["env"])
+    assert_one_line_error(proc, "--rl-patient-fraction")
+    assert not (tmp_path / "o").exists()

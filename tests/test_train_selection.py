@@ -133,3 +133,18 @@ def test_eval_plan_default_tasks_are_the_families_that_ask_for_it():
     from medbench.evalplan import default_tasks
 
     assert default_tasks() == ["sql", "icd", "conversation"]
+
+
+def test_patient_split_is_stable_disjoint_and_sized():
+    """SFT / GRPO split of the train patients by sha256(subject_id): disjoint, covering, the
+    requested share, independent of the order the ids come in, and nested as the share grows."""
+    from medbench.train.trainer import split_patients
+
+    ids = [str(10_000_000 + 7919 * k) for k in range(24)]
+    sft, rl = split_patients(ids, 0.25)
+    assert not sft & rl and sft | rl == set(ids) and len(rl) == 6
+    assert split_patients(list(reversed(ids)), 0.25) == (sft, rl)
+    assert split_patients(ids, 0.5)[1] > rl  # a larger share only adds GRPO patients
+    assert split_patients(ids, 0.0) == (set(ids), set())
+    # the hash, not the numeric order, decides: not simply the lowest or highest ids
+    assert rl not in ({*sorted(ids)[:6]}, {*sorted(ids)[-6:]})

@@ -61,6 +61,12 @@ def _trainable() -> list[str]:
               help="Selection bound: a candidate's dev abstention rate may exceed SFT's by at most this.")
 @click.option("--max-valid-drop", type=float, default=0.10, show_default=True,
               help="Selection bound: a candidate's dev valid-output rate may fall below SFT's by at most this.")
+@click.option("--rl-patient-fraction", type=float, default=0.0, show_default=True,
+              help="Share of the train patients (ranked by sha256 of subject_id) whose items are GRPO "
+                   "prompts only; SFT trains on the other patients. 0: SFT and GRPO both use every item.")
+@click.option("--sft-pass-k", type=int, default=0, show_default=True,
+              help="Before GRPO, sample K completions per GRPO prompt from the SFT model at --temperature "
+                   "and record pass@1 / pass@K in train_summary.json (0: off).")
 @click.option("--eval-base", is_flag=True, help="Also score the untrained model on dev (reported only).")
 @click.option("--gradient-checkpointing", is_flag=True)
 @click.option("--accelerate-config", type=click.Path(dir_okay=False, exists=True, path_type=str), default=None,
@@ -72,7 +78,8 @@ def train(benchmark, task, model, out, sft_epochs, grpo_steps, num_generations, 
           sft_learning_rate, batch_size, lora, use_vllm, vllm_mode, vllm_server_host, vllm_server_port,
           vllm_gpu_memory_utilization, report_to, seed, max_completion_length, temperature, beta,
           lr_scheduler, train_limit, dev_limit, sql_templates, eval_every, max_abstention_increase,
-          max_valid_drop, eval_base, gradient_checkpointing, accelerate_config, num_processes) -> None:
+          max_valid_drop, rl_patient_fraction, sft_pass_k, eval_base, gradient_checkpointing, accelerate_config,
+          num_processes) -> None:
     """SFT warm-up then GRPO on a release's train split; rewards are shaped from the task's scorer."""
     if accelerate_config:
         _relaunch(accelerate_config, num_processes, out)
@@ -92,6 +99,7 @@ def train(benchmark, task, model, out, sft_epochs, grpo_steps, num_generations, 
                       sql_templates=[t.strip() for t in sql_templates.split(",") if t.strip()] if sql_templates else None,
                       eval_every=eval_every, max_abstention_increase=max_abstention_increase,
                       max_valid_drop=max_valid_drop, eval_base=eval_base,
+                      rl_patient_fraction=rl_patient_fraction, sft_pass_k=sft_pass_k,
                       gradient_checkpointing=gradient_checkpointing)
     summary = do_train(cfg, echo=lambda m: console.print(f"[yellow]{m}[/]"))
     if not _dist_state().is_main_process:

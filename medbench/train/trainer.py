@@ -92,6 +92,10 @@ class TrainConfig:
     vllm_server_port: int = 8000
     vllm_gpu_memory_utilization: float = 0.3
     gradient_checkpointing: bool = False
+    # share of the train *patients* whose items only GRPO sees (SFT trains on the rest); 0: no
+    # split, SFT and GRPO both use every train item (split_patients)
+    rl_patient_fraction: float = 0.0
+    sft_pass_k: int = 0  # >0: the SFT model's pass@1 / pass@k on the GRPO prompts, sampled (sft_pass_at_k)
     extra: dict = field(default_factory=dict)
 
 
@@ -193,6 +197,74 @@ def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: i
             "headline": headline_ci(family, records), "records": records, "parse_errors": parse_errors}
 
 
+def _item_success(record: dict) -> bool:
+    """An item answered as a perfect model would: SQL: the right answer on an answerable item,
+    an abstention on an unanswerable one (the top two reward levels)."""
+    if "answerable" not in record:
+        raise UserError("--sft-pass-k is implemented for the sql task only")
+    if record["answerable"]:
+        return bool(record.get("correct")) and not record.get("abstained")
+    return bool(record.get("abstained"))
+
+
+def sft_pass_at_k(model, tokenizer, release: Release, task: str, rows: list[dict], k: int, temperature: float,
+                  max_new_tokens: int, seed: int, batch_size: int = 8) -> dict:
+    """k completions per prompt sampled at `temperature` (GRPO's own sampling), scored by the
+    family: pass@1 (mean success over all samples), pass@k (prompts with >= 1 success among k),
+    greedy success, the same for the answerable items alone, and `mixed_groups`, the share of
+    prompts whose k samples do not all earn the same outcome reward: only those give GRPO a
+    non-zero advantage. Seeded (torch.manual_seed(seed)), so the numbers are reproducible."""
+    import torch
+
+    from medbench.tasks import rewards
+
+    family = get_family(task)
+    by_id = {it["item_id"]: it for it in release.items(task, "train")}
+    gold = release.gold(task, "train")
+    items = [by_id[r["item_id"]] for r in rows]
+    tokenizer.padding_side = "left"
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)
+    samples: list[list[str]] = []
+    for start in range(0, len(items), batch_size):
+        batch = items[start:start + batch_size]
+        texts = [tokenizer.apply_chat_template(family.render_prompt(it, release), tokenize=False,
+                                               add_generation_prompt=True) for it in batch]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                                 top_p=1.0, top_k=0, num_return_sequences=k,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        seqs = out[:, enc["input_ids"].shape[1]:]
+        for j in range(len(batch)):
+            samples.append([tokenizer.decode(seqs[j * k + i], skip_special_tokens=True) for i in range(k)])
+    if was_training:
+        model.train()
+    ctx = scoring_context(task, release)
+    succ, levels = [], []
+    for i in range(k):  # one scoring pass per sample index: item ids stay unique within a pass
+        preds = {it["item_id"]: family.parse(s[i])[0] for it, s in zip(items, samples, strict=True)}
+        recs = {r["item_id"]: r for r in family.score_items(items, gold, preds, ctx)}
+        succ.append([_item_success(recs[it["item_id"]]) for it in items])
+        levels.append([rewards.sql_outcome_reward(recs[it["item_id"]]) for it in items])
+    greedy = evaluate(model, tokenizer, release, task, "train", None, max_new_tokens,
+                      item_ids={it["item_id"] for it in items})["records"]
+    greedy_ok = {r["item_id"]: _item_success(r) for r in greedy}
+    answerable = [j for j, it in enumerate(items) if gold[it["item_id"]].get("answerable")]
+
+    def rates(idx: list[int]) -> dict:
+        if not idx:
+            return {"n": 0}
+        return {"n": len(idx), "greedy": sum(greedy_ok[items[j]["item_id"]] for j in idx) / len(idx),
+                "pass@1": sum(succ[i][j] for i in range(k) for j in idx) / (k * len(idx)),
+                f"pass@{k}": sum(any(succ[i][j] for i in range(k)) for j in idx) / len(idx),
+                "mixed_groups": sum(len({levels[i][j] for i in range(k)}) > 1 for j in idx) / len(idx)}
+
+    return {"k": k, "temperature": temperature, **rates(list(range(len(items)))),
+            "answerable": rates(answerable)}
+
+
 def _public(res: dict) -> dict:
     """A dev result without its per-item records (what train_summary.json holds)."""
     return {k: v for k, v in res.items() if k not in ("records", "parse_errors")}
@@ -222,6 +294,18 @@ def _restricted_ids(release: Release, task: str, split: str, templates: list[str
         raise UserError(f"--sql-templates: no train item of template(s) {', '.join(sorted(unknown))} "
                         f"in release {release.path}")
     return {i for i, g in gold.items() if g.get(field) in wanted}
+
+
+def split_patients(subject_ids, fraction: float) -> tuple[set, set]:
+    """(SFT patients, GRPO patients): the train patients ranked by sha256 of their subject_id
+    (a stable hash: the same split on every machine, run and Python version, independent of the
+    seed and of the item order), the first round(fraction * n) going to GRPO. Disjoint patients,
+    so the GRPO prompts carry ids the SFT model has never been trained on, as dev's do."""
+    import hashlib
+
+    ranked = sorted({str(s) for s in subject_ids}, key=lambda s: (hashlib.sha256(s.encode()).hexdigest(), s))
+    n_rl = round(fraction * len(ranked))
+    return set(ranked[n_rl:]), set(ranked[:n_rl])
 
 
 def _dist_state():
@@ -284,6 +368,25 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                   if train_ids is None or r["item_id"] in train_ids][: cfg.train_limit or None]
     if not train_rows:
         raise UserError(f"release {release.path} has no train items for task {cfg.task}")
+    if not 0.0 <= cfg.rl_patient_fraction < 1.0:
+        raise UserError(f"--rl-patient-fraction must be in [0, 1) (got {cfg.rl_patient_fraction})")
+    sft_rows, rl_rows, patient_split = train_rows, train_rows, None
+    if cfg.rl_patient_fraction > 0:
+        subject = {it["item_id"]: str(it.get("subject_id")) for it in release.items(cfg.task, "train")}
+        sft_patients, rl_patients = split_patients({subject[r["item_id"]] for r in train_rows},
+                                                   cfg.rl_patient_fraction)
+        sft_rows = [r for r in train_rows if subject[r["item_id"]] in sft_patients]
+        rl_rows = [r for r in train_rows if subject[r["item_id"]] in rl_patients]
+        if not sft_rows or not rl_rows:
+            raise UserError(f"--rl-patient-fraction {cfg.rl_patient_fraction}: the split of "
+                            f"{len(sft_patients) + len(rl_patients)} train patients leaves "
+                            f"{'SFT' if not sft_rows else 'GRPO'} no items")
+        patient_split = {"rl_patient_fraction": cfg.rl_patient_fraction,
+                         "rule": "train patients ranked by sha256(subject_id); the first "
+                                 "round(fraction * n) are GRPO prompts only, the rest SFT data only",
+                         "sft_patients": len(sft_patients), "rl_patients": len(rl_patients),
+                         "sft_items": len(sft_rows), "rl_items": len(rl_rows),
+                         "rl_subject_ids": sorted(rl_patients)}
     state = _dist_state()
     main = state.is_main_process
     use_vllm = False
@@ -335,7 +438,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                              max_length=None, **common)
         sft = SFTTrainer(model=model, args=sft_args, processing_class=tokenizer,
                          train_dataset=Dataset.from_list([{k: r[k] for k in ("prompt", "completion")}
-                                                          for r in train_rows]),
+                                                          for r in sft_rows]),
                          peft_config=peft_config, callbacks=[sft_log.callback])
         sft.train()
         if main:
@@ -368,12 +471,21 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     # 2. GRPO with shaped rewards over the task's own scorer.
     items = {it["item_id"]: it for it in release.items(cfg.task, "train")}
     gold = release.gold(cfg.task, "train")
-    train_gold = [gold[r["item_id"]] for r in train_rows]
-    # the family's reward guard (SQL: the abstention-rate guard), calibrated on a train sample
-    sample = {r["item_id"] for r in train_rows[: cfg.guard_sample]}
+    # the family's reward guard (SQL: the abstention-rate guard), calibrated on a sample of the
+    # prompts GRPO trains on (with a patient split: patients the SFT model has not seen)
+    train_gold = [gold[r["item_id"]] for r in rl_rows]
+    sample = {r["item_id"] for r in rl_rows[: cfg.guard_sample]}
     guard = get_family(cfg.task).reward_guard(
         train_gold, lambda: evaluate(model, tokenizer, release, cfg.task, "train", None, cfg.max_completion_length,
                                      item_ids=sample))
+    pass_k = None
+    if cfg.sft_pass_k > 0:  # GRPO learns only where pass@1 is well below pass@k (mixed groups)
+        pass_k = sft_pass_at_k(model, tokenizer, release, cfg.task, rl_rows, cfg.sft_pass_k, cfg.temperature,
+                               cfg.max_completion_length, cfg.seed)
+        if main:
+            echo(f"SFT on the GRPO prompts: pass@1 {pass_k['pass@1']:.3f}, pass@{cfg.sft_pass_k} "
+                 f"{pass_k[f'pass@{cfg.sft_pass_k}']:.3f}, groups with a reward spread "
+                 f"{pass_k['mixed_groups']:.3f}")
     grpo_log = _LogCollector("grpo")
     tokenizer.padding_side = "left"
     vllm_kw = {}
@@ -415,7 +527,7 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     cands = _Candidates()
     grpo = GRPOTrainer(
         model=model, reward_funcs=build_reward_funcs(cfg.task, release, items, gold, guard), args=grpo_args,
-        train_dataset=Dataset.from_list([{"prompt": r["prompt"], "item_id": r["item_id"]} for r in train_rows]),
+        train_dataset=Dataset.from_list([{"prompt": r["prompt"], "item_id": r["item_id"]} for r in rl_rows]),
         processing_class=tokenizer, peft_config=peft_config, callbacks=[grpo_log.callback, cands],
     )
     cands.trainer = grpo
@@ -455,6 +567,8 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                       "max_valid_drop": cfg.max_valid_drop, "candidates": verdicts},
         "paired_vs_sft": paired,
         "abstention_guard": guard,
+        "patient_split": patient_split,
+        "sft_pass_at_k": pass_k,
         "reward_curve": curve,
         "seconds": round(time.time() - started, 1),
         "grpo_reward_first": _mean_reward(log_rows, first=True),
@@ -462,7 +576,8 @@ def train(cfg: TrainConfig, echo=print) -> dict:
     }
     config = {**asdict(cfg), "use_vllm_effective": use_vllm, "medbench_version": __version__,
               "benchmark_name": release.name, "benchmark_sha256": release.sha256,
-              "train_items": len(train_rows), "selected_checkpoint": selected,
+              "train_items": len(train_rows), "sft_items": len(sft_rows), "grpo_prompt_items": len(rl_rows),
+              "selected_checkpoint": selected,
               "num_processes": state.num_processes, "run_dir": str(work),
               "device": "cpu" if cpu else torch.cuda.get_device_name(0)}
     if main:
