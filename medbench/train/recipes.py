@@ -6,6 +6,9 @@ The templates are long-standing ones (not new ids): two answerable demographics 
 gold SQL reads one column of one patient, and four unanswerable ones. What GRPO can learn there:
 when to abstain (unanswerable questions) and when to answer, and the exact SQL form; the
 abstention guard and the selection bounds keep "abstain on everything" from winning.
+
+No `--rl-patient-fraction` here: GRPO on patients held out of SFT was tried (docs/BENCHMARKS.md,
+attempt 4) and made both claims fail on this tiny model (it collapses to abstaining).
 """
 
 from __future__ import annotations
