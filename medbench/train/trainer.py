@@ -200,11 +200,26 @@ def evaluate(model, tokenizer, release: Release, task: str, split: str, limit: i
 def _item_success(record: dict) -> bool:
     """An item answered as a perfect model would: SQL: the right answer on an answerable item,
     an abstention on an unanswerable one (the top two reward levels)."""
-    if "answerable" not in record:
-        raise UserError("--sft-pass-k is implemented for the sql task only")
     if record["answerable"]:
         return bool(record.get("correct")) and not record.get("abstained")
     return bool(record.get("abstained"))
+
+
+def _sample_batch(model, tokenizer, family, release: Release, batch: list[dict], k: int, temperature: float,
+                  max_new_tokens: int) -> list[list[str]]:
+    """k sampled completions per item, as GRPO samples them (TRL: top_p 1, top_k 0)."""
+    import torch
+
+    texts = [tokenizer.apply_chat_template(family.render_prompt(it, release), tokenize=False,
+                                           add_generation_prompt=True) for it in batch]
+    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
+                             top_p=1.0, top_k=0, num_return_sequences=k,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    seqs = out[:, enc["input_ids"].shape[1]:]
+    return [[tokenizer.decode(seqs[j * k + i], skip_special_tokens=True) for i in range(k)]
+            for j in range(len(batch))]
 
 
 def sft_pass_at_k(model, tokenizer, release: Release, task: str, rows: list[dict], k: int, temperature: float,
@@ -213,7 +228,8 @@ def sft_pass_at_k(model, tokenizer, release: Release, task: str, rows: list[dict
     family: pass@1 (mean success over all samples), pass@k (prompts with >= 1 success among k),
     greedy success, the same for the answerable items alone, and `mixed_groups`, the share of
     prompts whose k samples do not all earn the same outcome reward: only those give GRPO a
-    non-zero advantage. Seeded (torch.manual_seed(seed)), so the numbers are reproducible."""
+    non-zero advantage. Seeded (torch.manual_seed(seed)), so the numbers are reproducible. SQL only
+    (success = the right answer on an answerable item, an abstention on an unanswerable one)."""
     import torch
 
     from medbench.tasks import rewards
@@ -225,20 +241,14 @@ def sft_pass_at_k(model, tokenizer, release: Release, task: str, rows: list[dict
     tokenizer.padding_side = "left"
     was_training = model.training
     model.eval()
-    torch.manual_seed(seed)
     samples: list[list[str]] = []
-    for start in range(0, len(items), batch_size):
-        batch = items[start:start + batch_size]
-        texts = [tokenizer.apply_chat_template(family.render_prompt(it, release), tokenize=False,
-                                               add_generation_prompt=True) for it in batch]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                                 top_p=1.0, top_k=0, num_return_sequences=k,
-                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-        seqs = out[:, enc["input_ids"].shape[1]:]
-        for j in range(len(batch)):
-            samples.append([tokenizer.decode(seqs[j * k + i], skip_special_tokens=True) for i in range(k)])
+    # a forked RNG: GRPO's own sampling afterwards is the same with or without this diagnostic
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, len(items), batch_size):
+            samples += _sample_batch(model, tokenizer, family, release, items[start:start + batch_size], k,
+                                     temperature, max_new_tokens)
     if was_training:
         model.train()
     ctx = scoring_context(task, release)
@@ -368,6 +378,8 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                   if train_ids is None or r["item_id"] in train_ids][: cfg.train_limit or None]
     if not train_rows:
         raise UserError(f"release {release.path} has no train items for task {cfg.task}")
+    if cfg.sft_pass_k > 0 and cfg.task != "sql":
+        raise UserError(f"--sft-pass-k is implemented for the sql task only (got --task {cfg.task})")
     if not 0.0 <= cfg.rl_patient_fraction < 1.0:
         raise UserError(f"--rl-patient-fraction must be in [0, 1) (got {cfg.rl_patient_fraction})")
     sft_rows, rl_rows, patient_split = train_rows, train_rows, None
