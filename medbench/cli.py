@@ -50,6 +50,12 @@ def _is_duckdb_io_error(e: BaseException) -> bool:
                                                             "Read-only file system", "File too large")))
 
 
+def _is_duckdb_oom(e: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    kind = getattr(duckdb, "OutOfMemoryException", None) if duckdb is not None else None
+    return kind is not None and isinstance(e, kind)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors with exit 2 for anything the user can fix."""
     warnings.showwarning = _show_warning
@@ -87,8 +93,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except Exception as e:
         # DuckDB reports a full or unwritable disk as its own IOException/TransactionException
-        # (e.g. writing `<store>.tmp.wal`): one line too. Anything else is a bug: a traceback.
-        if debug or not _is_duckdb_io_error(e):
+        # (e.g. writing `<store>.tmp.wal`): one line too, and running out of its memory budget
+        # (a setting the user can raise). Anything else is a bug: a traceback.
+        if debug:
+            raise
+        if _is_duckdb_oom(e):
+            from medbench.config import memory_limit_bytes
+
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            click.echo(f"error: {terminal_safe(first)} — DuckDB's share of MEDBENCH_MEMORY_LIMIT="
+                       f"{memory_limit_bytes() // 1024**2}MB was not enough: raise MEDBENCH_MEMORY_LIMIT",
+                       err=True)
+            sys.exit(2)
+        if not _is_duckdb_io_error(e):
             raise
         click.echo(f"error: {terminal_safe(' '.join(str(e).split()))}", err=True)
         sys.exit(2)

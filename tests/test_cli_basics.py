@@ -92,3 +92,25 @@ def test_missing_optional_tables_warn_in_single_lines(tmp_path):
         assert len(mine) == 1, (relpath, proc.stderr)
     # Python's default warning format would add "UserWarning" and the source line.
     assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr
+
+
+def test_duckdb_out_of_memory_is_one_line_naming_the_setting(monkeypatch, capsys):
+    """DuckDB running out of its share of the memory budget is a setting the user can raise:
+    one line naming MEDBENCH_MEMORY_LIMIT and its value, exit 2, no traceback."""
+    import duckdb
+
+    import medbench.cli as cli_module
+
+    def out_of_memory(*args, **kwargs):
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: could not allocate block of size 256.0 KiB (715.1 MiB/715.2 MiB used)\n\n"
+            "Possible solutions:\n* Reducing the number of threads")
+
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "1500MB")
+    monkeypatch.setattr(cli_module.cli, "main", out_of_memory)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_module.main(["extract-packets", "--all"])
+    assert exit_info.value.code == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error: Out of Memory Error"), err
+    assert "MEDBENCH_MEMORY_LIMIT=1500MB" in err[0] and "Traceback" not in err[0]

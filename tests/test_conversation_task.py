@@ -263,3 +263,21 @@ def test_judge_against_loopback_server(monkeypatch):
     m = CONV.aggregate(recs)
     assert m["judge_accuracy"] == 4 and m["judge_completeness"] == 3 and m["judge_plausibility"] == 2
     assert "fact_f1" in m  # reported beside, never instead of, the deterministic metrics
+
+
+def test_word_prefilter_agrees_with_the_substring_rule():
+    """`mentioned_in_words` (the build's fast path) decides exactly what `mentioned` does,
+    including forms that cannot match whole words (a trailing space, a cut word, empty)."""
+    import random
+
+    from medbench.tasks.conversation.facts import mention_text, mentioned, mentioned_in_words
+
+    rng = random.Random(0)
+    vocab = ["heart", "failure", "acute", "on", "chronic", "metoprolol", "e", "coli", "k", "bun"]
+    for _ in range(300):
+        padded = mention_text(" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30))))
+        words = frozenset(padded.split())
+        forms = [" ".join(rng.choice(vocab + ["absent"]) for _ in range(rng.randint(1, 3)))
+                 for _ in range(rng.randint(0, 4))]
+        forms += rng.sample(["", " heart", "heart ", "heart  failure", "hear", "oli", "e coli"], 2)
+        assert mentioned_in_words(forms, padded, words) == mentioned(forms, padded), (forms, padded)

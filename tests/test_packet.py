@@ -276,3 +276,26 @@ def test_tied_order_keys_are_ordered_by_content(demo_dir, demo_store, tmp_path, 
         p = json.loads(texts[-2])
         assert sum((lab["value"] or "").startswith("dup") for lab in p["labs"]) == 6
     assert texts[0] == texts[2] and texts[1] == texts[3]
+
+
+def test_write_packets_shrinks_its_batches_under_a_low_memory_setting(demo_store, tmp_path, monkeypatch):
+    """`extract-packets` (write_packets) takes the memory-aware batch size the build uses: a
+    fixed 1,000-admission statement ran DuckDB out of memory at 10,000 patients under
+    MEDBENCH_MEMORY_LIMIT=1500MB. Packet bytes do not depend on the batch size."""
+    import medbench.extract.packet as packet_module
+
+    seen: list = []
+    real = packet_module.iter_packets
+
+    def spy(*args, batch_size=None, **kwargs):
+        seen.append(batch_size)
+        return real(*args, batch_size=batch_size, **kwargs)
+
+    ids = [a[1] for a in packet_module.admissions_of(demo_store)][:30]
+    monkeypatch.setattr(packet_module, "iter_packets", spy)
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "400MB")
+    low = packet_module.write_packets(demo_store, ids, tmp_path / "low", show_progress=False)
+    assert seen == [None] and packet_module.default_batch_size() == 100
+    monkeypatch.delenv("MEDBENCH_MEMORY_LIMIT")
+    default = packet_module.write_packets(demo_store, ids, tmp_path / "default", show_progress=False)
+    assert low == default

@@ -684,9 +684,10 @@ def admissions_of(store: Store, subject_ids: Iterable[int] | None = None) -> lis
 
 
 def write_packets(store: Store, hadm_ids: Iterable[int], out: str | os.PathLike, caps: Caps = DEFAULT_CAPS,
-                  show_progress: bool = True, batch_size: int = BATCH_SIZE) -> dict:
+                  show_progress: bool = True, batch_size: int | None = None) -> dict:
     """Stream packets to `out/<hadm_id>.json` (+ `manifest.json`), built in a temp folder and
-    swapped in atomically. Returns the manifest."""
+    swapped in atomically. Returns the manifest. `batch_size`: admissions per bulk statement
+    (default `default_batch_size()`, which shrinks under a low $MEDBENCH_MEMORY_LIMIT)."""
     import contextlib
 
     from medbench.io import atomic_dir, canonical_json, sha256_bytes

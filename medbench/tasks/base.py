@@ -31,11 +31,18 @@ def prompt_files() -> Any:
     return packaged if packaged.is_dir() else PROMPTS_DIR
 
 
+@lru_cache(maxsize=1)
+def _prompt_snapshot() -> dict[str, bytes]:
+    """Every prompt template's bytes, read once per process on first use. Rendering and the
+    hashes recorded in manifests both read this copy, so a long build that sees `prompts/`
+    edited under it (a checkout, a merge) keeps rendering — and hashing — what it started with,
+    never a mix of old and new templates."""
+    return {f.name: f.read_bytes() for f in prompt_files().iterdir() if f.is_file()}
+
+
 def _load_prompt(name: str) -> str | None:
-    try:
-        return prompt_files().joinpath(name).read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None  # jinja2: TemplateNotFound
+    data = _prompt_snapshot().get(name)
+    return None if data is None else data.decode("utf-8")  # None: jinja2's TemplateNotFound
 
 
 def make_item_id(task: str, *parts: Any) -> str:
@@ -67,7 +74,10 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def template_sha256(name: str) -> str:
-    return hashlib.sha256(prompt_files().joinpath(name).read_bytes()).hexdigest()
+    data = _prompt_snapshot().get(name)
+    if data is None:
+        raise FileNotFoundError(f"prompt template {name!r} not found in {prompt_files()}")
+    return hashlib.sha256(data).hexdigest()
 
 
 class MetricsFromModule:
