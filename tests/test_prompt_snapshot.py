@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 
-import medbench.tasks.base as base
+from medbench.tasks import base
 
 
 def test_templates_are_read_once_and_hashes_match_what_was_rendered(tmp_path, monkeypatch):
     prompts = tmp_path / "prompts"
     shutil.copytree(base.PROMPTS_DIR, prompts)
-    name = sorted(p.name for p in prompts.iterdir() if p.suffix == ".j2")[0]
+    name = min(p.name for p in prompts.iterdir() if p.suffix == ".j2")
     monkeypatch.setattr(base, "prompt_files", lambda: prompts)
     monkeypatch.setattr(base, "_ENV", None)
     base._prompt_snapshot.cache_clear()
