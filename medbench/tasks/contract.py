@@ -157,6 +157,9 @@ class TaskFamily:
     #: training: the names of `reward_funcs`' callables, in order (empty: not trainable)
     reward_names: ClassVar[tuple[str, ...]] = ()
     supports_judge: ClassVar[bool] = False
+    #: training: `medbench train --sft-pass-k` can score sampled completions by an item outcome
+    #: (success = right answer / right abstention; SQL's outcome-reward levels)
+    supports_pass_at_k: ClassVar[bool] = False
     #: items depend on one admission only, so shard releases merge by concatenation
     shard_mergeable: ClassVar[bool] = False
     #: another family whose items this one pairs with (same questions): the leaderboard shows,

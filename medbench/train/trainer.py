@@ -378,8 +378,9 @@ def train(cfg: TrainConfig, echo=print) -> dict:
                   if train_ids is None or r["item_id"] in train_ids][: cfg.train_limit or None]
     if not train_rows:
         raise UserError(f"release {release.path} has no train items for task {cfg.task}")
-    if cfg.sft_pass_k > 0 and cfg.task != "sql":
-        raise UserError(f"--sft-pass-k is implemented for the sql task only (got --task {cfg.task})")
+    if cfg.sft_pass_k > 0 and not get_family(cfg.task).supports_pass_at_k:
+        raise UserError(f"--sft-pass-k is not available for task {cfg.task} (its family declares no "
+                        "item outcome for sampled completions; sql does)")
     if not 0.0 <= cfg.rl_patient_fraction < 1.0:
         raise UserError(f"--rl-patient-fraction must be in [0, 1) (got {cfg.rl_patient_fraction})")
     sft_rows, rl_rows, patient_split = train_rows, train_rows, None

@@ -32,6 +32,7 @@ class SqlFamily(MetricsFromModule, ReliabilityScored, TaskFamily):
     metric_specs = METRIC_SPECS
     card = CARD
     prediction_limits: ClassVar[dict] = {"chars": 20_000}
+    supports_pass_at_k = True
     over_limit_noun = "SQL"
     breakdown_titles: ClassVar[dict] = {"family": "template family", "table": "table"}
     baselines: ClassVar[dict] = {"abstain": "medbench.models.baselines.sql:build_abstain",
