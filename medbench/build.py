@@ -38,12 +38,27 @@ from medbench.tasks import FAMILIES, get_family
 DEFAULT_TASKS = tuple(FAMILIES)
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident set so far (MB); 0 where `resource` is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    import sys
+
+    # ru_maxrss is in kB on Linux, in bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024**2 if sys.platform == "darwin" else 1024)
+
+
 class Timings:
     """Per-stage wall and CPU seconds of one build (`medbench build --timings`). A stage may be
-    entered several times (packets: each extraction pass); its times add up."""
+    entered several times (packets: each extraction pass); its times add up. `peak_rss` holds
+    the process's peak RSS (MB) when each stage last ended: the stage where it first reaches the
+    final peak is the one that set it (a high-water mark, so no sampling thread is needed)."""
 
     def __init__(self):
         self.stages: dict[str, list[float]] = {}
+        self.peak_rss: dict[str, float] = {}
 
     @contextlib.contextmanager
     def stage(self, name: str):
@@ -56,11 +71,13 @@ class Timings:
             t = self.stages.setdefault(name, [0.0, 0.0])
             t[0] += time.perf_counter() - w0
             t[1] += time.process_time() - c0
+            self.peak_rss[name] = peak_rss_mb()
 
     def add(self, name: str, wall: float, cpu: float) -> None:
         t = self.stages.setdefault(name, [0.0, 0.0])
         t[0] += wall
         t[1] += cpu
+        self.peak_rss[name] = peak_rss_mb()
 
     def rows(self) -> list[tuple[str, float, float]]:
         return [(k, w, c) for k, (w, c) in self.stages.items()]

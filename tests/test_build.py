@@ -199,3 +199,8 @@ def test_release_bytes_do_not_depend_on_memory_threads_or_batches(full, synth_st
     stages = [s for s, _, _ in timings.rows()]
     assert {"ingest", "cohort", "packets", "write", "hash", *TASKS.split(",")} <= set(stages), stages
     assert all(w >= 0 and c >= 0 for _, w, c in timings.rows())
+    # each stage carries the peak RSS so far when it ended: positive, and never above the end's
+    from medbench.build import peak_rss_mb
+
+    assert set(timings.peak_rss) == set(stages)
+    assert all(0 < mb <= peak_rss_mb() for mb in timings.peak_rss.values()), timings.peak_rss

@@ -67,19 +67,18 @@ def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient,
                            sql_max_per_template=sql_per_template, source_licence=source_licence, timings=timings)
     _summary(result, f"benchmark {result.manifest['name']}" + (f" shard {shard}" if shard else ""))
     if show_timings:
-        import resource
+        from medbench.build import peak_rss_mb
 
         table = Table(title="build timings")
-        for col in ("stage", "wall s", "CPU s"):
+        for col in ("stage", "wall s", "CPU s", "peak RSS MB so far"):
             table.add_column(col, justify="left" if col == "stage" else "right")
         for stage, wall, cpu in timings.rows():
-            table.add_row(stage, f"{wall:.2f}", f"{cpu:.2f}")
+            table.add_row(stage, f"{wall:.2f}", f"{cpu:.2f}", f"{timings.peak_rss.get(stage, 0.0):.0f}")
         wall = sum(w for _, w, _ in timings.rows())
         cpu = sum(c for _, _, c in timings.rows())
-        table.add_row("total", f"{wall:.2f}", f"{cpu:.2f}")
+        table.add_row("total", f"{wall:.2f}", f"{cpu:.2f}", f"{peak_rss_mb():.0f}")
         console.print(table)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        console.print(f"peak RSS {rss:.0f} MB")
+        console.print(f"peak RSS {peak_rss_mb():.0f} MB")
 
 
 @click.command("merge-shards")
