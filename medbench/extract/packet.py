@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from medbench.config import release_cached_blocks
 from medbench.errors import UserError
 from medbench.io import normalise_float
 from medbench.store import Store
@@ -658,6 +659,7 @@ def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAP
                             yield PacketText(h, subject_id, text, prov)
             finally:
                 cur.close()
+            release_cached_blocks(con)  # the next batch reads other blocks: keep the peak flat
     finally:
         con.close()
 

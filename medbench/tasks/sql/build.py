@@ -59,6 +59,7 @@ from typing import Any
 import duckdb
 
 from medbench.config import duckdb_memory_settings as memory_settings
+from medbench.config import release_cached_blocks
 from medbench.io import canonical_json
 from medbench.release import TaskOutput
 from medbench.tasks.base import make_item_id, split_for_subject, stable_bucket
@@ -351,6 +352,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         if sid in batch_starts:  # a new patient batch: its candidates only
             chunk = subjects[batch_starts[sid]:batch_starts[sid] + batch]
             cands = {}  # the previous batch's candidates are freed before the next are fetched
+            release_cached_blocks(con)  # and the blocks DuckDB cached for them (a flat peak)
             cands = _batch_candidates(con, templates, set(chunk))
         split = split_for_subject(sid)
         is_test = split == "test"
