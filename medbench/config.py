@@ -91,19 +91,19 @@ def apply_duckdb_settings(con, threads: bool = True) -> None:
 CACHE_RELEASE_FLOOR_MB = 16
 
 
-def release_cached_blocks(con, limit: str | None = None) -> None:
+def release_cached_blocks(con) -> None:
     """Evict the table blocks DuckDB keeps cached after a batch, then restore `memory_limit`.
 
     DuckDB keeps every block it reads from a database file in its buffer pool until the
     memory limit forces eviction (lowering the limit is the documented way to release them,
     duckdb/duckdb#5455). A batched build reads each batch's rows once, so the cache only grows
     with the store — up to DuckDB's whole share — and the process's peak with it; dropping it
-    between batches keeps the peak flat in dataset size. Results do not depend on it; a block
-    still pinned (an open cursor) just stays, so this never fails. `limit`: the memory_limit to
-    restore (default: the one `duckdb_settings` gives every medbench connection)."""
+    between batches keeps the cache from growing with the dataset (docs/BENCHMARKS.md, s24).
+    Results do not depend on it; a block still pinned (an open cursor) just stays, so this never
+    fails. The limit restored is the one `duckdb_settings` gives every medbench connection."""
     import duckdb
 
-    limit = limit or duckdb_settings()["memory_limit"]
+    limit = duckdb_settings()["memory_limit"]
     try:
         con.execute(f"SET memory_limit = '{CACHE_RELEASE_FLOOR_MB}MB'")
     except duckdb.Error:  # could not free enough (pinned blocks): keep what is pinned

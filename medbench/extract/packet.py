@@ -659,7 +659,7 @@ def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAP
                             yield PacketText(h, subject_id, text, prov)
             finally:
                 cur.close()
-            release_cached_blocks(con)  # the next batch reads other blocks: keep the peak flat
+            release_cached_blocks(con)  # the next batch reads other blocks: do not let the cache grow
     finally:
         con.close()
 

@@ -352,7 +352,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
         if sid in batch_starts:  # a new patient batch: its candidates only
             chunk = subjects[batch_starts[sid]:batch_starts[sid] + batch]
             cands = {}  # the previous batch's candidates are freed before the next are fetched
-            release_cached_blocks(con)  # and the blocks DuckDB cached for them (a flat peak)
+            release_cached_blocks(con)  # and the blocks DuckDB cached for them
             cands = _batch_candidates(con, templates, set(chunk))
         split = split_for_subject(sid)
         is_test = split == "test"
