@@ -81,9 +81,28 @@ def duckdb_memory_settings() -> dict[str, str]:
     return {k: v for k, v in duckdb_settings().items() if k != "threads"}
 
 
-def apply_duckdb_settings(con, threads: bool = True) -> None:
-    """SET every `duckdb_settings` on `con`; `threads=False`: the memory ones only."""
-    for k, v in (duckdb_settings() if threads else duckdb_memory_settings()).items():
+#: DuckDB memory (MB) of the build's scratch instances (the SQL export's sorts, materialising a
+#: release database), which run beside the store's own connection: beyond it they spill to
+#: temp_directory, so they no longer fill a whole share each as the released tables grow
+#: (40k patients: export peak 880 -> 396 MiB for 1.23x its CPU, same bytes; docs/BENCHMARKS.md, s25).
+SCRATCH_MEMORY_MB = 256
+
+
+def duckdb_scratch_settings() -> dict[str, str]:
+    """`duckdb_memory_settings` with memory_limit lowered to SCRATCH_MEMORY_MB (never raised)."""
+    out = duckdb_memory_settings()
+    share_mb = int(out["memory_limit"].removesuffix("MB"))
+    out["memory_limit"] = f"{min(share_mb, SCRATCH_MEMORY_MB)}MB"
+    return out
+
+
+def apply_duckdb_settings(con, threads: bool = True, scratch: bool = False) -> None:
+    """SET every `duckdb_settings` on `con`; `threads=False`: the memory ones only; `scratch`:
+    the memory ones with the scratch limit (`duckdb_scratch_settings`). Creates MEDBENCH_HOME,
+    since DuckDB creates only the last level of temp_directory when it first spills."""
+    settings = duckdb_scratch_settings() if scratch else duckdb_settings() if threads else duckdb_memory_settings()
+    Path(settings["temp_directory"]).parent.mkdir(parents=True, exist_ok=True)
+    for k, v in settings.items():
         con.execute(f"SET {k} = '{v}'" if k != "threads" else f"SET threads = {int(v)}")
 
 

@@ -40,3 +40,53 @@ def test_release_cached_blocks_empties_the_block_cache_and_keeps_the_limit(tmp_p
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before_limit
     finally:
         con.close()
+
+
+def _limit_as_duckdb_reports(con, limit: str) -> str:
+    probe = duckdb.connect(":memory:")
+    try:
+        probe.execute(f"SET memory_limit = '{limit}'")
+        return probe.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        probe.close()
+
+
+def test_scratch_instances_get_a_small_share_never_a_larger_one(tmp_path, monkeypatch):
+    """The SQL export's private instance (and materialise_db) run beside the store's connection:
+    they get SCRATCH_MEMORY_MB, not a whole DuckDB share each, and never more than the share."""
+    from medbench.config import SCRATCH_MEMORY_MB
+    from medbench.tasks.sql.schema import _private_instance
+
+    monkeypatch.setenv("MEDBENCH_HOME", str(tmp_path / "not" / "yet" / "home"))
+    for budget, expect in (("4GB", f"{SCRATCH_MEMORY_MB}MB"), ("200MB", "100MB")):
+        monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", budget)
+        con = _private_instance()
+        try:
+            got = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            assert got == _limit_as_duckdb_reports(con, expect), (budget, got)
+        finally:
+            con.close()
+    assert (tmp_path / "not" / "yet" / "home").is_dir()  # DuckDB can create its spill folder there
+
+
+def test_sorted_export_bytes_do_not_depend_on_spilling(tmp_path, monkeypatch):
+    """A release table sorted under a limit that forces the sort to disk has the same Parquet
+    bytes as one sorted in memory (the scratch limit changes cost, never a release)."""
+    from medbench.tasks.sql.schema import _copy_sorted, _private_instance
+
+    monkeypatch.setenv("MEDBENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "4GB")
+    con = _private_instance()
+    try:
+        con.execute("CREATE TABLE t AS SELECT (hash(range) % 5000)::BIGINT AS subject_id, "
+                    "md5(range::VARCHAR) AS s, range % 7 AS k FROM range(3000000)")
+        out = {}
+        for limit in ("64MB", "2GB"):
+            con.execute(f"SET memory_limit = '{limit}'")
+            out[limit] = tmp_path / f"t_{limit}.parquet"
+            _copy_sorted(con, "SELECT * FROM t", out[limit])
+        assert out["64MB"].read_bytes() == out["2GB"].read_bytes()
+        first = con.execute(f"SELECT subject_id FROM read_parquet('{out['64MB']}') LIMIT 3").fetchall()
+        assert first == sorted(first)
+    finally:
+        con.close()
