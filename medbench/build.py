@@ -39,7 +39,7 @@ DEFAULT_TASKS = tuple(FAMILIES)
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident set so far (MB); 0 where `resource` is missing (Windows)."""
+    """The process's peak resident set so far (MiB: ru_maxrss / 1024); 0 where `resource` is missing (Windows)."""
     try:
         import resource
     except ImportError:
@@ -53,7 +53,7 @@ def peak_rss_mb() -> float:
 class Timings:
     """Per-stage wall and CPU seconds of one build (`medbench build --timings`). A stage may be
     entered several times (packets: each extraction pass); its times add up. `peak_rss` holds
-    the process's peak RSS (MB) when each stage last ended: the stage where it first reaches the
+    the process's peak RSS (MiB) when each stage last ended: the stage where it first reaches the
     final peak is the one that set it (a high-water mark, so no sampling thread is needed)."""
 
     def __init__(self):

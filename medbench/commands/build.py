@@ -70,7 +70,7 @@ def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient,
         from medbench.build import peak_rss_mb
 
         table = Table(title="build timings")
-        for col in ("stage", "wall s", "CPU s", "peak RSS MB so far"):
+        for col in ("stage", "wall s", "CPU s", "peak RSS MiB so far"):
             table.add_column(col, justify="left" if col == "stage" else "right")
         for stage, wall, cpu in timings.rows():
             table.add_row(stage, f"{wall:.2f}", f"{cpu:.2f}", f"{timings.peak_rss.get(stage, 0.0):.0f}")
@@ -78,7 +78,7 @@ def build(mimic_dir, db, out, name, tasks, cohort, shard, seed, sql_per_patient,
         cpu = sum(c for _, _, c in timings.rows())
         table.add_row("total", f"{wall:.2f}", f"{cpu:.2f}", f"{peak_rss_mb():.0f}")
         console.print(table)
-        console.print(f"peak RSS {peak_rss_mb():.0f} MB")
+        console.print(f"peak RSS {peak_rss_mb():.0f} MiB")
 
 
 @click.command("merge-shards")
