@@ -42,7 +42,7 @@ def test_release_cached_blocks_empties_the_block_cache_and_keeps_the_limit(tmp_p
         con.close()
 
 
-def _limit_as_duckdb_reports(con, limit: str) -> str:
+def _limit_as_duckdb_reports(limit: str) -> str:
     probe = duckdb.connect(":memory:")
     try:
         probe.execute(f"SET memory_limit = '{limit}'")
@@ -63,7 +63,7 @@ def test_scratch_instances_get_a_small_share_never_a_larger_one(tmp_path, monkey
         con = _private_instance()
         try:
             got = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-            assert got == _limit_as_duckdb_reports(con, expect), (budget, got)
+            assert got == _limit_as_duckdb_reports(expect), (budget, got)
         finally:
             con.close()
     assert (tmp_path / "not" / "yet" / "home").is_dir()  # DuckDB can create its spill folder there
