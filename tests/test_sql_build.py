@@ -507,6 +507,25 @@ def test_template_cap_binds_with_a_small_setting_and_is_deterministic(demo_build
             ranked = sorted(eligible, key=lambda x, n=name: (
                 hashlib.sha256(f"medbench-sql-template-cap|0|{n}|{x}".encode()).digest(), x))
             assert sorted(sids) == sorted(set(ranked[:2]) & set(full_per[(name, split)])), (name, split)
+        # the eligibility pass reads the release in patient batches (issue 12: one whole-release
+        # query per template set the build's peak): any batch size chooses the same patients
+        from medbench.tasks.sql.build import applicable_templates, held_out_templates, template_cap
+
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        templates = applicable_templates(tables)
+        answerable = [t for t in templates if t.scope == "patient" and t.answerable]
+        chosen = {}
+        for batch in ("1", "7", None):
+            old = os.environ.pop("MEDBENCH_SQL_PATIENT_BATCH", None)
+            if batch:
+                os.environ["MEDBENCH_SQL_PATIENT_BATCH"] = batch
+            try:
+                chosen[batch] = template_cap(con, answerable, sorted(ids), held_out_templates(templates), 0, 2)
+            finally:
+                os.environ.pop("MEDBENCH_SQL_PATIENT_BATCH", None)
+                if old is not None:
+                    os.environ["MEDBENCH_SQL_PATIENT_BATCH"] = old
+        assert chosen["1"] == chosen["7"] == chosen[None] and len(chosen[None]) == out.info["template_cap"]["capped_template_splits"]
     finally:
         con.close()
     # items kept are the uncapped build's own (same slots, phrasing, answer)

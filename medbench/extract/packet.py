@@ -347,6 +347,19 @@ def _sql_expr(expr: str, kind: str) -> str:
 
 
 _IDS_CTE = "WITH ids AS (SELECT DISTINCT unnest(?::BIGINT[]) AS hadm_id) "
+#: The bulk statement reads its batch's ids from a temporary table (`_fill_batch_ids`), not from
+#: an unnested parameter: DuckDB estimates an unnest at one row, and from 40k synthetic patients
+#: on it then built the labs section's hash table on the batch's labevents rows (~65k wide rows)
+#: instead of d_labitems (400): +50 MiB per statement, growing with the store (docs/BENCHMARKS.md,
+#: s27). A table's row count is exact, so the plan no longer flips. Same rows either way.
+_BATCH_IDS_TABLE = "_medbench_batch_ids"
+_BATCH_IDS_CTE = f"WITH ids AS (SELECT hadm_id FROM {_BATCH_IDS_TABLE}) "
+
+
+def _fill_batch_ids(cur, batch: list[int]) -> None:
+    """The batch's ids as the connection's temporary table `_BATCH_IDS_TABLE` (per cursor)."""
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH_IDS_TABLE} AS "
+                "SELECT DISTINCT unnest(?::BIGINT[]) AS hadm_id", [batch])
 
 
 def _tail(sec: _Section) -> tuple[str, str]:
@@ -609,7 +622,7 @@ def _packet_sql(store: Store, sections: list[_Section], caps: Caps) -> str:
     for n, (k, v) in enumerate(sorted(fields)):
         parts += [("'{" if n == 0 else "',") + json.dumps(k) + ":'", v]
     parts.append("'}'")
-    return (f"{_IDS_CTE}, {', '.join(ctes)} "
+    return (f"{_BATCH_IDS_CTE}, {', '.join(ctes)} "
             f"SELECT adm._h, CAST(adm.\"subject_id\" AS BIGINT), concat({', '.join(parts)}), {provs}, "
             f"({' OR '.join(odds) or 'false'}) FROM adm {' '.join(joins)} ORDER BY adm._h")
 
@@ -648,7 +661,8 @@ def iter_packets(store: Store, hadm_ids: Iterable[int], caps: Caps = DEFAULT_CAP
                                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
             cur = con.cursor()
             try:
-                cur.execute(sql, [batch])
+                _fill_batch_ids(cur, batch)
+                cur.execute(sql)
                 while rows := cur.fetchmany(64):
                     for h, subject_id, text, prov, odd in rows:
                         if odd:

@@ -46,6 +46,7 @@ import datetime as dt
 import decimal
 import functools
 import hashlib
+import heapq
 import itertools
 import math
 import operator
@@ -160,6 +161,13 @@ def patient_batch() -> int:
     return max(SQL_PATIENT_BATCH_MIN, min(SQL_PATIENT_BATCH, memory_limit_bytes() // SQL_BATCH_BYTES_PER_PATIENT))
 
 
+#: `template_cap` reads eligibility in batches of this many times `patient_batch()` patients: it
+#: holds no candidate tuples in Python, only DuckDB's hash tables, and fewer, larger batches cost
+#: less per query (10k synthetic patients, 1,500 MB budget: 187 per batch 62 s CPU / 200 MiB,
+#: 1,000 per batch 31 s / 256 MiB, one whole-release query per template 38 s / 830 MiB).
+ELIGIBLE_BATCH_FACTOR = 5
+
+
 def _candidates(con: duckdb.DuckDBPyConnection, t: Template, subjects: set[int]) -> dict[int, list[tuple]]:
     """subject_id -> sorted, distinct raw slot tuples (in `slot_names(t)` order) of template t.
 
@@ -247,33 +255,51 @@ def template_cap(con: duckdb.DuckDBPyConnection, answerable: list[Template], sub
     release database; held-out templates: test patients only) exceed `cap`: the `cap` of them
     with the smallest sha256("medbench-sql-template-cap|<seed>|<template>|<subject_id>"), a
     deterministic sample independent of the build's batches. Pairs under the cap are absent (no
-    restriction). No query runs when no split has more than `cap` patients."""
+    restriction). No query runs when no split has more than `cap` patients.
+
+    Eligibility is read in the build's patient batches (`_batch_views`, as the candidates are),
+    and each pair keeps only its `cap` best patients so far (a bounded heap): one whole-release
+    candidate query per template made DuckDB's hash tables grow with the release and set the
+    build's peak (10k patients: 1,015 MiB, against ~570 MiB elsewhere; docs/BENCHMARKS.md, s27),
+    and the eligible lists would be ~30 M Python ints at full MIMIC. Same patients either way: a
+    patient-level template's candidates use that patient's rows only."""
     split_of = {sid: split_for_subject(sid) for sid in subjects}
     per_split: dict[str, int] = {}
     for s in split_of.values():
         per_split[s] = per_split.get(s, 0) + 1
-    if max(per_split.values(), default=0) <= cap:
+    if max(per_split.values(), default=0) <= cap or not subjects:
         return {}
-    eligible: dict[tuple, list[int]] = {}
-    out: dict[tuple[str, str], frozenset[int]] = {}
+    groups: dict[tuple, list[Template]] = {}  # templates sharing a candidate query share its patients
     for t in answerable:
-        key = (t.candidates, tuple(slot_names(t)))
-        if key not in eligible:  # templates sharing a candidate query share its patients
-            not_null = " AND ".join(f"{_quote(n)} IS NOT NULL" for n in slot_names(t))
-            eligible[key] = [r[0] for r in con.execute(
-                f"SELECT DISTINCT subject_id FROM ({t.candidates}) AS candidates WHERE {not_null} "
-                "ORDER BY subject_id").fetchall()]
-        by_split: dict[str, list[int]] = {}
-        for sid in eligible[key]:
-            s = split_of.get(sid)
-            if s is not None and (s == "test" or t.name not in held):
-                by_split.setdefault(s, []).append(sid)
-        for s, sids in sorted(by_split.items()):
-            if len(sids) > cap:
-                sids.sort(key=lambda x, n=t.name: (
-                    hashlib.sha256(f"medbench-sql-template-cap|{seed}|{n}|{x}".encode()).digest(), x))
-                out[(t.name, s)] = frozenset(sids[:cap])
-    return out
+        groups.setdefault((t.candidates, tuple(slot_names(t))), []).append(t)
+    eligible: dict[tuple[str, str], int] = {}
+    # (name, split) -> max-heap (negated) of the `cap` smallest (hash, subject_id) seen so far
+    best: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    batch = ELIGIBLE_BATCH_FACTOR * patient_batch()
+    for start in range(0, len(subjects), batch):
+        lo, hi = subjects[start], subjects[min(start + batch, len(subjects)) - 1]
+        release_cached_blocks(con)
+        with _batch_views(con, lo, hi):
+            for (candidates, names), ts in groups.items():
+                not_null = " AND ".join(f"{_quote(n)} IS NOT NULL" for n in names)
+                sids = [r[0] for r in con.execute(
+                    f"SELECT DISTINCT subject_id FROM ({candidates}) AS candidates "
+                    f"WHERE subject_id BETWEEN ? AND ? AND {not_null} ORDER BY subject_id", [lo, hi]).fetchall()]
+                for t in ts:
+                    for sid in sids:
+                        s = split_of.get(sid)
+                        if s is None or (s != "test" and t.name in held):
+                            continue
+                        key = (t.name, s)
+                        eligible[key] = eligible.get(key, 0) + 1
+                        h = int.from_bytes(hashlib.sha256(
+                            f"medbench-sql-template-cap|{seed}|{t.name}|{sid}".encode()).digest(), "big")
+                        heap = best.setdefault(key, [])
+                        if len(heap) < cap:
+                            heapq.heappush(heap, (-h, -sid))
+                        elif (h, sid) < (-heap[0][0], -heap[0][1]):
+                            heapq.heapreplace(heap, (-h, -sid))
+    return {key: frozenset(-x for _, x in best[key]) for key in sorted(eligible) if eligible[key] > cap}
 
 
 def _quote(name: str) -> str:
@@ -407,6 +433,7 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             add_item(it)
             add_gold(g)
             add_raw(None)  # qa does not ask population-level questions
+        release_cached_blocks(con)
         dropped += pop_dropped
         verified_dropped += pop_verified
         n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
@@ -483,6 +510,7 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
 
     def draw(t: Template, k: int | None) -> list[dict]:
         """k slot fillings of t (all of them, in a seeded order, when k is None)."""
+        release_cached_blocks(con)
         cands = _population_candidates(con, t)
         if k is None:
             _rng(seed, "population", t.name).shuffle(cands)
@@ -493,6 +521,9 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     for t in [t for t in population if t.answerable]:
         for slots in draw(t, per_template):
             sql = t.gold.format(**{k: sql_literal(v) for k, v in slots.items()})
+            # each population query scans whole tables of the release: the blocks it leaves
+            # cached grew with the release (40k patients: 603 MiB; docs/BENCHMARKS.md, s27)
+            release_cached_blocks(con)
             rows = con.execute(sql).fetchall()
             if _is_empty(rows):
                 dropped += 1
@@ -509,9 +540,11 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     for t, slots in pool:
         if want <= 0:
             break
-        if t.verify is not None and _data_exists(con, t, slots):
-            verified += 1
-            continue
+        if t.verify is not None:
+            release_cached_blocks(con)
+            if _data_exists(con, t, slots):
+                verified += 1
+                continue
         it, g = _population_record(t, slots, None, None, t.name in held)
         items.append(it)
         gold.append(g)
