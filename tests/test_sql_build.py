@@ -516,15 +516,12 @@ def test_template_cap_binds_with_a_small_setting_and_is_deterministic(demo_build
         answerable = [t for t in templates if t.scope == "patient" and t.answerable]
         chosen = {}
         for batch in ("1", "7", None):
-            old = os.environ.pop("MEDBENCH_SQL_PATIENT_BATCH", None)
-            if batch:
-                os.environ["MEDBENCH_SQL_PATIENT_BATCH"] = batch
-            try:
+            with pytest.MonkeyPatch.context() as mp:
+                if batch:
+                    mp.setenv("MEDBENCH_SQL_PATIENT_BATCH", batch)
+                else:
+                    mp.delenv("MEDBENCH_SQL_PATIENT_BATCH", raising=False)
                 chosen[batch] = template_cap(con, answerable, sorted(ids), held_out_templates(templates), 0, 2)
-            finally:
-                os.environ.pop("MEDBENCH_SQL_PATIENT_BATCH", None)
-                if old is not None:
-                    os.environ["MEDBENCH_SQL_PATIENT_BATCH"] = old
         assert chosen["1"] == chosen["7"] == chosen[None] and len(chosen[None]) == out.info["template_cap"]["capped_template_splits"]
     finally:
         con.close()

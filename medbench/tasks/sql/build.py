@@ -433,7 +433,6 @@ def build_items(con: duckdb.DuckDBPyConnection, templates: list[Template], subje
             add_item(it)
             add_gold(g)
             add_raw(None)  # qa does not ask population-level questions
-        release_cached_blocks(con)
         dropped += pop_dropped
         verified_dropped += pop_verified
         n_pop_un = sum(1 for g in pop_gold if not g["answerable"])
