@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -104,6 +105,47 @@ def apply_duckdb_settings(con, threads: bool = True, scratch: bool = False) -> N
     Path(settings["temp_directory"]).parent.mkdir(parents=True, exist_ok=True)
     for k, v in settings.items():
         con.execute(f"SET {k} = '{v}'" if k != "threads" else f"SET threads = {int(v)}")
+
+
+#: DuckDB memory (MB) while a connection runs whole-release scans that read each block once (the
+#: SQL family's population-level queries): the blocks a scan reads stay in DuckDB's buffer pool up
+#: to the memory limit, so one query over the 40k release's labevents left 250 MB cached; capped,
+#: +32-46 MiB, the same rows and CPU (docs/BENCHMARKS.md, s28). A query that needs more working
+#: memory than this and cannot spill is run again at the full share (`fetch_in_scan_share`).
+SCAN_MEMORY_MB = 64
+
+
+def _scan_limit() -> str:
+    return f"{min(SCAN_MEMORY_MB, int(duckdb_settings()['memory_limit'].removesuffix('MB')))}MB"
+
+
+@contextlib.contextmanager
+def scan_share(con):
+    """Lower `con`'s memory_limit to SCAN_MEMORY_MB (never raised) for the block, then restore the
+    limit `duckdb_settings` gives every medbench connection. Results do not depend on it."""
+    full = duckdb_settings()["memory_limit"]
+    con.execute(f"SET memory_limit = '{_scan_limit()}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{full}'")
+
+
+def fetch_in_scan_share(con, sql: str) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of `sql`, inside `scan_share`: on DuckDB's out-of-memory error the
+    query runs again at the full share (read-only queries: nothing to undo), then the cap returns."""
+    import duckdb
+
+    try:
+        cur = con.execute(sql)
+        return [d[0] for d in cur.description], cur.fetchall()
+    except duckdb.OutOfMemoryException:
+        con.execute(f"SET memory_limit = '{duckdb_settings()['memory_limit']}'")
+        try:
+            cur = con.execute(sql)
+            return [d[0] for d in cur.description], cur.fetchall()
+        finally:
+            con.execute(f"SET memory_limit = '{_scan_limit()}'")
 
 
 #: What `release_cached_blocks` shrinks DuckDB's buffer pool to between batches (MB).

@@ -357,3 +357,127 @@ def scratch_dir(kind: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# ------------------------------------------------------------ scratch-file indexes (issue 12)
+
+
+class IntKeyTable:
+    """int key -> a fixed-width row of ints (a scratch file's offset and length, a count), kept
+    flat in sorted `array('q')`s: 8 bytes a field, against ~200 bytes a key for a dict of tuples —
+    at full-MIMIC scale (millions of records and admissions) such dicts were whole-release
+    structures in Python. New keys wait in a small dict and are merged into the arrays in chunks
+    (`CHUNK`, or 1/16 of the table when larger; numpy does each O(n) merge), lookups bisect the
+    array (~0.5 µs).
+
+    Insert-only: `add` of a key already present is an error (the callers dedupe first)."""
+
+    CHUNK = 1 << 13
+
+    def __init__(self, width: int):
+        from array import array
+
+        self.width = int(width)
+        self._keys = array("q")
+        self._rows = array("q")  # row i is _rows[i * width:(i + 1) * width]
+        self._pending: dict[int, tuple[int, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._pending)
+
+    def _position(self, key: int) -> int:
+        from bisect import bisect_left
+
+        i = bisect_left(self._keys, key)
+        return i if i < len(self._keys) and self._keys[i] == key else -1
+
+    def __contains__(self, key: int) -> bool:
+        key = int(key)
+        return key in self._pending or self._position(key) >= 0
+
+    def get(self, key: int, default: Any = None) -> Any:
+        key = int(key)
+        row = self._pending.get(key)
+        if row is not None:
+            return row
+        i = self._position(key)
+        return default if i < 0 else tuple(self._rows[i * self.width:(i + 1) * self.width])
+
+    def __getitem__(self, key: int) -> tuple[int, ...]:
+        row = self.get(key)
+        if row is None:
+            raise KeyError(key)
+        return row
+
+    def add(self, key: int, *row: int) -> None:
+        key = int(key)
+        if len(row) != self.width:
+            raise ValueError(f"IntKeyTable: a row has {self.width} fields, got {len(row)}")
+        if key in self._pending or self._position(key) >= 0:
+            raise KeyError(f"IntKeyTable: key {key} is already present")
+        self._pending[key] = tuple(map(int, row))
+        # a chunk grows with the table (1/16 of it), so merging stays O(n log n) in all
+        if len(self._pending) >= max(self.CHUNK, len(self._keys) >> 4):
+            self._merge()
+
+    def _merge(self) -> None:
+        from array import array
+
+        import numpy as np
+
+        if not self._pending:
+            return
+        new_keys = sorted(self._pending)
+        keys = np.array(new_keys, dtype=np.int64)
+        rows = np.array([self._pending[k] for k in new_keys], dtype=np.int64).reshape(len(keys), self.width)
+        old_keys = np.frombuffer(self._keys, dtype=np.int64) if self._keys else np.empty(0, np.int64)
+        old_rows = (np.frombuffer(self._rows, dtype=np.int64) if self._rows else np.empty(0, np.int64)
+                    ).reshape(len(old_keys), self.width)
+        at = np.searchsorted(old_keys, keys)  # one O(n) insert per chunk, no re-sort
+        merged_keys = np.insert(old_keys, at, keys)
+        merged_rows = np.insert(old_rows, at, rows, axis=0)
+        del old_keys, old_rows  # views of the old arrays' buffers
+        self._keys, self._rows = array("q", merged_keys.tobytes()), array("q", merged_rows.tobytes())
+        self._pending = {}
+
+    def items(self) -> Iterator[tuple[int, tuple[int, ...]]]:
+        """(key, row) in ascending key order."""
+        self._merge()
+        w = self.width
+        for i, k in enumerate(self._keys):
+            yield k, tuple(self._rows[i * w:(i + 1) * w])
+
+
+class StrKeyLog:
+    """str keys in insertion order, each with an int (a scratch file's offset), kept flat: the
+    keys' UTF-8 bytes in one bytearray and the ints in arrays (~1 byte a character + 16 bytes a
+    key, against ~200 bytes for a list of (str, int, int) tuples). `sorted_positions()` gives
+    the insertion positions in key order — UTF-8 byte order is code-point order, so it is
+    `sorted()` of the str keys — with ties in insertion order."""
+
+    def __init__(self):
+        from array import array
+
+        self._blob = bytearray()
+        self._ends = array("q")
+        self._values = array("q")
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def append(self, key: str, value: int) -> None:
+        self._blob += key.encode("utf-8")
+        self._ends.append(len(self._blob))
+        self._values.append(int(value))
+
+    def key(self, i: int) -> str:
+        start = self._ends[i - 1] if i else 0
+        return self._blob[start:self._ends[i]].decode("utf-8")
+
+    def value(self, i: int) -> int:
+        return self._values[i]
+
+    def sorted_positions(self) -> list[int]:
+        blob, ends = bytes(self._blob), self._ends
+        keys = [blob[(ends[i - 1] if i else 0):ends[i]] for i in range(len(ends))]
+        return sorted(range(len(keys)), key=keys.__getitem__)

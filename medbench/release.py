@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from medbench import __version__
 from medbench.errors import UserError
 from medbench.io import (
     ZST,
+    IntKeyTable,
+    StrKeyLog,
     atomic_dir,
     atomic_write_json,
     canonical_json,
@@ -65,7 +68,9 @@ class RecordSpool:
     def __init__(self, path: str | Path, task: str | None = None):
         self.path, self.task = Path(path), task
         self._f = open(self.path, "wb")  # noqa: SIM115 (closed by close()/lines())
-        self._index: list[tuple[str, int, int]] = []
+        # (item_id, offset) per record, flat (io.StrKeyLog): a record's length is the next
+        # record's offset minus its own (records are written one after another)
+        self._index = StrKeyLog()
         self.counts = {s: 0 for s in SPLITS}
 
     def add(self, record: dict) -> None:
@@ -77,7 +82,7 @@ class RecordSpool:
             raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")
         text = canonical_json(record)
         line = (text + "\n").encode("utf-8")
-        self._index.append((record["item_id"], self._f.tell(), len(line)))
+        self._index.append(record["item_id"], self._f.tell())
         self._f.write(line)
         if "split" in record:
             self.counts[record["split"]] = self.counts.get(record["split"], 0) + 1
@@ -86,13 +91,20 @@ class RecordSpool:
         return len(self._index)
 
     def item_ids(self) -> list[str]:
-        return sorted(i for i, _, _ in self._index)
+        return sorted(self._index.key(i) for i in range(len(self._index)))
+
+    def _spans(self, positions) -> Iterator[tuple[int, int]]:
+        end = self._f.tell()
+        n = len(self._index)
+        for i in positions:
+            off = self._index.value(i)
+            yield off, (self._index.value(i + 1) if i + 1 < n else end) - off
 
     def lines(self):
         """The records' lines (bytes) in item_id order."""
         self._f.flush()
         with open(self.path, "rb") as f:
-            for _, off, n in sorted(self._index):
+            for off, n in self._spans(self._index.sorted_positions()):
                 f.seek(off)
                 yield f.read(n)
 
@@ -100,7 +112,7 @@ class RecordSpool:
         """The records as dicts, in the order they were added (reads the scratch file)."""
         self._f.flush()
         with open(self.path, "rb") as f:
-            for _, off, n in self._index:
+            for off, n in self._spans(range(len(self._index))):
                 f.seek(off)
                 yield json.loads(f.read(n))
 
@@ -119,13 +131,15 @@ class ContextSpool:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._f = open(self.path, "wb")  # noqa: SIM115 (closed by close())
-        self._index: dict[Any, tuple[int, int]] = {}
+        # int keys (hadm_ids): (offset, length) in flat arrays (io.IntKeyTable); str keys: a dict
+        self._ints = IntKeyTable(2)
+        self._strs: dict[str, tuple[int, int]] = {}
 
     def add(self, key: int | str, value: Any, raw: str | None = None) -> None:
         """`raw`: `value` given as its canonical JSON text already (a packet from the build's
         PacketSpool), spliced in verbatim: the same bytes without walking the value again (issue
         12: that walk was most of the conversation family's time)."""
-        if key in self._index:
+        if key in self:
             return
         if raw is None:
             line = (canonical_json({"key": key, "value": value}) + "\n").encode("utf-8")
@@ -133,19 +147,27 @@ class ContextSpool:
             head = canonical_json({"key": key, "value": None})
             assert head.endswith("null}")
             line = (head[: -len("null}")] + raw + "}\n").encode("utf-8")
-        self._index[key] = (self._f.tell(), len(line))
+        if isinstance(key, str):
+            self._strs[key] = (self._f.tell(), len(line))
+        else:
+            self._ints.add(key, self._f.tell(), len(line))
         self._f.write(line)
 
     def __contains__(self, key) -> bool:
-        return key in self._index
+        return key in self._strs if isinstance(key, str) else key in self._ints
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._ints) + len(self._strs)
 
     def lines(self):
+        """The values' lines in key order (int and str keys together are not ordered: an error)."""
+        if self._strs and len(self._ints):
+            raise TypeError("ContextSpool: int and str keys cannot be sorted together")
         self._f.flush()
+        spans = (row for _, row in sorted(self._strs.items())) if self._strs else \
+            (row for _, row in self._ints.items())
         with open(self.path, "rb") as f:
-            for _, (off, n) in sorted(self._index.items()):
+            for off, n in spans:
                 f.seek(off)
                 yield f.read(n)
 

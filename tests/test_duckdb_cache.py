@@ -90,3 +90,66 @@ def test_sorted_export_bytes_do_not_depend_on_spilling(tmp_path, monkeypatch):
         assert first == sorted(first)
     finally:
         con.close()
+
+
+def test_scan_share_caps_the_block_cache_of_a_whole_table_scan(tmp_path, monkeypatch):
+    """Population-level SQL queries scan whole tables once; under `scan_share` the blocks they read
+    stay within SCAN_MEMORY_MB (at 40k patients one such query had left 250 MB cached), the same
+    answer comes back and the connection's usual limit is restored."""
+    from medbench import config
+    from medbench.config import fetch_in_scan_share, scan_share
+
+    cap = 16  # below the ~50 MB the scan leaves cached without a cap
+    monkeypatch.setattr(config, "SCAN_MEMORY_MB", cap)
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("MEDBENCH_HOME", str(tmp_path / "home"))
+    db = tmp_path / "t.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(3000000)")
+    con = duckdb.connect(str(db), read_only=True, config={"threads": 1})
+    try:
+        con.execute(f"SET memory_limit = '{duckdb_settings()['memory_limit']}'")
+        full = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        query = "SELECT count(DISTINCT s), sum(length(s)) FROM t"
+        with scan_share(con):
+            cols, rows = fetch_in_scan_share(con, query)
+            capped = _cached_mb(con)
+        assert len(cols) == 2 and capped <= cap
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == full
+        release_cached_blocks(con)
+        assert con.execute(query).fetchall() == rows
+        assert _cached_mb(con) > 2 * cap  # uncapped, the same scan keeps far more
+    finally:
+        con.close()
+
+
+def test_a_query_out_of_memory_in_the_scan_share_runs_again_at_the_full_share(monkeypatch):
+    """A query that cannot spill within the cap is not an error: it runs at the usual limit, and
+    the cap is back for the next query."""
+    from medbench import config
+
+    monkeypatch.setenv("MEDBENCH_MEMORY_LIMIT", "1GB")
+
+    class Con:  # DuckDB's behaviour here: the query fails under the cap, runs above it
+        def __init__(self):
+            self.limit, self.log = None, []
+
+        def execute(self, sql):
+            if sql.startswith("SET memory_limit"):
+                self.limit = sql.split("'")[1]
+                self.log.append(self.limit)
+                return self
+            if self.limit == f"{config.SCAN_MEMORY_MB}MB":
+                raise duckdb.OutOfMemoryException("could not allocate")
+            self.description = [("n",)]
+            return self
+
+        def fetchall(self):
+            return [(7,)]
+
+    con = Con()
+    full = config.duckdb_settings()["memory_limit"]
+    with config.scan_share(con):
+        assert config.fetch_in_scan_share(con, "SELECT 7 AS n") == (["n"], [(7,)])
+        assert con.limit == f"{config.SCAN_MEMORY_MB}MB"
+    assert con.log == [f"{config.SCAN_MEMORY_MB}MB", full, f"{config.SCAN_MEMORY_MB}MB", full]

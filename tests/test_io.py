@@ -57,3 +57,38 @@ def test_canonical_json_is_machine_independent():
     a = canonical_json({"b": 1.0000004, "a": [0.1 + 0.2, -0.0, float("nan")], "c": "é"})
     b = canonical_json({"c": "é", "a": [0.3, 0.0, None], "b": 1.0})
     assert a == b == '{"a":[0.3,0.0,null],"b":1.0,"c":"é"}'
+
+
+def test_int_key_table_matches_a_dict_across_chunk_merges(monkeypatch):
+    """The build's scratch indexes (packets, contexts) keep 8 bytes a field in sorted arrays; they
+    must answer exactly what the dict they replaced answered, in key order, across merges."""
+    import random
+
+    from medbench.io import IntKeyTable
+
+    monkeypatch.setattr(IntKeyTable, "CHUNK", 7)  # many merges, and keys left pending
+    rng = random.Random(0)
+    keys = rng.sample(range(-50, 10**12), 200)
+    table, ref = IntKeyTable(2), {}
+    for i, k in enumerate(keys):
+        table.add(k, i, -i)
+        ref[k] = (i, -i)
+        probe = rng.choice(keys)
+        assert (probe in table) == (probe in ref) and table.get(probe) == ref.get(probe)
+    assert len(table) == len(ref) and 10**12 + 1 not in table and table.get(-51) is None
+    with pytest.raises(KeyError):
+        table.add(keys[3], 0, 0)  # insert-only: a key present in the arrays
+    with pytest.raises(KeyError):
+        table[10**13]
+    assert list(table.items()) == sorted(ref.items())
+
+
+def test_str_key_log_sorts_like_sorted_with_ties_in_insertion_order():
+    from medbench.io import StrKeyLog
+
+    keys = ["sql-b", "sql-a", "é-x", "sql-a", "z", "", "sql-ab", "Ω", "a"]
+    log = StrKeyLog()
+    for i, k in enumerate(keys):
+        log.append(k, 100 + i)
+    assert [log.key(i) for i in range(len(log))] == keys and log.value(2) == 102
+    assert log.sorted_positions() == sorted(range(len(keys)), key=lambda i: (keys[i], i))

@@ -179,23 +179,28 @@ class _Contexts:
     whole release's text in memory)."""
 
     def __init__(self, ctx: Any, hadm_ids: set[int], path: Path):
-        self.path, self.offsets, self.tokens = path, {}, {}
+        from medbench.io import IntKeyTable
+
+        # hadm_id -> (offset, length, tokens), flat (io.IntKeyTable): ~24 bytes an admission
+        self.path, self.index = path, IntKeyTable(3)
         with open(path, "wb") as f:
             for pk in ctx.iter_packet_dicts(sorted(hadm_ids)):
                 text = render_context(pk)
                 data = text.encode("utf-8")
-                self.offsets[int(pk["hadm_id"])] = (f.tell(), len(data))
                 # no token spans the whitespace that joins admissions (CONTEXT_SEPARATOR, "\n"):
                 # a joined context's count is the sum of its admissions' counts
-                self.tokens[int(pk["hadm_id"])] = count_tokens(text)
+                self.index.add(int(pk["hadm_id"]), f.tell(), len(data), count_tokens(text))
                 f.write(data)
         self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
 
     def __contains__(self, hadm: int) -> bool:
-        return hadm in self.offsets
+        return hadm in self.index
+
+    def tokens(self, hadm: int) -> int:
+        return self.index[hadm][2]
 
     def __getitem__(self, hadm: int) -> str:
-        off, n = self.offsets[hadm]
+        off, n, _ = self.index[hadm]
         self._f.seek(off)
         return self._f.read(n).decode("utf-8")
 
@@ -276,7 +281,7 @@ def build_qa_task(ctx: Any) -> TaskOutput:
                 key = tuple(hadms)
                 if key not in joined:
                     text = CONTEXT_SEPARATOR.join(contexts[h].rstrip("\n") for h in hadms) + "\n"
-                    joined[key] = (text, sum(contexts.tokens[h] for h in hadms), None)
+                    joined[key] = (text, sum(contexts.tokens(h) for h in hadms), None)
                 context, tokens, normed = joined[key]
                 typ = answer_type(g["template"])
                 values = None

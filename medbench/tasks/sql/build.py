@@ -60,7 +60,7 @@ from typing import Any
 import duckdb
 
 from medbench.config import duckdb_memory_settings as memory_settings
-from medbench.config import release_cached_blocks
+from medbench.config import fetch_in_scan_share, release_cached_blocks, scan_share
 from medbench.io import canonical_json
 from medbench.release import TaskOutput
 from medbench.tasks.base import make_item_id, split_for_subject, stable_bucket
@@ -475,13 +475,12 @@ def _population_candidates(con: duckdb.DuckDBPyConnection, t: Template) -> list[
     """Sorted, distinct slot tuples of population template t over the whole release database
     (one empty tuple for a template without slots when its candidate query returns a row)."""
     names = slot_names(t)
-    cur = con.execute(f"SELECT * FROM ({t.candidates}) AS candidates")
-    cols = [d[0] for d in cur.description]
+    cols, rows = fetch_in_scan_share(con, f"SELECT * FROM ({t.candidates}) AS candidates")
     missing = [n for n in names if n not in cols]
     if missing:
         raise ValueError(f"template {t.name}: candidates lack slot column(s) {missing}")
     idx = [cols.index(n) for n in names]
-    return sorted({tuple(row[i] for i in idx) for row in cur.fetchall()
+    return sorted({tuple(row[i] for i in idx) for row in rows
                    if None not in (row[i] for i in idx)})
 
 
@@ -505,11 +504,20 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     order, each through its fillings in a seeded order; verified like the patient ones).
     Computed over the whole release database, so a shard build has none and merge-shards
     recomputes them when it rebuilds the SQL task (module docstring)."""
+    # each population query scans whole tables of the release, and the blocks a scan reads stay
+    # cached up to DuckDB's memory limit (40k patients: 603 MiB; docs/BENCHMARKS.md, s27-s28):
+    # the queries run under a small cap (config.scan_share), each read through fetch_in_scan_share
+    with scan_share(con):
+        return _population_items(con, population, held, seed, per_template, ratio)
+
+
+def _population_items(con: duckdb.DuckDBPyConnection, population: list[Template],
+                      held: frozenset[str], seed: int, per_template: int, ratio: float
+                      ) -> tuple[list, list, int, int]:
     items, gold, dropped, verified = [], [], 0, 0
 
     def draw(t: Template, k: int | None) -> list[dict]:
         """k slot fillings of t (all of them, in a seeded order, when k is None)."""
-        release_cached_blocks(con)
         cands = _population_candidates(con, t)
         if k is None:
             _rng(seed, "population", t.name).shuffle(cands)
@@ -520,10 +528,7 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     for t in [t for t in population if t.answerable]:
         for slots in draw(t, per_template):
             sql = t.gold.format(**{k: sql_literal(v) for k, v in slots.items()})
-            # each population query scans whole tables of the release: the blocks it leaves
-            # cached grew with the release (40k patients: 603 MiB; docs/BENCHMARKS.md, s27)
-            release_cached_blocks(con)
-            rows = con.execute(sql).fetchall()
+            rows = fetch_in_scan_share(con, sql)[1]
             if _is_empty(rows):
                 dropped += 1
                 continue
@@ -539,11 +544,9 @@ def build_population_items(con: duckdb.DuckDBPyConnection, population: list[Temp
     for t, slots in pool:
         if want <= 0:
             break
-        if t.verify is not None:
-            release_cached_blocks(con)
-            if _data_exists(con, t, slots):
-                verified += 1
-                continue
+        if t.verify is not None and _data_exists(con, t, slots, scan=True):
+            verified += 1
+            continue
         it, g = _population_record(t, slots, None, None, t.name in held)
         items.append(it)
         gold.append(g)
@@ -566,10 +569,12 @@ def _population_record(t: Template, slots: dict, sql: str | None, answer: str | 
     return item, gold
 
 
-def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict) -> bool:
-    """Whether the release database holds the data unanswerable template `t` asks about."""
+def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict, scan: bool = False) -> bool:
+    """Whether the release database holds the data unanswerable template `t` asks about
+    (`scan`: a whole-release query, inside `scan_share`)."""
     sql = t.verify.format(**{k: sql_literal(v) for k, v in slots.items()})
-    row = con.execute(sql).fetchone()
+    rows = fetch_in_scan_share(con, sql)[1] if scan else con.execute(sql).fetchall()
+    row = rows[0] if rows else None
     return bool(row and row[0])
 
 
