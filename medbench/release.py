@@ -71,6 +71,7 @@ class RecordSpool:
         # (item_id, offset) per record, flat (io.StrKeyLog): a record's length is the next
         # record's offset minus its own (records are written one after another)
         self._index = StrKeyLog()
+        self._end = 0  # bytes written so far: the next record's offset
         self.counts = {s: 0 for s in SPLITS}
 
     def add(self, record: dict) -> None:
@@ -82,8 +83,9 @@ class RecordSpool:
             raise ValueError(f"task {self.task}: item {record.get('item_id')} has a wrong task or split")
         text = canonical_json(record)
         line = (text + "\n").encode("utf-8")
-        self._index.append(record["item_id"], self._f.tell())
+        self._index.append(record["item_id"], self._end)
         self._f.write(line)
+        self._end += len(line)
         if "split" in record:
             self.counts[record["split"]] = self.counts.get(record["split"], 0) + 1
 
@@ -94,11 +96,10 @@ class RecordSpool:
         return sorted(self._index.key(i) for i in range(len(self._index)))
 
     def _spans(self, positions) -> Iterator[tuple[int, int]]:
-        end = self._f.tell()
         n = len(self._index)
         for i in positions:
             off = self._index.value(i)
-            yield off, (self._index.value(i + 1) if i + 1 < n else end) - off
+            yield off, (self._index.value(i + 1) if i + 1 < n else self._end) - off
 
     def lines(self):
         """The records' lines (bytes) in item_id order."""

@@ -573,8 +573,11 @@ def _data_exists(con: duckdb.DuckDBPyConnection, t: Template, slots: dict, scan:
     """Whether the release database holds the data unanswerable template `t` asks about
     (`scan`: a whole-release query, inside `scan_share`)."""
     sql = t.verify.format(**{k: sql_literal(v) for k, v in slots.items()})
-    rows = fetch_in_scan_share(con, sql)[1] if scan else con.execute(sql).fetchall()
-    row = rows[0] if rows else None
+    if scan:
+        rows = fetch_in_scan_share(con, sql)[1]
+        row = rows[0] if rows else None
+    else:
+        row = con.execute(sql).fetchone()
     return bool(row and row[0])
 
 
